@@ -1,0 +1,245 @@
+"""A single-node Apache Kafka (KRaft broker+controller) on 127.0.0.1, run from Maven Central jars without Docker.
+
+Usage (also importable, see ``LocalKafka``):
+
+    python deploy/kafka/local_kafka.py fetch
+    python deploy/kafka/local_kafka.py start --data-dir .run/kafka --port 9092
+    python deploy/kafka/local_kafka.py stop  --data-dir .run/kafka
+
+Starting twice reuses the running broker; starting after a crash reuses the formatted storage.
+Topics are never auto-created (``auto.create.topics.enable=false``): the project creates them itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+LIBS_DIR = HERE / ".cache" / "libs"
+KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
+
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = {log_file}
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = info
+logger.state.name = state.change.logger
+logger.state.level = warn
+"""
+
+
+def fetch_jars() -> Path:
+    """Resolve the broker and Log4j 2 jars from Maven Central (via ~/.m2) into deploy/kafka/.cache/libs."""
+    if list(LIBS_DIR.glob(KAFKA_JAR_GLOB)):
+        return LIBS_DIR
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise RuntimeError("Maven (mvn) is required to fetch the Kafka jars; install it (apt-get install maven)")
+    tmp_dir = LIBS_DIR.with_name("libs.partial")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    subprocess.run(
+        [mvn, "-q", "-B", "-f", str(HERE / "pom.xml"), "dependency:copy-dependencies",
+         f"-DoutputDirectory={tmp_dir}", "-DincludeScope=runtime"],
+        check=True,
+    )
+    # Rename last, so an interrupted fetch is never mistaken for a complete one.
+    shutil.rmtree(LIBS_DIR, ignore_errors=True)
+    tmp_dir.rename(LIBS_DIR)
+    return LIBS_DIR
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class LocalKafka:
+    """One broker's data directory, ports and process."""
+
+    data_dir: Path
+    port: int = 9092
+    controller_port: int = 0
+
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).resolve()
+        if not self.controller_port:
+            self.controller_port = self.port + 1
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.data_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.data_dir / "broker.log"
+
+    def _properties(self) -> str:
+        return "\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
+            f"log.dirs={self.data_dir / 'logs'}",
+            # The project declares and creates every topic; a typo must fail, not invent a topic.
+            "auto.create.topics.enable=false",
+            "num.partitions=1",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=6",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            # Single node: no reason to wait for more members before the first rebalance.
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=-1",
+            "",
+        ])
+
+    def _java(self, main_class: str, *args: str) -> list[str]:
+        return [
+            "java", "-Xms256m", "-Xmx1g", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.data_dir / 'log4j2.properties'}",
+            "-cp", f"{fetch_jars()}/*", main_class, *args,
+        ]
+
+    def running_pid(self) -> int | None:
+        if not self.pid_file.exists():
+            return None
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except ValueError:
+            return None
+        return pid if _pid_alive(pid) else None
+
+    def start(self, timeout_seconds: float = 90.0) -> LocalKafka:
+        """Format storage if new, start the broker unless already running, and wait until it serves."""
+        fetch_jars()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.running_pid() is not None and _port_open(self.port):
+            return self
+        config = self.data_dir / "server.properties"
+        config.write_text(self._properties())
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
+        if not (self.data_dir / "logs" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "--standalone"),
+                check=True, stdout=subprocess.DEVNULL,
+            )
+        log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
+        with open(self.data_dir / "broker.stdout", "ab") as out:
+            proc = subprocess.Popen(
+                self._java("kafka.Kafka", str(config)),
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout_seconds
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Kafka exited with {proc.returncode}; see {self.log_file}")
+            if _port_open(self.port) and self._log_says_started(log_offset):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise TimeoutError(f"Kafka did not start within {timeout_seconds}s; see {self.log_file}")
+
+    def _log_says_started(self, log_offset: int) -> bool:
+        # Only what this start wrote counts: an earlier run's marker says nothing about this one.
+        try:
+            with open(self.log_file, "rb") as log:
+                log.seek(log_offset)
+                return b"Kafka Server started" in log.read()
+        except FileNotFoundError:
+            return False
+
+    def stop(self, timeout_seconds: float = 30.0, kill: bool = False) -> None:
+        """Stop the broker: SIGTERM and wait (or SIGKILL at once with ``kill``)."""
+        pid = self.running_pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGKILL if kill else signal.SIGTERM)
+        deadline = time.monotonic() + timeout_seconds
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            _reap(pid)
+            time.sleep(0.1)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                _reap(pid)
+                time.sleep(0.05)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=["fetch", "start", "stop", "status"])
+    parser.add_argument("--data-dir", default=".run/kafka")
+    parser.add_argument("--port", type=int, default=9092)
+    args = parser.parse_args(argv)
+    broker = LocalKafka(Path(args.data_dir), port=args.port)
+    if args.command == "fetch":
+        print(fetch_jars())
+    elif args.command == "start":
+        broker.start()
+        print(f"kafka serving on {broker.bootstrap_servers} (data in {broker.data_dir})")
+    elif args.command == "stop":
+        broker.stop()
+    else:
+        pid = broker.running_pid()
+        print(f"running, pid {pid}" if pid else "stopped")
+        return 0 if pid else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
