@@ -1,0 +1,210 @@
+"""Wire contracts of every event on Kafka, version 1. Domain objects live in the services; these are the envelopes' data.
+
+Each model names its CloudEvents ``type`` (``CE_TYPE``); the envelope (id, source, time, subject) travels as ``ce_``
+headers in binary mode, the model as the JSON body.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+DivisionCode9 = Annotated[str, Field(pattern=r"^\d{9}$", description="9-digit township-level division code")]
+DivisionCode6 = Annotated[str, Field(pattern=r"^\d{6}$", description="6-digit county-level division code")]
+Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class WireModel(BaseModel):
+    """Base of all wire models: strict about unknown fields, immutable once built."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    CE_TYPE: ClassVar[str] = ""
+
+
+class Source(StrEnum):
+    PATROL = "patrol"  # 日常巡查
+    HOTLINE_12345 = "hotline_12345"  # 12345 民生服務平臺
+    VIDEO = "video"  # 視頻監控
+    ASSIGNED = "assigned"  # 上級交辦
+    COMMAND_PLATFORM = "command_platform"  # 綜合指揮平臺
+
+
+class Location(WireModel):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    datum: Literal["WGS-84"] = Field("WGS-84", description="Coordinates are WGS-84 (GPS), not GCJ-02")
+    address: str | None = Field(None, max_length=500)
+
+
+class Photo(WireModel):
+    uri: str = Field(max_length=1000)
+    sha256: Sha256Hex
+
+
+class Subject(WireModel):
+    """An identifier of the party the finding concerns; validated with its check character."""
+
+    kind: Literal["uscc", "plate", "resident_id"]
+    value: str = Field(max_length=32)
+
+
+class FindingReported(WireModel):
+    """A finding accepted by the patrol service; key = dedup group (see docs/dedup.md)."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.finding.reported.v1"
+    schema_version: Literal[1] = 1
+    finding_id: str = Field(description="Deterministic: uuid5 of the reporting principal and client_report_id")
+    client_report_id: str = Field(min_length=1, max_length=128)
+    source: Source
+    reporter: str = Field(description="Officer or system principal that filed it", max_length=128)
+    township_code: DivisionCode9
+    county_code: DivisionCode6
+    category_code: str = Field(max_length=64)
+    location: Location
+    observed_at: AwareDatetime = Field(description="When the reporter says it was seen (device clock)")
+    received_at: AwareDatetime = Field(description="When the patrol service accepted it (trusted clock)")
+    description: str = Field(max_length=4000)
+    photos: tuple[Photo, ...] = ()
+    subjects: tuple[Subject, ...] = ()
+
+
+class RoutingExplanation(WireModel):
+    rule: str = Field(description="e.g. delegated_to_township, county_department, dispatched_agency, no_competent_body")
+    item_codes: tuple[str, ...] = ()
+    catalogue_version: str = ""
+    detail: str = ""
+
+
+class CaseEventBase(WireModel):
+    """Common fields of every event on the case-events topic (key = case_id)."""
+
+    event_id: str = Field(description="Deterministic id: a replay produces the same id")
+    case_id: str
+    occurred_at: AwareDatetime
+
+
+class CaseOpened(CaseEventBase):
+    CE_TYPE: ClassVar[str] = "cn.liandong.case.opened.v1"
+    event: Literal["case_opened"] = "case_opened"
+    finding: FindingReported
+    dedup_group: str
+    lead_body_id: str
+    co_body_ids: tuple[str, ...] = ()
+    routing: RoutingExplanation
+    previous_case_id: str | None = Field(None, description="Closed case at the same place this one recurs")
+
+
+class FindingMerged(CaseEventBase):
+    CE_TYPE: ClassVar[str] = "cn.liandong.case.finding_merged.v1"
+    event: Literal["finding_merged"] = "finding_merged"
+    finding: FindingReported
+    rule: str = Field(description="Which dedup rule matched, e.g. same_group_within_radius")
+    distance_m: float
+
+
+class ReferralIssued(CaseEventBase):
+    """A referral (案件移送) to one body; also published on that body's own referrals topic."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.referral.issued.v1"
+    event: Literal["referral_issued"] = "referral_issued"
+    referral_id: str
+    body_id: str
+    co_body_ids: tuple[str, ...] = ()
+    township_code: DivisionCode9
+    category_code: str
+    routing: RoutingExplanation
+    accept_by: AwareDatetime = Field(description="Deadline to accept or return")
+    finding: FindingReported
+    attempt: int = Field(1, ge=1, description="1 for the first body; higher after returns")
+    dedup_group: str = Field(description="Key to use when responding on the referral-responses topic")
+
+
+class ReferralAction(StrEnum):
+    ACCEPT = "accept"
+    RETURN = "return"
+    START_HANDLING = "start_handling"
+    FEED_BACK = "feed_back"
+    VERIFY = "verify"
+    CLOSE = "close"
+    EXTEND = "extend"
+
+
+class ReferralOutcome(StrEnum):
+    PENALTY_DECIDED = "penalty_decided"
+    RECTIFIED = "rectified"
+    NO_VIOLATION = "no_violation"
+    TRANSFERRED_TO_JUDICIARY = "transferred_to_judiciary"
+
+
+class ReferralResponded(WireModel):
+    """A receiving body's answer to a referral (topic referral-responses, key = referral_id)."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.referral.responded.v1"
+    schema_version: Literal[1] = 1
+    response_id: str = Field(min_length=1, max_length=128, description="Idempotency key chosen by the responder")
+    referral_id: str
+    case_id: str
+    body_id: str
+    action: ReferralAction
+    reason: str | None = Field(None, max_length=2000)
+    outcome: ReferralOutcome | None = None
+    responded_at: AwareDatetime
+
+
+class CaseTransitioned(CaseEventBase):
+    """A lifecycle transition of a case's referral, after dispatch validated it."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.case.transitioned.v1"
+    event: Literal["case_transitioned"] = "case_transitioned"
+    referral_id: str
+    body_id: str
+    action: ReferralAction
+    from_state: str
+    to_state: str
+    reason: str | None = None
+    outcome: ReferralOutcome | None = None
+
+
+class ResponseRejected(WireModel):
+    """A referral response dispatch refused, with why (topic case-events, key = case_id)."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.referral.response_rejected.v1"
+    event: Literal["response_rejected"] = "response_rejected"
+    event_id: str
+    case_id: str
+    occurred_at: AwareDatetime
+    response_id: str
+    referral_id: str
+    body_id: str
+    reason: str
+
+
+class FeedEntry(WireModel):
+    """One entry of the shared enforcement-information feed; personal data masked for the public audience."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.feed.entry.v1"
+    schema_version: Literal[1] = 1
+    sequence: int = Field(ge=1, description="Position in the register's ledger; the feed cursor")
+    event_id: str
+    event: str
+    case_id: str
+    occurred_at: datetime
+    county_code: DivisionCode6
+    township_code: DivisionCode9
+    category_code: str
+    body_id: str | None = None
+    status: str
+    summary: str = Field(description="Human summary with personal data masked")
+
+
+CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
+    CaseOpened, FindingMerged, ReferralIssued, CaseTransitioned, ResponseRejected,
+)
+ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
+    FindingReported, *CASE_EVENT_MODELS, ReferralResponded, FeedEntry,
+)
