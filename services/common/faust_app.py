@@ -1,0 +1,35 @@
+"""One way to build a Faust app for liandong: explicit topics (never declared by Faust), memory tables, /metrics."""
+
+from __future__ import annotations
+
+import faust
+from aiohttp.web import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common.settings import KafkaSettings
+
+
+def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.App:
+    app = faust.App(
+        f"{settings.group_prefix}-{name}",
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://",
+        # The project creates every topic itself (services.common.kafka_admin), with matching partition counts.
+        topic_allow_declare=False,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        table_standby_replicas=0,
+        web_enabled=True,
+        web_host="127.0.0.1",
+        web_port=web_port,
+        web_in_thread=False,
+        autodiscover=False,
+    )
+
+    @app.page("/metrics")
+    async def metrics(_web: object, _request: object) -> Response:
+        body = generate_latest()
+        return Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    return app

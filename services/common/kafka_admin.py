@@ -1,0 +1,55 @@
+"""Create the declared topics (the broker never auto-creates them); idempotent, safe to run on every start."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from services.common.topics import CORE_TOPICS, TopicSpec
+
+
+def _admin(bootstrap_servers: str, timeout_seconds: float) -> KafkaAdminClient:
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        try:
+            return KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="liandong-admin",
+                                    request_timeout_ms=15_000)
+        except (KafkaConnectionError, KafkaTimeoutError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec] = CORE_TOPICS,
+                  extra: Iterable[tuple[str, TopicSpec]] = (), timeout_seconds: float = 30.0) -> list[str]:
+    """Create every topic in ``specs`` (named with ``prefix``) plus ``extra`` (explicit name, spec); return names."""
+    wanted = {spec.name(prefix): spec for spec in specs}
+    wanted.update(dict(extra))
+    admin = _admin(bootstrap_servers, timeout_seconds)
+    try:
+        existing = set(admin.list_topics())
+        missing = {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}
+                   for name, spec in wanted.items() if name not in existing}
+        if missing:
+            try:
+                admin.create_topics(missing, timeout_ms=int(timeout_seconds * 1000), wait_for_metadata=True)
+            except TopicAlreadyExistsError:
+                pass  # another process created it in between: same declaration, nothing to do
+        _check_partitions(admin, wanted)
+    finally:
+        admin.close()
+    return sorted(wanted)
+
+
+def _check_partitions(admin: KafkaAdminClient, wanted: dict[str, TopicSpec]) -> None:
+    # A topic made by hand with other partition counts would break co-partitioning (Faust: PartitionsMismatch).
+    for description in admin.describe_topics(list(wanted)):
+        name = description["name"]
+        found = len(description["partitions"])
+        if description.get("error_code"):
+            raise KafkaError(f"topic {name}: error {description['error_code']}")
+        if found != wanted[name].partitions:
+            raise RuntimeError(f"topic {name} has {found} partitions, declared {wanted[name].partitions}")

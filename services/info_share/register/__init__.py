@@ -1,0 +1,1 @@
+"""The case register: a SQL projection of the case-events topic (SQLite by default, PostgreSQL in production)."""
