@@ -35,6 +35,8 @@ class Source(StrEnum):
 
 
 class Location(WireModel):
+    """Where the finding was made."""
+
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     datum: Literal["WGS-84"] = Field("WGS-84", description="Coordinates are WGS-84 (GPS), not GCJ-02")
@@ -42,6 +44,8 @@ class Location(WireModel):
 
 
 class Photo(WireModel):
+    """A photo reference; the file itself lives in the evidence store, checked by its hash."""
+
     uri: str = Field(max_length=1000)
     sha256: Sha256Hex
 
@@ -74,6 +78,8 @@ class FindingReported(WireModel):
 
 
 class RoutingExplanation(WireModel):
+    """Why a body was chosen: the rule, the list items and the catalogue version in force."""
+
     rule: str = Field(description="e.g. delegated_to_township, county_department, dispatched_agency, no_competent_body")
     item_codes: tuple[str, ...] = ()
     catalogue_version: str = ""
@@ -89,6 +95,8 @@ class CaseEventBase(WireModel):
 
 
 class CaseOpened(CaseEventBase):
+    """A finding that matched no open case became a new case, with its lead body decided."""
+
     CE_TYPE: ClassVar[str] = "cn.liandong.case.opened.v1"
     event: Literal["case_opened"] = "case_opened"
     finding: FindingReported
@@ -100,6 +108,8 @@ class CaseOpened(CaseEventBase):
 
 
 class FindingMerged(CaseEventBase):
+    """A repeat report of an open case's violation joined that case; ``rule`` says why."""
+
     CE_TYPE: ClassVar[str] = "cn.liandong.case.finding_merged.v1"
     event: Literal["finding_merged"] = "finding_merged"
     finding: FindingReported

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
 import faust
 from aiohttp.web import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.settings import KafkaSettings
+
+S = TypeVar("S", bound=KafkaSettings)
 
 
 def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.App:
@@ -33,3 +39,15 @@ def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.A
         return Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return app
+
+
+def run_worker(create: Callable[[S], faust.App], settings_type: type[S]) -> None:
+    """Command line of a worker: ``--web-port`` for /metrics; runs until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--web-port", type=int, default=0)
+    parser.add_argument("--loglevel", default="WARNING")
+    args = parser.parse_args()
+    overrides = {"worker_web_port": args.web_port} if args.web_port else {}
+    settings = settings_type(**overrides)
+    app = create(settings)
+    faust.Worker(app, loglevel=args.loglevel).execute_from_commandline()

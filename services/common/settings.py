@@ -12,3 +12,4 @@ class KafkaSettings(BaseSettings):
     topic_prefix: str = "liandong"
     # Consumer group / Faust app id prefix; tests give each test its own.
     group_prefix: str = "liandong"
+    worker_web_port: int = 6066

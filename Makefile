@@ -1,0 +1,48 @@
+# liandong — `make help` lists the targets.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-unit lint typecheck schemas reference kafka-fetch clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create the virtualenv and install pinned dependencies
+	$(PY) deploy/kafka/local_kafka.py fetch >/dev/null
+
+run: install ## Run the whole stack locally (broker, services, SQLite), replay a sample day, serve until Ctrl-C
+	$(PY) -m scripts.run_demo
+
+test: install ## Run the whole test suite (unit + integration against a real broker and database)
+	$(PY) -m pytest
+
+test-unit: install ## Unit tests only (no I/O)
+	$(PY) -m pytest tests/unit
+
+lint: install ## ruff
+	$(VENV)/bin/ruff check .
+
+typecheck: install ## mypy
+	$(VENV)/bin/mypy
+
+schemas: install ## Re-export JSON Schema files from the pydantic models
+	$(PY) -m schemas.export
+
+reference: install ## Regenerate reference data from the division table
+	$(PY) scripts/build_reference_data.py
+
+kafka-fetch: install ## Fetch the Kafka broker jars from Maven Central
+	$(PY) deploy/kafka/local_kafka.py fetch
+
+clean: ## Remove run state (keeps the virtualenv)
+	rm -rf .run build

@@ -1,0 +1,169 @@
+"""Start and stop the whole stack on this machine: broker, topics, dispatch, info-share (worker + API), patrol.
+
+Used by ``make run`` (through ``scripts/run_demo.py``) and by the end-to-end tests. Every process it starts is
+stopped deliberately by ``stop()`` — SIGTERM, then SIGKILL after a grace period — because a Faust worker may not
+stop on SIGTERM in time, and nothing may be left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+from deploy.kafka.local_kafka import LocalKafka, free_port
+from services.common.kafka_admin import ensure_topics
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def http_ok(url: str) -> Callable[[], bool]:
+    def check() -> bool:
+        try:
+            with urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL built here
+                return bool(response.status == 200)
+        except (URLError, OSError):
+            return False
+    return check
+
+
+@dataclass
+class ManagedProcess:
+    name: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        # The process leads its own session, so the signal reaches anything it started too.
+        _signal_group(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(grace_seconds)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+
+    def kill(self) -> None:
+        _signal_group(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+@dataclass
+class Stack:
+    """The services of one deployment on loopback; ports are chosen free unless given."""
+
+    run_dir: Path
+    bootstrap_servers: str = ""
+    topic_prefix: str = "liandong"
+    group_prefix: str = "liandong"
+    database_url: str = ""
+    jwt_secret: str = "local-demo-secret-not-for-production"
+    patrol_port: int = 0
+    info_share_port: int = 0
+    dispatch_web_port: int = 0
+    info_share_web_port: int = 0
+    broker: LocalKafka | None = None
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.run_dir = Path(self.run_dir).resolve()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        self.patrol_port = self.patrol_port or free_port()
+        self.info_share_port = self.info_share_port or free_port()
+        self.dispatch_web_port = self.dispatch_web_port or free_port()
+        self.info_share_web_port = self.info_share_web_port or free_port()
+        self.database_url = self.database_url or f"sqlite:///{self.run_dir / 'register.db'}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIANDONG_")}
+        env.update({
+            "LIANDONG_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "LIANDONG_TOPIC_PREFIX": self.topic_prefix,
+            "LIANDONG_GROUP_PREFIX": self.group_prefix,
+            "LIANDONG_DATABASE_URL": self.database_url,
+            "LIANDONG_JWT_SECRET": self.jwt_secret,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def start_broker(self, port: int = 0) -> None:
+        if self.bootstrap_servers:
+            return
+        self.broker = LocalKafka(self.run_dir / "kafka", port=port or free_port(), controller_port=free_port())
+        self.broker.start()
+        self.bootstrap_servers = self.broker.bootstrap_servers
+
+    def start_process(self, name: str, args: list[str], ready: Callable[[], bool] | None,
+                      timeout_seconds: float = 60.0) -> ManagedProcess:
+        log_path = self.run_dir / "logs" / f"{name}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        managed = ManagedProcess(name, process, log_path)
+        self.processes[name] = managed
+        deadline = time.monotonic() + timeout_seconds
+        while ready is not None and not ready():
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{name} not ready within {timeout_seconds}s; see {log_path}")
+            time.sleep(0.2)
+        return managed
+
+    def start_dispatch(self, name: str = "dispatch", web_port: int = 0) -> ManagedProcess:
+        port = web_port or (self.dispatch_web_port if name == "dispatch" else free_port())
+        return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port)],
+                                  http_ok(f"http://127.0.0.1:{port}/metrics"))
+
+    def start_info_share_worker(self) -> ManagedProcess:
+        return self.start_process(
+            "info-share-worker", ["-m", "services.info_share.worker", "--web-port", str(self.info_share_web_port)],
+            http_ok(f"http://127.0.0.1:{self.info_share_web_port}/metrics"))
+
+    def start_info_share_api(self) -> ManagedProcess:
+        return self.start_process("info-share-api", ["-m", "services.info_share", "--port", str(self.info_share_port)],
+                                  http_ok(f"http://127.0.0.1:{self.info_share_port}/healthz"))
+
+    def start_patrol(self) -> ManagedProcess:
+        return self.start_process("patrol", ["-m", "services.patrol", "--port", str(self.patrol_port)],
+                                  http_ok(f"http://127.0.0.1:{self.patrol_port}/healthz"))
+
+    def start_all(self) -> None:
+        self.start_broker()
+        ensure_topics(self.bootstrap_servers, self.topic_prefix)
+        self.start_info_share_worker()
+        self.start_dispatch()
+        self.start_info_share_api()
+        self.start_patrol()
+
+    def stop(self) -> None:
+        for managed in reversed(list(self.processes.values())):
+            managed.stop()
+        self.processes.clear()
+        if self.broker is not None:
+            self.broker.stop()
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0

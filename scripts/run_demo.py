@@ -1,0 +1,142 @@
+"""`make run`: start the stack on this machine, replay a sample day through the patrol API, serve until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import signal
+import sys
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from deploy.local_stack import ROOT, Stack
+from scripts.sample_day import PlannedSubmission, sample_day
+from services.patrol.auth import issue_token
+from services.patrol.settings import PatrolSettings
+from services.reference.loader import load_reference_data
+from services.common.polling import poll_until
+
+
+def tokens_for(stack: Stack, plan: list[PlannedSubmission]) -> dict[str, str]:
+    settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
+    reference = load_reference_data()
+    every_township = sorted(reference.townships)
+    tokens = {}
+    for principal in {p.principal for p in plan}:
+        if principal.startswith("officer:"):
+            township = principal.split(":", 1)[1]
+            tokens[principal] = issue_token(settings, f"officer-{township}", [township])
+        else:  # the 12345 hotline and the video platform file for every township of the city
+            tokens[principal] = issue_token(settings, f"system-{principal}", every_township, role="system")
+    return tokens
+
+
+async def replay(base_url: str, plan: list[PlannedSubmission], tokens: dict[str, str]) -> list[tuple[int, dict]]:
+    limits = asyncio.Semaphore(16)
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async def send(item: PlannedSubmission) -> tuple[int, dict]:
+            async with limits:
+                for _attempt in range(20):
+                    response = await client.post("/v1/findings", json=item.body,
+                                                 headers={"Authorization": f"Bearer {tokens[item.principal]}"})
+                    if response.status_code != 503:
+                        return response.status_code, response.json()
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                return response.status_code, response.json()
+        return await asyncio.gather(*(send(item) for item in plan))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--run-dir", default=str(ROOT / ".run" / "demo"))
+    parser.add_argument("--no-serve", action="store_true", help="stop after the replay and the summary")
+    args = parser.parse_args(argv)
+    run_dir = Path(args.run_dir)
+    shutil.rmtree(run_dir, ignore_errors=True)  # a fresh day each run: the summary is this run's alone
+    stack = Stack(run_dir, patrol_port=8081, info_share_port=8082, dispatch_web_port=6066,
+                  info_share_web_port=6067)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print("starting Kafka (KRaft, 127.0.0.1) and the services ...", flush=True)
+        stack.start_all()
+        reference = load_reference_data()
+        day = (datetime.now(UTC) - timedelta(days=1)).date()
+        plan = sample_day(reference, day)
+        tokens = tokens_for(stack, plan)
+        print(f"replaying a sample day ({day}): {len(plan)} submissions from "
+              f"{len({p.body['township_code'] for p in plan})} townships ...", flush=True)
+        results = asyncio.run(replay(f"http://127.0.0.1:{stack.patrol_port}", plan, tokens))
+        print_summary(stack, plan, results)
+        if args.no_serve:
+            return 0
+        officer = next(p for p in plan if p.principal.startswith("officer:"))
+        print_urls(stack, tokens[officer.principal], officer.body["township_code"])
+        print("serving — press Ctrl-C to stop everything", flush=True)
+        while not stop.wait(1):
+            for name, managed in stack.processes.items():
+                if managed.process.poll() is not None:
+                    print(f"{name} exited unexpectedly; see {managed.log_path}", file=sys.stderr)
+                    return 1
+        return 0
+    finally:
+        print("stopping ...", flush=True)
+        stack.stop()
+        print("stopped: no process left running", flush=True)
+
+
+def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tuple[int, dict]]) -> None:
+    statuses = Counter(status for status, _ in results)
+    accepted_ids = {body["finding_id"] for status, body in results if status == 202}
+    resends = sum(1 for item in plan if item.resend)
+    print(f"received: {statuses[202]} accepted (202), {sum(v for k, v in statuses.items() if k != 202)} refused; "
+          f"{len(accepted_ids)} distinct findings ({resends} app re-sends answered with the same id)")
+    url = f"http://127.0.0.1:{stack.info_share_port}/v1/stats/summary"
+
+    def register_has_all() -> dict | None:
+        summary = httpx.get(url, timeout=5).json()
+        return summary if summary["reports"] >= len(accepted_ids) else None
+
+    summary = poll_until(register_has_all, 120, 0.5, "every accepted finding in the case register")
+    violations = len({item.violation for item in plan})
+    print(f"merged:   {summary['reports']} reports in the register became {summary['cases']} cases "
+          f"({summary['duplicates_merged']} repeat reports merged; the sample has {violations} distinct violations)")
+    by_kind: Counter[str] = Counter()
+    for body_id, count in summary["referrals_by_body"].items():
+        by_kind[body_id.split(":", 1)[0]] += count
+    print(f"routed:   {summary['referrals']} referrals — " + ", ".join(
+        f"{count} to {kind}" for kind, count in sorted(by_kind.items())))
+    print("          cases by routing rule: " + ", ".join(
+        f"{rule} {count}" for rule, count in sorted(summary["cases_by_routing_rule"].items())))
+    top = sorted(summary["referrals_by_body"].items(), key=lambda kv: -kv[1])[:5]
+    print("          busiest receivers: " + ", ".join(f"{body} ({count})" for body, count in top))
+
+
+def print_urls(stack: Stack, token: str, township: str) -> None:
+    patrol = f"http://127.0.0.1:{stack.patrol_port}"
+    info = f"http://127.0.0.1:{stack.info_share_port}"
+    print(f"""
+look at:
+  patrol API docs      {patrol}/docs        (OpenAPI: {patrol}/openapi.json)
+  shared feed          {info}/v1/feed?after=0&limit=20
+  register summary     {info}/v1/stats/summary
+  info-share API docs  {info}/docs
+  metrics              {patrol}/metrics  {info}/metrics  http://127.0.0.1:{stack.dispatch_web_port}/metrics  \
+http://127.0.0.1:{stack.info_share_web_port}/metrics
+  Kafka                {stack.bootstrap_servers}  (topics prefixed '{stack.topic_prefix}.')
+
+demo credential (patrol officer of township {township}, valid 8 h):
+  export TOKEN={token}
+  curl -X POST {patrol}/v1/findings -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
+    -d '{{"client_report_id": "try-1", "township_code": "{township}", "category_code": "<see /docs>", ...}}'
+""", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
