@@ -7,4 +7,3 @@ from services.common.settings import KafkaSettings
 
 class InfoShareSettings(KafkaSettings):
     database_url: str = "sqlite:///.run/register.db"
-    worker_web_port: int = 6067

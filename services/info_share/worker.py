@@ -10,7 +10,7 @@ from prometheus_client import Counter
 from schemas.events import CASE_EVENT_MODELS
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import make_faust_app
+from services.common.faust_app import make_faust_app, run_worker
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
 from services.info_share.feed import feed_entry
 from services.info_share.register.database import create_schema, make_engine, session_factory
@@ -62,7 +62,7 @@ def create_worker(settings: InfoShareSettings) -> faust.App:
 
 
 def main() -> None:
-    create_worker(InfoShareSettings()).main()
+    run_worker(create_worker, InfoShareSettings)
 
 
 if __name__ == "__main__":

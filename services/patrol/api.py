@@ -1,6 +1,5 @@
 """HTTP entry point of the patrol service: decode, authenticate, hand to intake, publish, answer."""
 
-from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable

@@ -125,3 +125,19 @@ class CatalogueVersion:
     published_at: datetime
     items: dict[str, PowerItem] = field(default_factory=dict)
     grants: tuple[DutyGrant, ...] = ()
+    title: str = ""
+    approval_ref: str = ""  # the joint-meeting decision that published this version
+
+
+@dataclass(frozen=True)
+class NationalTownship:
+    """One township-level unit of China, for national-scale simulation (not used for routing)."""
+
+    code: str  # 9-digit
+    name: str
+    county_code: str  # direct parent: a prefecture-level city's code where it has no counties (e.g. 东莞市)
+    county_name: str
+    prefecture_code: str  # "" under municipalities directly under the central government
+    prefecture_name: str
+    province_code: str
+    province_name: str

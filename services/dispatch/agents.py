@@ -1,0 +1,133 @@
+"""Faust wiring of dispatch: decode, call the Dispatcher, publish what it returns; poison goes to dead letters.
+
+Durable state is four Faust tables backed by compacted changelog topics, co-partitioned with the findings and
+referral-responses topics (both keyed by dedup group). Faust flushes the producer — changelog writes and output
+events — before it commits an offset, so a crash at any point leads to reprocessing, never to loss; reprocessing
+emits the same event ids (see service.py), which consumers drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+from schemas.events import FindingReported, ReferralIssued, ReferralResponded
+from services.common.dead_letters import dead_letter
+from services.common.envelope import PoisonEvent, decode, encode
+from services.common.faust_app import make_faust_app
+from services.common.kafka_admin import ensure_topics
+from services.common.topics import (
+    CASE_EVENTS,
+    DEAD_LETTERS,
+    DEDUP_PARTITIONS,
+    FINDINGS,
+    REFERRAL_RESPONSES,
+    REFERRALS_FAMILY,
+    TopicSpec,
+    referrals_topic,
+)
+from services.dispatch import metrics
+from services.dispatch.domain import dedup
+from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
+from services.dispatch.settings import DispatchSettings
+from services.reference.loader import load_reference_data
+
+log = logging.getLogger(__name__)
+TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE)
+SOURCE = "/dispatch"
+
+
+def changelog_specs(app_id: str) -> list[tuple[str, TopicSpec]]:
+    """The tables' changelog topics, which the project creates (Faust may not): compacted, co-partitioned."""
+    return [(f"{app_id}-{name}-changelog",
+             TopicSpec(f"{name}-changelog", DEDUP_PARTITIONS, "table key", f"changelog of dispatch table {name}",
+                       {"cleanup.policy": "compact"}))
+            for name in TABLE_NAMES]
+
+
+def create_worker(settings: DispatchSettings) -> faust.App:
+    app = make_faust_app("dispatch", settings, settings.worker_web_port)
+    prefix = settings.topic_prefix
+    ensure_topics(settings.bootstrap_servers, prefix, extra=changelog_specs(app.conf.id))
+    tables = {name: app.Table(name, partitions=DEDUP_PARTITIONS, key_type=str, value_type=dict)
+              for name in TABLE_NAMES}
+    dispatcher = Dispatcher(load_reference_data(), tables)  # type: ignore[arg-type]
+
+    def raw_topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+    findings = raw_topic(FINDINGS.name(prefix))
+    responses = raw_topic(REFERRAL_RESPONSES.name(prefix))
+    case_events = raw_topic(CASE_EVENTS.name(prefix))
+    dead_letters = raw_topic(DEAD_LETTERS.name(prefix))
+    referral_topics: dict[str, faust.TopicT] = {}
+
+    @tables[dedup.MEMBERS_TABLE].on_recover
+    async def rebuild_index() -> None:
+        started = time.perf_counter()
+        size = dispatcher.rebuild_index()
+        metrics.OPEN_CASES.set(size)
+        log.info("dedup index rebuilt: %d open cases in %.2fs", size, time.perf_counter() - started)
+
+    async def referral_topic(body_id: str) -> faust.TopicT:
+        name = referrals_topic(body_id, prefix)
+        if name not in referral_topics:
+            # Created on first use: a deployment has hundreds of bodies and most get nothing on a given day.
+            await asyncio.get_running_loop().run_in_executor(
+                None, lambda: ensure_topics(settings.bootstrap_servers, prefix, specs=(),
+                                            extra=[(name, REFERRALS_FAMILY)]))
+            referral_topics[name] = raw_topic(name)
+        return referral_topics[name]
+
+    async def publish(outgoing: list[Outgoing]) -> None:
+        for out in outgoing:
+            record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
+            await case_events.send(key=record.key, value=record.value, headers=record.headers)
+            if out.referral_body_id is not None:
+                topic = await referral_topic(out.referral_body_id)
+                await topic.send(key=record.key, value=record.value, headers=record.headers)
+                if isinstance(out.model, ReferralIssued) and out.model.attempt == 1:
+                    metrics.E2E_SECONDS.observe(
+                        max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
+            metrics.EVENTS_EMITTED.labels(getattr(out.model, "event", "unknown")).inc()
+        metrics.OPEN_CASES.set(len(dispatcher.index))
+
+    async def to_dead_letters(message: Any, reason: str) -> None:
+        log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
+        record = dead_letter("dispatch", message.key, message.value, message.headers or [], reason,
+                             message.topic, message.partition, message.offset)
+        await dead_letters.send(key=record.key, value=record.value, headers=record.headers)
+
+    @app.agent(findings, concurrency=1)  # >1 can commit past an in-flight message (faust-streaming #606)
+    async def dispatch_findings(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                _ce, finding = decode(message.headers or [], message.value, [FindingReported])
+                if not message.key:
+                    raise PoisonEvent("finding without a key (the dedup group)")
+                group = message.key.decode()
+                if finding.category_code not in dispatcher.reference.categories:  # type: ignore[attr-defined]
+                    raise PoisonEvent(f"unknown category {finding.category_code!r}")  # type: ignore[attr-defined]
+            except PoisonEvent as exc:
+                await to_dead_letters(message, exc.reason)
+                continue
+            await publish(dispatcher.on_finding(finding, group))  # type: ignore[arg-type]
+
+    @app.agent(responses, concurrency=1)
+    async def dispatch_responses(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                _ce, response = decode(message.headers or [], message.value, [ReferralResponded])
+            except PoisonEvent as exc:
+                await to_dead_letters(message, exc.reason)
+                continue
+            await publish(dispatcher.on_response(response))  # type: ignore[arg-type]
+
+    return app

@@ -1,0 +1,1 @@
+"""Pure dispatch domain: routing and rules, free of Kafka, HTTP and SQL."""

@@ -1,0 +1,83 @@
+"""Referral time limits in working days of the official Chinese holiday calendar (including 調休 weekends)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+import chinese_calendar
+
+# China has kept UTC+8 without daylight saving since 1991; a fixed offset spares us the host's tz database.
+CHINA_TZ = timezone(timedelta(hours=8), "Asia/Shanghai")
+END_OF_DAY = time(23, 59, 59)
+
+
+class CalendarNotCovered(LookupError):
+    """The holiday calendar has no data for a year a deadline falls in: we refuse to guess."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+        super().__init__(
+            f"the official holiday calendar (chinese_calendar) has no data for {day.year} (needed for {day}); "
+            "upgrade chinesecalendar once the State Council publishes that year's arrangement"
+        )
+
+
+def is_working_day(day: date) -> bool:
+    try:
+        return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        raise CalendarNotCovered(day) from None
+
+
+def nth_working_day_after(day: date, n: int) -> date:
+    """The ``n``-th working day strictly after ``day`` (the issue day itself never counts)."""
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    current, counted = day, 0
+    while counted < n:
+        current += timedelta(days=1)
+        if is_working_day(current):
+            counted += 1
+    return current
+
+
+def _local(at: datetime) -> datetime:
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"deadlines need timezone-aware datetimes, got naive {at.isoformat()}")
+    return at.astimezone(CHINA_TZ)
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """Time limits published by the district governments; the defaults are those limits.
+
+    Convention: "N working days after issue" ends at 23:59:59 Beijing time on the N-th working day after the day of
+    issue. The issue day never counts, whatever the hour, and a referral issued on a holiday starts counting on the
+    next working day. Major matters count calendar hours from the moment of issue.
+    """
+
+    acceptance_working_days: int = 3
+    extended_acceptance_working_days: int = 5  # the total after the one allowed extension, not 3 + 5
+    major_hours: int = 24  # major work-safety, food, drug and environmental matters
+    dispute_working_days: int = 5  # county coordination decides a jurisdiction dispute
+
+    def working_days_after(self, issued_at: datetime, n: int) -> datetime:
+        local = _local(issued_at)
+        return datetime.combine(nth_working_day_after(local.date(), n), END_OF_DAY, tzinfo=CHINA_TZ)
+
+    def accept_by(self, issued_at: datetime, major: bool) -> datetime:
+        if major:
+            return _local(issued_at) + timedelta(hours=self.major_hours)
+        return self.working_days_after(issued_at, self.acceptance_working_days)
+
+    def extended_accept_by(self, issued_at: datetime) -> datetime:
+        return self.working_days_after(issued_at, self.extended_acceptance_working_days)
+
+    def dispute_decide_by(self, issued_at: datetime) -> datetime:
+        return self.working_days_after(issued_at, self.dispute_working_days)
+
+
+def is_overdue(deadline: datetime, now: datetime) -> bool:
+    """Overdue only after the deadline: the deadline second itself is still on time."""
+    return _local(now) > _local(deadline)

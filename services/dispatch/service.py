@@ -1,0 +1,236 @@
+"""Dispatch's service layer: findings and responses in, events out. Durable state is plain dict-like tables.
+
+No Kafka here: the Faust agents (``agents.py``) decode, call ``Dispatcher`` and publish what it returns; tests drive
+it directly. Every output is derived from the input and the tables only — event times are the finding's trusted
+receive time or the response's time, ids are uuid5 — so re-processing an event after a crash emits identical events,
+which consumers drop by id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from schemas.events import (
+    CaseOpened,
+    CaseTransitioned,
+    FindingMerged,
+    FindingReported,
+    ReferralAction,
+    ReferralIssued,
+    ReferralOutcome,
+    ReferralResponded,
+    ResponseRejected,
+    RoutingExplanation,
+    WireModel,
+)
+from services.dispatch.domain import dedup
+from services.dispatch.domain.deadlines import DeadlinePolicy
+from services.dispatch.domain.identifiers import case_id_for, event_id_for, referral_id_for
+from services.dispatch.domain.lifecycle import (
+    EscalateToCoordination,
+    IllegalTransition,
+    Referral,
+    State,
+    next_step_after_return,
+)
+from services.dispatch.domain.routing import RoutingDecision, route
+from services.reference.loader import ReferenceData
+
+Table = MutableMapping[str, Any]
+CASE_FILES_TABLE = "case_files"  # case_id -> the opening finding and routing facts, for re-routing after a return
+REFERRALS_TABLE = "referrals"  # referral_id -> Referral.to_dict()
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One event to publish: on the case-events topic, and for a referral also on its body's own topic."""
+
+    event_id: str
+    key: str
+    model: WireModel
+    referral_body_id: str | None = None
+
+
+class Dispatcher:
+    def __init__(self, reference: ReferenceData, tables: dict[str, Table], policy: DeadlinePolicy | None = None):
+        self.reference = reference
+        self.tables = tables
+        self.policy = policy or DeadlinePolicy()
+        self.index = dedup.DedupIndex()
+
+    def rebuild_index(self) -> int:
+        """Restore the in-memory dedup index from the durable tables (after start, recovery or rebalance)."""
+        rows = [dedup.Row(table, key, value) for table in (dedup.CASES_TABLE, dedup.MEMBERS_TABLE)
+                for key, value in list(self.tables[table].items())]
+        self.index = dedup.DedupIndex.restore(rows)
+        return len(self.index)
+
+    # -- findings ---------------------------------------------------------------------------------------------
+
+    def on_finding(self, finding: FindingReported, dedup_group: str) -> list[Outgoing]:
+        category = self.reference.categories[finding.category_code]
+        report = dedup.Report(
+            finding_id=finding.finding_id, dedup_group=dedup_group, category_code=finding.category_code,
+            latitude=finding.location.latitude, longitude=finding.location.longitude,
+            trusted_at=finding.received_at, subjects=frozenset((s.kind, s.value) for s in finding.subjects),
+            radius_m=category.dedup_radius_m,
+        )
+        decision = dedup.decide(report, self.index)
+        if isinstance(decision, dedup.AlreadyDecided):
+            return self._replay_decision(finding, dedup_group, decision.case_id)
+        # Everything that can fail on bad input happens before any state changes.
+        routing = self._route(finding) if isinstance(decision, dedup.OpenNewCase) else None
+        rows = dedup.apply(decision, report, self.index)
+        if isinstance(decision, dedup.MergeIntoCase):
+            rows = [self._with_merge_facts(row, decision) for row in rows]
+        self._persist(rows)
+        if isinstance(decision, dedup.OpenNewCase):
+            return self._open_case(finding, dedup_group, decision.case_id, decision.previous_case_id, routing)
+        return [self._merged(finding, decision.case_id, decision.rule, decision.distance_m)]
+
+    def _route(self, finding: FindingReported) -> RoutingDecision:
+        return route(self.reference, finding.township_code, finding.category_code, finding.received_at)
+
+    def _with_merge_facts(self, row: dedup.Row, decision: dedup.MergeIntoCase) -> dedup.Row:
+        # The membership row also keeps why it merged, so a replay re-emits the same FindingMerged.
+        if row.table == dedup.MEMBERS_TABLE and row.value is not None:
+            return dedup.Row(row.table, row.key, {**row.value, "rule": decision.rule,
+                                                  "distance_m": decision.distance_m})
+        return row
+
+    def _replay_decision(self, finding: FindingReported, dedup_group: str, case_id: str) -> list[Outgoing]:
+        if case_id == case_id_for(finding.finding_id):
+            file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
+            return self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True)
+        member = self.tables[dedup.MEMBERS_TABLE].get(finding.finding_id) or {}
+        return [self._merged(finding, case_id, member.get("rule", dedup.RULE_WITHIN_RADIUS),
+                             float(member.get("distance_m", 0.0)))]
+
+    def _merged(self, finding: FindingReported, case_id: str, rule: str, distance_m: float) -> Outgoing:
+        event = FindingMerged(
+            event_id=event_id_for("finding_merged", finding.finding_id), case_id=case_id,
+            occurred_at=finding.received_at, finding=finding, rule=rule, distance_m=distance_m,
+        )
+        return Outgoing(event.event_id, case_id, event)
+
+    def _open_case(self, finding: FindingReported, dedup_group: str, case_id: str, previous_case_id: str | None,
+                   decision: RoutingDecision | None = None, replay: bool = False) -> list[Outgoing]:
+        decision = decision or self._route(finding)
+        explanation = _explain(decision)
+        opened = CaseOpened(
+            event_id=event_id_for("case_opened", case_id), case_id=case_id, occurred_at=finding.received_at,
+            finding=finding, dedup_group=dedup_group, lead_body_id=decision.lead_body_id,
+            co_body_ids=tuple(decision.co_body_ids), routing=explanation, previous_case_id=previous_case_id,
+        )
+        if not replay:
+            self.tables[CASE_FILES_TABLE][case_id] = {
+                "finding": finding.model_dump(mode="json"), "dedup_group": dedup_group,
+                "previous_case_id": previous_case_id, "major": self._is_major(finding),
+            }
+        out = [Outgoing(opened.event_id, case_id, opened)]
+        if decision.lead_body_id.startswith("township:"):
+            return out  # delegated to the township: it handles the case itself, no referral
+        out.append(self._issue(case_id, finding, dedup_group, decision, explanation, attempt=1, replay=replay))
+        return out
+
+    def _issue(self, case_id: str, finding: FindingReported, dedup_group: str, decision: RoutingDecision,
+               explanation: RoutingExplanation, attempt: int, replay: bool, issued_at: datetime | None = None,
+               ) -> Outgoing:
+        issued_at = issued_at or finding.received_at
+        referral_id = referral_id_for(case_id, attempt)
+        stored = self.tables[REFERRALS_TABLE].get(referral_id)
+        if stored is not None:
+            referral = Referral.from_dict(stored)
+        else:
+            referral = Referral.issue(
+                case_id=case_id, body_id=decision.lead_body_id, township_body_id=f"township:{finding.township_code}",
+                attempt=attempt, issued_at=issued_at, major=self._is_major(finding), policy=self.policy,
+            )
+            if not replay:
+                self.tables[REFERRALS_TABLE][referral_id] = referral.to_dict()
+        issued = ReferralIssued(
+            event_id=event_id_for("referral_issued", referral_id), case_id=case_id, occurred_at=referral.issued_at,
+            referral_id=referral_id, body_id=referral.body_id, co_body_ids=tuple(decision.co_body_ids),
+            township_code=finding.township_code, category_code=finding.category_code, routing=explanation,
+            accept_by=referral.accept_by, finding=finding, attempt=attempt, dedup_group=dedup_group,
+        )
+        return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id)
+
+    def _is_major(self, finding: FindingReported) -> bool:
+        catalogue = self.reference.catalogue_in_force(finding.received_at)
+        category = self.reference.categories[finding.category_code]
+        return any(catalogue.items[code].major for code in category.item_codes if code in catalogue.items)
+
+    # -- responses from receiving bodies ----------------------------------------------------------------------
+
+    def on_response(self, response: ReferralResponded) -> list[Outgoing]:
+        stored = self.tables[REFERRALS_TABLE].get(response.referral_id)
+        if stored is None or stored["case_id"] != response.case_id:
+            return [self._rejected(response, f"no referral {response.referral_id} for case {response.case_id}")]
+        referral = Referral.from_dict(stored)
+        try:
+            transition = referral.handle(
+                response.action.value, response.body_id, at=response.responded_at, reason=response.reason,
+                outcome=response.outcome.value if response.outcome else None, response_id=response.response_id,
+                policy=self.policy,
+            )
+        except IllegalTransition as exc:
+            return [self._rejected(response, str(exc))]
+        self.tables[REFERRALS_TABLE][referral.referral_id] = referral.to_dict()
+        event = CaseTransitioned(
+            event_id=event_id_for("case_transitioned", response.response_id), case_id=referral.case_id,
+            occurred_at=transition.at, referral_id=referral.referral_id, body_id=referral.body_id,
+            action=ReferralAction(transition.action.value), from_state=transition.from_state.value,
+            to_state=transition.to_state.value, reason=transition.reason,
+            outcome=ReferralOutcome(transition.outcome.value) if transition.outcome else None,
+        )
+        out = [Outgoing(event.event_id, referral.case_id, event)]
+        if transition.to_state is State.RETURNED:
+            out.append(self._reroute(referral, response.responded_at))
+        elif transition.to_state is State.CLOSED and self.index.open_case(referral.case_id) is not None:
+            self._persist(self.index.close(referral.case_id, response.responded_at))
+        return out
+
+    def _reroute(self, returned: Referral, at: datetime) -> Outgoing:
+        referrals = [returned]
+        for attempt in range(1, returned.attempt):
+            earlier = self.tables[REFERRALS_TABLE].get(referral_id_for(returned.case_id, attempt))
+            if earlier is not None:
+                referrals.append(Referral.from_dict(earlier))
+        step = next_step_after_return(referrals)
+        file = self.tables[CASE_FILES_TABLE][returned.case_id]
+        finding = FindingReported.model_validate(file["finding"])
+        decision = route(self.reference, finding.township_code, finding.category_code, finding.received_at,
+                         excluded_body_ids=step.exclude_body_ids)
+        if isinstance(step, EscalateToCoordination):
+            township = self.reference.townships[finding.township_code]
+            decision = RoutingDecision(
+                lead_body_id=f"coordination:{township.county_code}", co_body_ids=(), rule="no_competent_body",
+                item_codes=decision.item_codes, catalogue_version=decision.catalogue_version, detail=step.reason,
+            )
+        return self._issue(returned.case_id, finding, file["dedup_group"], decision, _explain(decision),
+                           attempt=step.attempt, replay=False, issued_at=at)
+
+    def _rejected(self, response: ReferralResponded, reason: str) -> Outgoing:
+        event = ResponseRejected(
+            event_id=event_id_for("response_rejected", response.response_id), case_id=response.case_id,
+            occurred_at=response.responded_at, response_id=response.response_id,
+            referral_id=response.referral_id, body_id=response.body_id, reason=reason,
+        )
+        return Outgoing(event.event_id, response.case_id, event)
+
+    def _persist(self, rows: list[dedup.Row]) -> None:
+        for row in rows:
+            table = self.tables[row.table]
+            if row.value is None:
+                table.pop(row.key, None)
+            else:
+                table[row.key] = row.value
+
+
+def _explain(decision: RoutingDecision) -> RoutingExplanation:
+    return RoutingExplanation(rule=decision.rule, item_codes=tuple(decision.item_codes),
+                              catalogue_version=decision.catalogue_version, detail=decision.detail)

