@@ -20,6 +20,8 @@ from deploy.kafka.local_kafka import LocalKafka, free_port
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 
+pytest_plugins = ["tests.stack_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import random
 import tracemalloc
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import h3.api.basic_int as h3
@@ -133,12 +135,25 @@ def test_several_candidates_nearest_wins_then_earliest_then_case_id() -> None:
     feed(index, report("w", west, subjects=frozenset({SHOP_A})),
          report("e", east, minutes=5, subjects=frozenset({SHOP_B})))
     assert len(index) == 2
-    # Both cases are within 50 m of BASE and compatible with a subject-less report: the nearer one wins.
+    # Both cases are within 50 m of the probe and compatible with a subject-less report: the nearer one wins.
     near_east = decide(report("x", offset(*BASE, 90, 5)), index)
     assert isinstance(near_east, MergeIntoCase) and near_east.case_id == case_id_for("e")
-    # Equidistant: the earlier-opened case wins.
-    tie = decide(report("y", BASE), index)
-    assert isinstance(tie, MergeIntoCase) and tie.case_id == case_id_for("w")
+
+
+def test_equidistant_candidates_earliest_opened_then_case_id() -> None:
+    spot, probe = offset(*BASE, 0, 30), report("probe")
+    shops = [("uscc", f"shop-{i}") for i in range(3)]
+    index = DedupIndex()
+    # Three shops' cases anchored at the very same spot: exactly equal distances to the probe.
+    feed(index, report("late", spot, minutes=9, subjects=frozenset({shops[0]})),
+         report("early", spot, minutes=1, subjects=frozenset({shops[1]})))
+    chosen = decide(probe, index)
+    assert isinstance(chosen, MergeIntoCase) and chosen.case_id == case_id_for("early")
+    index = DedupIndex()
+    names = ["p", "q", "r"]
+    feed(index, *(report(n, spot, subjects=frozenset({s})) for n, s in zip(names, shops, strict=True)))
+    chosen = decide(probe, index)
+    assert isinstance(chosen, MergeIntoCase) and chosen.case_id == min(case_id_for(n) for n in names)
 
 
 def test_two_reports_across_an_h3_cell_border_merge() -> None:
@@ -297,17 +312,15 @@ def test_unknown_table_row_is_refused() -> None:
         DedupIndex().load(Row("other", "k", {}))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"trusted_at": datetime(2025, 6, 1, 8, 0)}, "timezone-aware"),
-    ({"latitude": 91.0}, "WGS-84"),
-    ({"radius_m": 0.0}, "radius_m"),
-    ({"radius_m": 5000.0}, "radius_m"),
+@pytest.mark.parametrize("change, message", [
+    (lambda r: replace(r, trusted_at=datetime(2025, 6, 1, 8, 0)), "timezone-aware"),
+    (lambda r: replace(r, latitude=91.0), "WGS-84"),
+    (lambda r: replace(r, radius_m=0.0), "radius_m"),
+    (lambda r: replace(r, radius_m=5000.0), "radius_m"),
 ])
-def test_report_validation(kwargs: dict[str, object], message: str) -> None:
-    fields: dict[str, object] = {"finding_id": "f", "dedup_group": "g", "category_code": "c", "latitude": 40.0,
-                                 "longitude": 124.0, "trusted_at": T0, **kwargs}
+def test_report_validation(change: Callable[[Report], Report], message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        Report(**fields)  # type: ignore[arg-type]
+        change(report("f"))
 
 
 def test_memory_per_open_case_stays_small() -> None:

@@ -1,0 +1,40 @@
+"""Factories for running services as real processes against the session broker, each test with its own names."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from deploy.local_stack import Stack
+from services.patrol.auth import issue_token
+from services.patrol.settings import PatrolSettings
+
+StackFactory = Callable[..., Stack]
+
+
+@pytest.fixture
+def make_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StackFactory]:
+    """Build a Stack on the session broker with fresh topic and group prefixes; every process is stopped after."""
+    stacks: list[Stack] = []
+
+    def build(**overrides: object) -> Stack:
+        unique = uuid.uuid4().hex[:8]
+        options: dict[str, object] = {"run_dir": tmp_path / f"stack-{unique}", "bootstrap_servers": kafka_bootstrap,
+                                      "topic_prefix": f"t{unique}", "group_prefix": f"g{unique}"}
+        options.update(overrides)
+        stack = Stack(**options)  # type: ignore[arg-type]
+        stacks.append(stack)
+        return stack
+
+    yield build
+    for stack in stacks:
+        stack.stop()
+
+
+def officer_token(stack: Stack, township_codes: list[str], subject: str = "officer-test",
+                  role: str = "patrol_officer") -> str:
+    settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
+    return issue_token(settings, subject, township_codes, role=role)
