@@ -32,9 +32,13 @@ class PlannedSubmission:
     resend: bool = False
 
 
-def valid_uscc(rng: random.Random) -> str:
-    body = "9121" + "06" + "".join(rng.choice(_USCC_ALPHABET) for _ in range(11))
-    return body + uscc.calc_check_digit(body)
+def valid_uscc(rng: random.Random, county_code: str = "210602") -> str:
+    """A unified social credit code of a company registered in the county, valid by python-stdnum."""
+    while True:  # the embedded organisation code has its own check; draw until the whole code validates
+        body = "91" + county_code + "".join(rng.choice(_USCC_ALPHABET[:10]) for _ in range(9))
+        code = body + uscc.calc_check_digit(body)
+        if uscc.is_valid(code):
+            return code
 
 
 def _offset(lat: float, lon: float, metres: float, rng: random.Random) -> tuple[float, float]:
@@ -58,7 +62,7 @@ def sample_day(reference: ReferenceData, day: date, seed: int = 20261127,
             lat, lon = random_point_in_county(township.county_code, rng)
             subjects = []
             if "uscc" in category.subject_kinds and rng.random() < 0.5:
-                subjects = [{"kind": "uscc", "value": valid_uscc(rng)}]
+                subjects = [{"kind": "uscc", "value": valid_uscc(rng, township.county_code)}]
             observed = found_at + timedelta(minutes=rng.randint(0, 8 * 60))
             client_id = f"{township.code}-{violation:05d}"
             body = {

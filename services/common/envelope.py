@@ -42,7 +42,8 @@ def encode(model: WireModel, *, event_id: str, source: str, key: str | None,
         "type": model.CE_TYPE,
         "specversion": "1.0",
         "datacontenttype": CONTENT_TYPE,
-        "time": time or datetime.now(UTC),
+        # Some databases hand back naive UTC datetimes; CloudEvents needs an offset.
+        "time": (time.replace(tzinfo=UTC) if time.tzinfo is None else time) if time else datetime.now(UTC),
     }
     if subject:
         attributes["subject"] = subject

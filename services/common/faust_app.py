@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import faust
 from aiohttp.web import Response
@@ -51,3 +53,14 @@ def run_worker(create: Callable[[S], faust.App], settings_type: type[S]) -> None
     settings = settings_type(**overrides)
     app = create(settings)
     faust.Worker(app, loglevel=args.loglevel).execute_from_commandline()
+
+
+def stop_on_unexpected_error(log: logging.Logger, exc: BaseException) -> NoReturn:
+    """Failure policy for a bug or an outage we cannot handle: exit at once, without committing.
+
+    Faust would otherwise restart the agent and may ack the event that failed. Exiting leaves every offset past the
+    last commit uncommitted, so after a restart the events are processed again — safely, as handlers are idempotent.
+    """
+    log.critical("unexpected error; stopping this worker without committing: %r", exc, exc_info=exc)
+    logging.shutdown()
+    os._exit(70)  # EX_SOFTWARE

@@ -19,7 +19,7 @@ import faust
 from schemas.events import FindingReported, ReferralIssued, ReferralResponded
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import make_faust_app
+from services.common.faust_app import make_faust_app, stop_on_unexpected_error
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import (
     CASE_EVENTS,
@@ -112,12 +112,16 @@ def create_worker(settings: DispatchSettings) -> faust.App:
                 if not message.key:
                     raise PoisonEvent("finding without a key (the dedup group)")
                 group = message.key.decode()
-                if finding.category_code not in dispatcher.reference.categories:  # type: ignore[attr-defined]
-                    raise PoisonEvent(f"unknown category {finding.category_code!r}")  # type: ignore[attr-defined]
+                unknown = dispatcher.unknown_reference(finding)  # type: ignore[arg-type]
+                if unknown:
+                    raise PoisonEvent(unknown)
             except PoisonEvent as exc:
                 await to_dead_letters(message, exc.reason)
                 continue
-            await publish(dispatcher.on_finding(finding, group))  # type: ignore[arg-type]
+            try:
+                await publish(dispatcher.on_finding(finding, group))  # type: ignore[arg-type]
+            except Exception as exc:
+                stop_on_unexpected_error(log, exc)
 
     @app.agent(responses, concurrency=1)
     async def dispatch_responses(stream: faust.StreamT) -> None:
@@ -128,6 +132,9 @@ def create_worker(settings: DispatchSettings) -> faust.App:
             except PoisonEvent as exc:
                 await to_dead_letters(message, exc.reason)
                 continue
-            await publish(dispatcher.on_response(response))  # type: ignore[arg-type]
+            try:
+                await publish(dispatcher.on_response(response))  # type: ignore[arg-type]
+            except Exception as exc:
+                stop_on_unexpected_error(log, exc)
 
     return app

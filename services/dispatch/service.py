@@ -70,6 +70,17 @@ class Dispatcher:
 
     # -- findings ---------------------------------------------------------------------------------------------
 
+    def unknown_reference(self, finding: FindingReported) -> str | None:
+        """Why this finding names something the reference data lacks (then it is a dead letter), or None."""
+        if finding.category_code not in self.reference.categories:
+            return f"unknown category {finding.category_code!r}"
+        township = self.reference.townships.get(finding.township_code)
+        if township is None:
+            return f"unknown township {finding.township_code!r}"
+        if township.county_code != finding.county_code:
+            return f"township {township.code} is not in county {finding.county_code}"
+        return None
+
     def on_finding(self, finding: FindingReported, dedup_group: str) -> list[Outgoing]:
         category = self.reference.categories[finding.category_code]
         report = dedup.Report(

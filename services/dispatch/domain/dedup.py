@@ -191,11 +191,8 @@ class _Grid:
 
 def subjects_compatible(a: Subjects, b: Subjects) -> bool:
     """For every kind both name, they must share a value: two shops side by side stay two cases."""
-    kinds_b = {kind for kind, _ in b}
-    for kind in {kind for kind, _ in a} & kinds_b:
-        if not any(k == kind and (k, v) in b for k, v in a):
-            return False
-    return True
+    shared_kinds = {kind for kind, _ in a} & {kind for kind, _ in b}
+    return all(any((kind, v) in b for k, v in a if k == kind) for kind in shared_kinds)
 
 
 class DedupIndex:

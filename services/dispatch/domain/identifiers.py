@@ -59,7 +59,9 @@ _PROVINCES_SIMPLIFIED = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘�
 _PROVINCES_TRADITIONAL = "京津冀晉蒙遼吉黑滬蘇浙皖閩贛魯豫鄂湘粵桂瓊渝川貴雲藏陝甘青寧新"
 _SUFFIX_SIMPLIFIED = "挂学警"
 _SUFFIX_TRADITIONAL = "掛學警"
-_TO_TRADITIONAL = str.maketrans(_PROVINCES_SIMPLIFIED + _SUFFIX_SIMPLIFIED, _PROVINCES_TRADITIONAL + _SUFFIX_TRADITIONAL)
+_TO_TRADITIONAL = str.maketrans(
+    _PROVINCES_SIMPLIFIED + _SUFFIX_SIMPLIFIED, _PROVINCES_TRADITIONAL + _SUFFIX_TRADITIONAL
+)
 # Plates never use I or O (they read as 1 and 0).
 _ALNUM = "[A-HJ-NP-Z0-9]"
 _PLATE = re.compile(
@@ -94,7 +96,7 @@ def _validated(kind: str, value: str, validate: Callable[[str], str]) -> str:
     try:
         return validate(value.upper())
     except ValidationError as exc:
-        raise InvalidSubject(kind, value, exc.message) from None
+        raise InvalidSubject(kind, value, str(exc)) from None
 
 
 def normalise_subjects(pairs: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
