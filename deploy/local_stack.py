@@ -7,6 +7,7 @@ stop on SIGTERM in time, and nothing may be left running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def http_ok(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
-            with urlopen(url, timeout=1) as response:  # noqa: S310 - loopback URL built here
+            with urlopen(url, timeout=1) as response:
                 return bool(response.status == 200)
         except (URLError, OSError):
             return False
@@ -58,10 +59,8 @@ class ManagedProcess:
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(pid, sig)
-    except ProcessLookupError:
-        pass
 
 
 @dataclass

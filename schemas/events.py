@@ -1,4 +1,4 @@
-"""Wire contracts of every event on Kafka, version 1. Domain objects live in the services; these are the envelopes' data.
+"""Wire contracts of every event on Kafka, version 1; domain objects live in the services.
 
 Each model names its CloudEvents ``type`` (``CE_TYPE``); the envelope (id, source, time, subject) travels as ``ce_``
 headers in binary mode, the model as the JSON body.
@@ -194,6 +194,30 @@ class ResponseRejected(WireModel):
     reason: str
 
 
+class ReferralOverdue(CaseEventBase):
+    """A referral passed its acceptance deadline unanswered: a warning, escalated to county coordination."""
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.referral.overdue.v1"
+    event: Literal["referral_overdue"] = "referral_overdue"
+    referral_id: str
+    body_id: str
+    deadline: AwareDatetime
+    escalated_to: str = Field(description="The county coordination body told about it")
+
+
+class DeadlineCheck(WireModel):
+    """Dispatch's own command, on the referral-responses topic: check one referral's deadline (key = dedup group).
+
+    Sent by a worker's timer and handled in order with the referral's responses, so an answer that arrived first wins.
+    """
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.referral.deadline_check.v1"
+    schema_version: Literal[1] = 1
+    referral_id: str
+    case_id: str
+    checked_at: AwareDatetime
+
+
 class FeedEntry(WireModel):
     """One entry of the shared enforcement-information feed; personal data masked for the public audience."""
 
@@ -213,8 +237,9 @@ class FeedEntry(WireModel):
 
 
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
-    CaseOpened, FindingMerged, ReferralIssued, CaseTransitioned, ResponseRejected,
+    CaseOpened, FindingMerged, ReferralIssued, CaseTransitioned, ResponseRejected, ReferralOverdue,
 )
+RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck)
 ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
-    FindingReported, *CASE_EVENT_MODELS, ReferralResponded, FeedEntry,
+    FindingReported, *CASE_EVENT_MODELS, *RESPONSE_TOPIC_MODELS, FeedEntry,
 )

@@ -17,6 +17,7 @@ from schemas.api import ErrorResponse, FindingAccepted, FindingSubmission
 from schemas.events import (
     ALL_EVENT_MODELS,
     CASE_EVENT_MODELS,
+    DeadlineCheck,
     FeedEntry,
     FindingReported,
     ReferralIssued,
@@ -102,7 +103,7 @@ def asyncapi_document() -> dict[str, Any]:
                                                      "team.210624.natural_resources"}},
         },
         "referralResponses": _channel(topics.REFERRAL_RESPONSES, "liandong.referral-responses",
-                                      ["ReferralResponded"]),
+                                      ["ReferralResponded", "DeadlineCheck"]),
         "feed": _channel(topics.FEED, "liandong.feed", ["FeedEntry"]),
         "deadLetters": {
             "address": "liandong.dead-letters",
@@ -120,6 +121,7 @@ def asyncapi_document() -> dict[str, Any]:
         FindingReported: "dedup group of the finding's category",
         ReferralIssued: "case_id",
         ReferralResponded: "dedup group of the case (ReferralIssued.dedup_group)",
+        DeadlineCheck: "dedup group of the case",
         FeedEntry: "case_id",
     }
     messages = {m.__name__: _message(m, keys.get(m, "case_id")) for m in ALL_EVENT_MODELS}
@@ -149,8 +151,10 @@ def asyncapi_document() -> dict[str, Any]:
             "consumeReferrals": op("receive", "referrals", ["ReferralIssued"], "a receiving body's client"),
             "respondToReferral": op("send", "referralResponses", ["ReferralResponded"],
                                     "a receiving body accepts, returns or feeds back"),
-            "consumeResponses": op("receive", "referralResponses", ["ReferralResponded"],
-                                   "dispatch validates responses"),
+            "consumeResponses": op("receive", "referralResponses", ["ReferralResponded", "DeadlineCheck"],
+                                   "dispatch validates responses and checks deadlines"),
+            "checkDeadlines": op("send", "referralResponses", ["DeadlineCheck"],
+                                 "a dispatch worker's timer asks for a deadline check, in order with responses"),
             "publishFeed": op("send", "feed", ["FeedEntry"], "info_share publishes the masked feed"),
             "subscribeFeed": op("receive", "feed", ["FeedEntry"], "any subscribing system"),
             "deadLetter": op("send", "deadLetters", ["DeadLetter"], "any consumer that cannot read an event"),

@@ -16,10 +16,10 @@ import httpx
 
 from deploy.local_stack import ROOT, Stack
 from scripts.sample_day import PlannedSubmission, sample_day
+from services.common.polling import poll_until
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
 from services.reference.loader import load_reference_data
-from services.common.polling import poll_until
 
 
 def tokens_for(stack: Stack, plan: list[PlannedSubmission]) -> dict[str, str]:

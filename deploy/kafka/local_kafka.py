@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -214,10 +215,9 @@ class LocalKafka:
 
 
 def _reap(pid: int) -> None:
-    try:
+    # A broker started by another process is not our child: nothing to reap then.
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:

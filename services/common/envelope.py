@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.bindings.kafka import KafkaMessage, from_binary, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
@@ -54,7 +55,7 @@ def encode(model: WireModel, *, event_id: str, source: str, key: str | None,
 
 
 def decode(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes], value: bytes | None,
-           models: Iterable[type[WireModel]]) -> tuple[CloudEvent, WireModel]:
+           models: Iterable[type[WireModel]]) -> tuple[BaseCloudEvent, WireModel]:
     """Parse a binary-mode CloudEvent into the model its ``ce_type`` names; PoisonEvent says why it cannot."""
     header_map = dict(headers.items() if isinstance(headers, Mapping) else headers)
     by_type = {model.CE_TYPE: model for model in models}

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import NoReturn, TypeVar
 
 import faust
-from aiohttp.web import Response
+from faust.web import Request, View
+from faust.web import Response as WebResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.settings import KafkaSettings
@@ -36,9 +37,8 @@ def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.A
     )
 
     @app.page("/metrics")
-    async def metrics(_web: object, _request: object) -> Response:
-        body = generate_latest()
-        return Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+    async def metrics(web: View, _request: Request) -> WebResponse:
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
     return app
 

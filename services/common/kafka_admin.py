@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterable
 
@@ -34,10 +35,9 @@ def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec
         missing = {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}
                    for name, spec in wanted.items() if name not in existing}
         if missing:
-            try:
+            # Another process may create one in between: same declaration, nothing to do.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(missing, timeout_ms=int(timeout_seconds * 1000), wait_for_metadata=True)
-            except TopicAlreadyExistsError:
-                pass  # another process created it in between: same declaration, nothing to do
         _check_partitions(admin, wanted)
     finally:
         admin.close()

@@ -16,7 +16,7 @@ from typing import Any
 
 import faust
 
-from schemas.events import FindingReported, ReferralIssued, ReferralResponded
+from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
 from services.common.faust_app import make_faust_app, stop_on_unexpected_error
@@ -33,12 +33,12 @@ from services.common.topics import (
 )
 from services.dispatch import metrics
 from services.dispatch.domain import dedup
-from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
+from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
 from services.dispatch.settings import DispatchSettings
 from services.reference.loader import load_reference_data
 
 log = logging.getLogger(__name__)
-TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE)
+TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
 SOURCE = "/dispatch"
 
 
@@ -128,13 +128,25 @@ def create_worker(settings: DispatchSettings) -> faust.App:
         async for event in stream.events():
             message = event.message
             try:
-                _ce, response = decode(message.headers or [], message.value, [ReferralResponded])
+                _ce, command = decode(message.headers or [], message.value, RESPONSE_TOPIC_MODELS)
             except PoisonEvent as exc:
                 await to_dead_letters(message, exc.reason)
                 continue
             try:
-                await publish(dispatcher.on_response(response))  # type: ignore[arg-type]
+                if isinstance(command, DeadlineCheck):
+                    await publish(dispatcher.on_deadline_check(command))
+                else:
+                    await publish(dispatcher.on_response(command))  # type: ignore[arg-type]
             except Exception as exc:
                 stop_on_unexpected_error(log, exc)
+
+    @app.timer(interval=settings.deadline_check_interval_seconds)
+    async def check_deadlines() -> None:
+        # Only asks: the check is handled by dispatch_responses, in order with the referral's own responses.
+        for key, check in dispatcher.due_checks(datetime.now(UTC)):
+            record = encode(check, event_id=f"deadline-check:{check.referral_id}:{check.checked_at.isoformat()}",
+                            source=SOURCE, key=key, subject=check.case_id)
+            await responses.send(key=record.key, value=record.value, headers=record.headers)
+            metrics.DEADLINE_CHECKS.inc()
 
     return app

@@ -9,3 +9,5 @@ E2E_SECONDS = Histogram(
     "From the patrol service's acceptance of a finding to its referral being published",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+DEADLINE_CHECKS = Counter("liandong_dispatch_deadline_checks_total",
+                          "Deadline checks requested for referrals found past their deadline")

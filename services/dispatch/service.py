@@ -16,18 +16,20 @@ from typing import Any
 from schemas.events import (
     CaseOpened,
     CaseTransitioned,
+    DeadlineCheck,
     FindingMerged,
     FindingReported,
     ReferralAction,
     ReferralIssued,
     ReferralOutcome,
+    ReferralOverdue,
     ReferralResponded,
     ResponseRejected,
     RoutingExplanation,
     WireModel,
 )
 from services.dispatch.domain import dedup
-from services.dispatch.domain.deadlines import DeadlinePolicy
+from services.dispatch.domain.deadlines import DeadlinePolicy, is_overdue
 from services.dispatch.domain.identifiers import case_id_for, event_id_for, referral_id_for
 from services.dispatch.domain.lifecycle import (
     EscalateToCoordination,
@@ -42,6 +44,7 @@ from services.reference.loader import ReferenceData
 Table = MutableMapping[str, Any]
 CASE_FILES_TABLE = "case_files"  # case_id -> the opening finding and routing facts, for re-routing after a return
 REFERRALS_TABLE = "referrals"  # referral_id -> Referral.to_dict()
+OVERDUE_TABLE = "overdue_notices"  # referral_id -> {"deadline": iso}: the overdue warning already given
 
 
 @dataclass(frozen=True)
@@ -224,6 +227,45 @@ class Dispatcher:
             )
         return self._issue(returned.case_id, finding, file["dedup_group"], decision, _explain(decision),
                            attempt=step.attempt, replay=False, issued_at=at)
+
+    # -- deadlines ----------------------------------------------------------------------------------------------
+
+    def due_checks(self, now: datetime) -> list[tuple[str, DeadlineCheck]]:
+        """(key, command) for every unanswered referral past its deadline and not yet warned about."""
+        checks = []
+        for referral_id, stored in list(self.tables[REFERRALS_TABLE].items()):
+            if stored["state"] != State.ISSUED.value or referral_id in self.tables[OVERDUE_TABLE]:
+                continue
+            if is_overdue(datetime.fromisoformat(stored["accept_by"]), now):
+                group = self.tables[CASE_FILES_TABLE][stored["case_id"]]["dedup_group"]
+                checks.append((group, DeadlineCheck(referral_id=referral_id, case_id=stored["case_id"],
+                                                    checked_at=now)))
+        return checks
+
+    def on_deadline_check(self, check: DeadlineCheck) -> list[Outgoing]:
+        """Warn and escalate once per deadline, if the referral is still unanswered when the check is processed."""
+        stored = self.tables[REFERRALS_TABLE].get(check.referral_id)
+        if stored is None:
+            return []
+        referral = Referral.from_dict(stored)
+        if referral.state is not State.ISSUED or not is_overdue(referral.accept_by, check.checked_at):
+            return []  # answered or extended in the meantime: responses and checks share one ordered partition
+        file = self.tables[CASE_FILES_TABLE][referral.case_id]
+        township = self.reference.townships[file["finding"]["township_code"]]
+        coordination = f"coordination:{township.county_code}"
+        event = ReferralOverdue(
+            event_id=event_id_for("referral_overdue", referral.referral_id, referral.accept_by.isoformat()),
+            case_id=referral.case_id, occurred_at=check.checked_at, referral_id=referral.referral_id,
+            body_id=referral.body_id, deadline=referral.accept_by, escalated_to=coordination,
+        )
+        notice = self.tables[OVERDUE_TABLE].get(referral.referral_id)
+        if notice is not None and notice["deadline"] == referral.accept_by.isoformat():
+            event = event.model_copy(update={"occurred_at": datetime.fromisoformat(notice["at"])})
+        else:
+            self.tables[OVERDUE_TABLE][referral.referral_id] = {"deadline": referral.accept_by.isoformat(),
+                                                                "at": check.checked_at.isoformat()}
+        # Escalation: county coordination gets the warning on its own referrals topic too.
+        return [Outgoing(event.event_id, referral.case_id, event, referral_body_id=coordination)]
 
     def _rejected(self, response: ReferralResponded, reason: str) -> Outgoing:
         event = ResponseRejected(

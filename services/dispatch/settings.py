@@ -6,4 +6,5 @@ from services.common.settings import KafkaSettings
 
 
 class DispatchSettings(KafkaSettings):
-    pass
+    # How often each worker looks for referrals past their acceptance deadline.
+    deadline_check_interval_seconds: float = 60.0

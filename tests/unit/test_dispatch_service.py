@@ -1,0 +1,215 @@
+"""The dispatch service layer over plain dict tables: replays, merges, routing, returns, closing, deadlines."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from schemas.events import (
+    CaseOpened,
+    CaseTransitioned,
+    DeadlineCheck,
+    FindingMerged,
+    FindingReported,
+    Location,
+    ReferralIssued,
+    ReferralOverdue,
+    ReferralResponded,
+    ResponseRejected,
+    Subject,
+)
+from services.dispatch.domain import dedup
+from services.dispatch.domain.routing import route
+from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
+from services.reference.geography import random_point_in_county
+from services.reference.loader import load_reference_data
+
+REFERENCE = load_reference_data()
+RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
+TOWNSHIP = "210624100"  # a township of 宽甸满族自治县
+COUNTY = "210624"
+
+
+def tables() -> dict[str, dict]:
+    names = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
+    return {name: {} for name in names}
+
+
+def category_routed_by(rule: str) -> str:
+    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED)):
+        if route(REFERENCE, TOWNSHIP, code, RECEIVED).rule == rule:
+            return code
+    raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
+
+
+def finding(finding_id: str, category: str, lat: float, lon: float, *, subjects: tuple[Subject, ...] = (),
+            received: datetime = RECEIVED) -> FindingReported:
+    return FindingReported(
+        finding_id=finding_id, client_report_id=finding_id, source="patrol", reporter="officer-1",
+        township_code=TOWNSHIP, county_code=COUNTY, category_code=category,
+        location=Location(latitude=lat, longitude=lon), observed_at=received, received_at=received,
+        description="巡查發現", subjects=subjects,
+    )
+
+
+@pytest.fixture
+def spot() -> tuple[float, float]:
+    return random_point_in_county(COUNTY, random.Random(3))
+
+
+def group_of(category: str) -> str:
+    return REFERENCE.categories[category].dedup_group
+
+
+def test_new_finding_opens_case_and_refers_to_the_competent_team(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    out = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    opened, issued = (o.model for o in out)
+    assert isinstance(opened, CaseOpened) and isinstance(issued, ReferralIssued)
+    assert issued.body_id == opened.lead_body_id and issued.body_id.startswith(f"team:{COUNTY}:")
+    assert out[1].referral_body_id == issued.body_id
+    assert issued.accept_by > issued.occurred_at and issued.routing.item_codes
+
+
+def test_delegated_matter_is_a_case_without_referral(spot: tuple[float, float]) -> None:
+    category = category_routed_by("delegated_to_township")
+    out = Dispatcher(REFERENCE, tables()).on_finding(finding("f1", category, *spot), group_of(category))
+    assert [type(o.model) for o in out] == [CaseOpened]
+    assert out[0].model.lead_body_id == f"township:{TOWNSHIP}"  # type: ignore[attr-defined]
+
+
+def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    state = tables()
+    dispatcher = Dispatcher(REFERENCE, state)
+    first = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    lat, lon = spot
+    merged = dispatcher.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))
+    snapshot = {name: dict(table) for name, table in state.items()}
+    # A restarted worker rebuilds its index from the tables and sees both findings again.
+    restarted = Dispatcher(REFERENCE, state)
+    restarted.rebuild_index()
+    assert restarted.on_finding(finding("f1", category, *spot), group_of(category)) == first
+    assert restarted.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category)) == merged
+    assert {name: dict(table) for name, table in state.items()} == snapshot
+
+
+def test_repeat_report_nearby_merges_and_names_the_rule(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    opened = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[0].model
+    lat, lon = spot
+    out = dispatcher.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))  # ~22 m north
+    assert len(out) == 1 and isinstance(out[0].model, FindingMerged)
+    assert out[0].model.case_id == opened.case_id  # type: ignore[attr-defined]
+    assert out[0].model.rule == dedup.RULE_WITHIN_RADIUS and 15 < out[0].model.distance_m < 30
+
+
+def test_same_spot_different_companies_stay_apart(spot: tuple[float, float]) -> None:
+    category = next(c for c in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED))
+                    if "uscc" in REFERENCE.categories[c].subject_kinds)
+    dispatcher = Dispatcher(REFERENCE, tables())
+    a = Subject(kind="uscc", value="91210624MA0Y3XJ05P")
+    b = Subject(kind="uscc", value="91210624MA0Y3XJ13F")
+    first = dispatcher.on_finding(finding("f1", category, *spot, subjects=(a,)), group_of(category))
+    second = dispatcher.on_finding(finding("f2", category, *spot, subjects=(b,)), group_of(category))
+    assert isinstance(first[0].model, CaseOpened) and isinstance(second[0].model, CaseOpened)
+    assert first[0].model.case_id != second[0].model.case_id
+
+
+def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str | None = None,
+            at: datetime | None = None, **details: str) -> ReferralResponded:
+    return ReferralResponded(response_id=response_id, referral_id=issued.referral_id, case_id=issued.case_id,
+                             body_id=body_id or issued.body_id, action=action,
+                             responded_at=at or issued.occurred_at + timedelta(hours=1), **details)
+
+
+def test_full_lifecycle_closes_the_case_and_a_new_report_then_recurs(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    out = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    issued = out[1].model
+    assert isinstance(issued, ReferralIssued)
+    township = f"township:{TOWNSHIP}"
+    steps = [respond(issued, "accept", "r1"), respond(issued, "start_handling", "r2"),
+             respond(issued, "feed_back", "r3", outcome="rectified"),
+             respond(issued, "verify", "r4", body_id=township), respond(issued, "close", "r5", body_id=township)]
+    states = []
+    for step in steps:
+        (event,) = (o.model for o in dispatcher.on_response(step))
+        assert isinstance(event, CaseTransitioned), event
+        states.append(event.to_state)
+    assert states == ["accepted", "handling", "result_fed_back", "verified", "closed"]
+    later = finding("f9", category, *spot, received=RECEIVED + timedelta(days=10))
+    reopened = dispatcher.on_finding(later, group_of(category))[0].model
+    assert isinstance(reopened, CaseOpened) and reopened.previous_case_id == issued.case_id
+
+
+def test_illegal_responses_are_rejected_with_a_reason(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    other_team = f"team:{COUNTY}:health" if not issued.body_id.endswith("health") else f"team:{COUNTY}:water"
+    (wrong_body,) = dispatcher.on_response(respond(issued, "accept", "x1", body_id=other_team))
+    (too_early,) = dispatcher.on_response(respond(issued, "close", "x2", body_id=f"township:{TOWNSHIP}"))
+    (unknown,) = dispatcher.on_response(respond(issued, "accept", "x3").model_copy(update={"referral_id": "nope"}))
+    for rejected in (wrong_body, too_early, unknown):
+        assert isinstance(rejected.model, ResponseRejected) and rejected.model.reason
+    assert "cannot accept" in wrong_body.model.reason  # type: ignore[attr-defined]
+    assert "no result" in too_early.model.reason  # type: ignore[attr-defined]
+
+
+def test_returns_reroute_then_escalate_to_coordination(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    bodies = []
+    for attempt in range(1, 6):
+        assert isinstance(issued, ReferralIssued) and issued.attempt == attempt
+        bodies.append(issued.body_id)
+        if issued.body_id.startswith("coordination:"):
+            break
+        out = dispatcher.on_response(respond(issued, "return", f"ret-{attempt}", reason="不屬本部門職責"))
+        assert isinstance(out[0].model, CaseTransitioned) and out[0].model.to_state == "returned"
+        issued = out[1].model
+    assert bodies[-1] == f"coordination:{COUNTY}", bodies
+    assert len(set(bodies)) == len(bodies)  # never sent back to a body that returned it
+    assert len(bodies) <= 4  # MAX_ATTEMPTS returns, then coordination: it cannot bounce forever
+
+
+def test_overdue_referral_warns_once_and_escalates(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    assert dispatcher.due_checks(issued.accept_by) == []  # the deadline second itself is on time
+    late = issued.accept_by + timedelta(minutes=1)
+    ((key, check),) = dispatcher.due_checks(late)
+    assert key == issued.dedup_group and isinstance(check, DeadlineCheck)
+    (warning,) = dispatcher.on_deadline_check(check)
+    assert isinstance(warning.model, ReferralOverdue)
+    assert warning.model.escalated_to == f"coordination:{COUNTY}" and warning.referral_body_id == f"coordination:{COUNTY}"
+    assert dispatcher.due_checks(late + timedelta(hours=1)) == []  # warned once per deadline
+    assert dispatcher.on_deadline_check(check) == [warning]  # a redelivered check emits the same event
+
+
+def test_answer_before_the_check_is_processed_wins(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    ((_key, check),) = dispatcher.due_checks(issued.accept_by + timedelta(minutes=1))
+    dispatcher.on_response(respond(issued, "accept", "a1", at=issued.accept_by + timedelta(seconds=30)))
+    assert dispatcher.on_deadline_check(check) == []
+
+
+def test_unknown_reference_is_named(spot: tuple[float, float]) -> None:
+    dispatcher = Dispatcher(REFERENCE, tables())
+    category = category_routed_by("county_department")
+    bad = finding("f1", category, *spot).model_copy(update={"township_code": "999999999"})
+    assert dispatcher.unknown_reference(bad) == "unknown township '999999999'"
+    assert dispatcher.unknown_reference(finding("f1", category, *spot)) is None
