@@ -38,7 +38,8 @@ def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.A
 
     @app.page("/metrics")
     async def metrics(web: View, _request: Request) -> WebResponse:
-        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset inside content_type; the exposition format is UTF-8 by definition.
+        return web.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST.split(";")[0] + "; version=0.0.4")
 
     return app
 
