@@ -30,7 +30,13 @@ from schemas.events import (
 )
 from services.dispatch.domain import dedup
 from services.dispatch.domain.deadlines import DeadlinePolicy, is_overdue
-from services.dispatch.domain.identifiers import case_id_for, event_id_for, referral_id_for
+from services.dispatch.domain.identifiers import (
+    InvalidSubject,
+    case_id_for,
+    event_id_for,
+    normalise_subject,
+    referral_id_for,
+)
 from services.dispatch.domain.lifecycle import (
     EscalateToCoordination,
     IllegalTransition,
@@ -82,6 +88,11 @@ class Dispatcher:
             return f"unknown township {finding.township_code!r}"
         if township.county_code != finding.county_code:
             return f"township {township.code} is not in county {finding.county_code}"
+        for subject in finding.subjects:
+            try:
+                normalise_subject(subject.kind, subject.value)
+            except InvalidSubject as exc:
+                return str(exc)
         return None
 
     def on_finding(self, finding: FindingReported, dedup_group: str) -> list[Outgoing]:
@@ -89,7 +100,9 @@ class Dispatcher:
         report = dedup.Report(
             finding_id=finding.finding_id, dedup_group=dedup_group, category_code=finding.category_code,
             latitude=finding.location.latitude, longitude=finding.location.longitude,
-            trusted_at=finding.received_at, subjects=frozenset((s.kind, s.value) for s in finding.subjects),
+            trusted_at=finding.received_at,
+            # Patrol normalises already; findings from other producers may not have, and 辽F·12345 is 遼F12345.
+            subjects=frozenset((s.kind, normalise_subject(s.kind, s.value)) for s in finding.subjects),
             radius_m=category.dedup_radius_m,
         )
         decision = dedup.decide(report, self.index)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -70,7 +70,7 @@ def test_spring_festival_2026() -> None:
 
 def test_issue_day_is_taken_in_beijing_time() -> None:
     # 17:30 UTC on Mon 2025-06-09 is 01:30 on Tue 06-10 in Beijing: Tuesday is the issue day.
-    issued = datetime(2025, 6, 9, 17, 30, tzinfo=timezone.utc)
+    issued = datetime(2025, 6, 9, 17, 30, tzinfo=UTC)
     assert POLICY.accept_by(issued, major=False) == end_of(2025, 6, 13)
 
 
@@ -92,7 +92,7 @@ def test_overdue_only_after_the_deadline() -> None:
     assert not is_overdue(deadline, deadline - timedelta(hours=5))
     assert is_overdue(deadline, deadline + timedelta(seconds=1))
     # The same instant in another zone is the same instant.
-    assert not is_overdue(deadline, deadline.astimezone(timezone.utc))
+    assert not is_overdue(deadline, deadline.astimezone(UTC))
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -111,11 +111,20 @@ def test_calendar_coverage_is_2004_to_2026() -> None:
             is_working_day(day)
 
 
-def test_deadline_reaching_an_uncovered_year_raises_instead_of_guessing() -> None:
+def test_deadline_reaching_an_uncovered_year_raises_when_strict() -> None:
     # Tue 2026-12-29: Wed 30 (1), Thu 31 (2), then 2027 is unknown (Jan 1 is surely a holiday, but the rest is not).
+    strict = DeadlinePolicy(provisional_outside_calendar=False)
     with pytest.raises(CalendarNotCovered, match="2027"):
-        POLICY.accept_by(beijing(2026, 12, 29), major=False)
-    assert POLICY.accept_by(beijing(2026, 12, 29), major=True) == beijing(2026, 12, 30)
+        strict.accept_by(beijing(2026, 12, 29), major=False)
+    assert strict.accept_by(beijing(2026, 12, 29), major=True) == beijing(2026, 12, 30)
+
+
+def test_deadline_reaching_an_uncovered_year_is_provisional_by_default() -> None:
+    # Wed 30 (1), Thu 31 (2), Fri 2027-01-01 New Year's Day, weekend, Mon 2027-01-04 (3).
+    assert POLICY.accept_by(beijing(2026, 12, 29), major=False) == end_of(2027, 1, 4)
+    # The official calendar still wins wherever it has data: 2026 dates are never provisional.
+    strict = DeadlinePolicy(provisional_outside_calendar=False)
+    assert POLICY.accept_by(beijing(2026, 9, 30), major=False) == strict.accept_by(beijing(2026, 9, 30), major=False)
 
 
 def test_nth_working_day_needs_a_positive_count() -> None:

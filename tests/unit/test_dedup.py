@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 import random
 import tracemalloc
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import h3.api.basic_int as h3
 import pytest
+from stdnum.cn import ric, uscc
 
 from services.dispatch.domain.dedup import (
     CASES_TABLE,
@@ -29,7 +31,14 @@ from services.dispatch.domain.dedup import (
     decide,
     distance_m,
 )
-from services.dispatch.domain.identifiers import case_id_for
+from services.dispatch.domain.identifiers import (
+    InvalidSubject,
+    case_id_for,
+    event_id_for,
+    normalise_subject,
+    normalise_subjects,
+    referral_id_for,
+)
 
 EARTH_RADIUS_M = 6371007.180918475  # h3's sphere
 T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -205,6 +214,18 @@ def test_a_chain_is_split_by_whichever_report_anchors_first() -> None:
     assert partition([("C", c), ("B", b), ("A", a)]) == {frozenset("BC"), frozenset("A")}
 
 
+def test_a_subjectless_report_between_two_shops_joins_the_case_that_exists() -> None:
+    # The other documented limit: a report naming nobody, at a spot where two shops are reported, joins whichever
+    # compatible case exists when it arrives, so the grouping then depends on arrival order.
+    a, b, x = report("a", subjects=frozenset({SHOP_A})), report("b", subjects=frozenset({SHOP_B})), report("x")
+    index = DedupIndex()
+    feed(index, x, b, a)
+    assert index.case_of("b") == index.case_of("x") != index.case_of("a")
+    index = DedupIndex()
+    feed(index, a, x, b)
+    assert index.case_of("a") == index.case_of("x") != index.case_of("b")
+
+
 def test_replayed_finding_is_already_decided_and_changes_nothing() -> None:
     index = DedupIndex()
     first, second = report("f1"), report("f2", offset(*BASE, 0, 20))
@@ -342,3 +363,73 @@ def test_memory_per_open_case_stays_small() -> None:
         tracemalloc.stop()
     assert len(index) == n
     assert used / n < 800
+
+
+# -- identifiers: deterministic ids and the subject normalisation dedup compares on ----------------------------------
+
+
+def test_ids_are_deterministic_and_distinct() -> None:
+    assert case_id_for("f1") == case_id_for("f1") != case_id_for("f2")
+    assert referral_id_for("c", 1) == referral_id_for("c", 1) != referral_id_for("c", 2)
+    assert str(uuid.UUID(case_id_for("f1"))) == case_id_for("f1")
+    # Parts stay apart: ("a", "bc") is not ("ab", "c").
+    assert event_id_for("a", "bc") != event_id_for("ab", "c")
+    assert event_id_for("case_opened", "c1") != case_id_for("c1")
+    with pytest.raises(ValueError):
+        event_id_for()
+
+
+def test_uscc_with_a_computed_check_character() -> None:
+    body = "91210600MA0Y1234"
+    valid = body + "5" + uscc.calc_check_digit(body + "5")
+    assert normalise_subject("uscc", valid.lower()) == valid
+    assert normalise_subject("uscc", f" {valid[:9]} {valid[9:]} ") == valid
+    wrong = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    with pytest.raises(InvalidSubject, match="check"):
+        normalise_subject("uscc", wrong)
+    with pytest.raises(InvalidSubject, match="length"):
+        normalise_subject("uscc", valid[:-1])
+
+
+def test_resident_id_checked_and_masked_in_errors() -> None:
+    body = "21060219900101123"
+    valid = body + ric.calc_check_digit(body + "0")
+    assert normalise_subject("resident_id", valid) == valid
+    x_id = next(b + "X" for b in (f"2106021985123100{i}" for i in range(10)) if ric.calc_check_digit(b + "0") == "X")
+    assert normalise_subject("resident_id", x_id.lower()) == x_id
+    wrong = valid[:-1] + ("0" if valid[-1] != "0" else "1")
+    with pytest.raises(InvalidSubject) as caught:
+        normalise_subject("resident_id", wrong)
+    assert wrong not in str(caught.value) and "210602********" in str(caught.value)  # personal data stays masked
+    assert caught.value.value == wrong and caught.value.kind == "resident_id"
+    no_such_day = "21060219901332123"  # the 32nd of the 13th month, with a correct check digit
+    with pytest.raises(InvalidSubject, match="parts of the number are invalid"):
+        normalise_subject("resident_id", no_such_day + ric.calc_check_digit(no_such_day + "0"))
+
+
+@pytest.mark.parametrize("raw, canonical", [
+    ("遼F·12345", "遼F12345"),
+    ("辽F12345", "遼F12345"),  # the plate itself is written in simplified characters
+    (" 遼f 123 45 ", "遼F12345"),
+    ("遼F-A1234", "遼FA1234"),
+    ("遼FD12345", "遼FD12345"),  # new energy: 6 characters
+    ("遼F·12345D", "遼F12345D"),
+    ("辽F1234挂", "遼F1234掛"),  # trailer
+    ("京A1234警", "京A1234警"),
+])
+def test_plates_normalise(raw: str, canonical: str) -> None:
+    assert normalise_subject("plate", raw) == canonical
+
+
+@pytest.mark.parametrize("raw", [
+    "遼F1234", "遼F1234567", "遼FI2345", "遼FO2345", "遼112345", "XF12345", "遼F12345學A", "",
+])
+def test_invalid_plates(raw: str) -> None:
+    with pytest.raises(InvalidSubject, match="plate"):
+        normalise_subject("plate", raw)
+
+
+def test_unknown_subject_kind_and_normalised_sets() -> None:
+    with pytest.raises(InvalidSubject, match="unknown subject kind"):
+        normalise_subject("phone", "13800000000")
+    assert normalise_subjects([("plate", "辽F·12345"), ("plate", "遼F12345")]) == frozenset({("plate", "遼F12345")})

@@ -20,6 +20,7 @@ from schemas.events import (
     ResponseRejected,
     Subject,
 )
+from scripts.sample_day import valid_uscc
 from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
@@ -112,8 +113,10 @@ def test_same_spot_different_companies_stay_apart(spot: tuple[float, float]) -> 
     category = next(c for c in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED))
                     if "uscc" in REFERENCE.categories[c].subject_kinds)
     dispatcher = Dispatcher(REFERENCE, tables())
-    a = Subject(kind="uscc", value="91210624MA0Y3XJ05P")
-    b = Subject(kind="uscc", value="91210624MA0Y3XJ13F")
+    rng = random.Random(5)
+    a = Subject(kind="uscc", value=valid_uscc(rng, COUNTY))
+    b = Subject(kind="uscc", value=valid_uscc(rng, COUNTY))
+    assert a != b
     first = dispatcher.on_finding(finding("f1", category, *spot, subjects=(a,)), group_of(category))
     second = dispatcher.on_finding(finding("f2", category, *spot, subjects=(b,)), group_of(category))
     assert isinstance(first[0].model, CaseOpened) and isinstance(second[0].model, CaseOpened)
@@ -192,7 +195,8 @@ def test_overdue_referral_warns_once_and_escalates(spot: tuple[float, float]) ->
     assert key == issued.dedup_group and isinstance(check, DeadlineCheck)
     (warning,) = dispatcher.on_deadline_check(check)
     assert isinstance(warning.model, ReferralOverdue)
-    assert warning.model.escalated_to == f"coordination:{COUNTY}" and warning.referral_body_id == f"coordination:{COUNTY}"
+    assert warning.model.escalated_to == f"coordination:{COUNTY}"
+    assert warning.referral_body_id == f"coordination:{COUNTY}"
     assert dispatcher.due_checks(late + timedelta(hours=1)) == []  # warned once per deadline
     assert dispatcher.on_deadline_check(check) == [warning]  # a redelivered check emits the same event
 

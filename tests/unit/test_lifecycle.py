@@ -64,8 +64,9 @@ def test_full_lifecycle_to_closed() -> None:
 
 def test_return_with_reason() -> None:
     r = referral()
-    t = r.handle("return", BODY, at=at(1), reason="not a land matter: it is a river bank")
-    assert (t.from_state, t.to_state, t.reason) == (State.ISSUED, State.RETURNED, "not a land matter: it is a river bank")
+    reason = "not a land matter: it is a river bank"
+    t = r.handle("return", BODY, at=at(1), reason=reason)
+    assert (t.from_state, t.to_state, t.reason) == (State.ISSUED, State.RETURNED, reason)
 
 
 @pytest.mark.parametrize("reason", [None, "", "   "])

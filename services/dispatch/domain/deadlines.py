@@ -30,14 +30,34 @@ def is_working_day(day: date) -> bool:
         raise CalendarNotCovered(day) from None
 
 
-def nth_working_day_after(day: date, n: int) -> date:
+# Holidays fixed by date in the national holiday regulation (全国年节及纪念日放假办法): New Year's Day, Labour Day,
+# National Day. The lunar holidays and the adjusted weekends of a year are only known from its official arrangement.
+FIXED_DATE_HOLIDAYS = frozenset({(1, 1), (5, 1), (5, 2), (10, 1), (10, 2), (10, 3)})
+
+
+def provisional_is_working_day(day: date) -> bool:
+    """For a year the official calendar does not cover yet: Monday–Friday except the fixed-date holidays.
+
+    A deadline computed this way is provisional — it can be off around lunar holidays and adjusted weekends — but
+    a referral issued in late December must still get a deadline rather than stop the dispatcher.
+    """
+    return day.weekday() < 5 and (day.month, day.day) not in FIXED_DATE_HOLIDAYS
+
+
+def nth_working_day_after(day: date, n: int, provisional_outside_calendar: bool = False) -> date:
     """The ``n``-th working day strictly after ``day`` (the issue day itself never counts)."""
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     current, counted = day, 0
     while counted < n:
         current += timedelta(days=1)
-        if is_working_day(current):
+        try:
+            working = is_working_day(current)
+        except CalendarNotCovered:
+            if not provisional_outside_calendar:
+                raise
+            working = provisional_is_working_day(current)
+        if working:
             counted += 1
     return current
 
@@ -61,10 +81,14 @@ class DeadlinePolicy:
     extended_acceptance_working_days: int = 5  # the total after the one allowed extension, not 3 + 5
     major_hours: int = 24  # major work-safety, food, drug and environmental matters
     dispute_working_days: int = 5  # county coordination decides a jurisdiction dispute
+    # Past the years the official calendar covers, count provisionally (see provisional_is_working_day) rather
+    # than refuse: False makes such a deadline raise CalendarNotCovered instead.
+    provisional_outside_calendar: bool = True
 
     def working_days_after(self, issued_at: datetime, n: int) -> datetime:
         local = _local(issued_at)
-        return datetime.combine(nth_working_day_after(local.date(), n), END_OF_DAY, tzinfo=CHINA_TZ)
+        day = nth_working_day_after(local.date(), n, self.provisional_outside_calendar)
+        return datetime.combine(day, END_OF_DAY, tzinfo=CHINA_TZ)
 
     def accept_by(self, issued_at: datetime, major: bool) -> datetime:
         if major:

@@ -260,6 +260,7 @@ class DedupIndex:
         rows = [Row(CASES_TABLE, cid, None) for cid in sorted(gone)]
         for cid in gone:
             self._discard(cid)
+        # One scan of the membership: this is a periodic sweep, and a reverse index would cost memory per finding.
         for finding_id in [f for f, cid in self._members.items() if cid in gone]:
             del self._members[finding_id]
             rows.append(Row(MEMBERS_TABLE, finding_id, None))

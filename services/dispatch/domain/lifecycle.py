@@ -46,7 +46,8 @@ class Outcome(StrEnum):
     TRANSFERRED_TO_JUDICIARY = "transferred_to_judiciary"
 
 
-# action -> (states it is allowed from, state it leads to)
+# action -> (states it is allowed from, state it leads to). A late acceptance is still an acceptance: lateness is
+# for the evaluation (綜合評價) to count against the body, not a reason to refuse the response.
 _TRANSITIONS: dict[Action, tuple[frozenset[State], State]] = {
     Action.ACCEPT: (frozenset({State.ISSUED}), State.ACCEPTED),
     Action.RETURN: (frozenset({State.ISSUED}), State.RETURNED),
