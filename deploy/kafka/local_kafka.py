@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 LIBS_DIR = HERE / ".cache" / "libs"
 KAFKA_JAR_GLOB = "kafka_2.13-*.jar"
+ADMIN_USER = "admin"
 
 LOG4J2_PROPERTIES = """\
 status = warn
@@ -95,6 +96,9 @@ class LocalKafka:
     data_dir: Path
     port: int = 9092
     controller_port: int = 0
+    # Secure mode: clients authenticate with SASL/SCRAM-SHA-256 and are authorised by ACLs (deny by default).
+    # ``admin_password`` is the super user's; other users and their ACLs come from deploy/kafka/security.py.
+    admin_password: str | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -113,15 +117,48 @@ class LocalKafka:
     def log_file(self) -> Path:
         return self.data_dir / "broker.log"
 
+    @property
+    def secure(self) -> bool:
+        return self.admin_password is not None
+
+    def _listener_properties(self) -> list[str]:
+        if not self.secure:
+            return [
+                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            ]
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN_USER}" '
+                f'password="{self.admin_password}";')
+        return [
+            f"listeners=SASL_PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{self.port}",
+            "inter.broker.listener.name=SASL_PLAINTEXT",
+            "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms=SCRAM-SHA-256",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-256",
+            f"listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config={jaas}",
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            # The controller listener is loopback-only plaintext; its requests come as ANONYMOUS.
+            f"super.users=User:{ADMIN_USER};User:ANONYMOUS",
+            "allow.everyone.if.no.acl.found=false",
+        ]
+
+    def client_options(self, username: str = "", password: str = "") -> dict[str, str]:
+        """kafka-python options to connect: nothing in plaintext mode, SASL/SCRAM in secure mode."""
+        if not self.secure:
+            return {}
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-256",
+                "sasl_plain_username": username or ADMIN_USER,
+                "sasl_plain_password": password or str(self.admin_password)}
+
     def _properties(self) -> str:
         return "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
-            f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+            *self._listener_properties(),
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             f"controller.quorum.bootstrap.servers=127.0.0.1:{self.controller_port}",
             f"log.dirs={self.data_dir / 'logs'}",
             # The project declares and creates every topic; a typo must fail, not invent a topic.
@@ -166,8 +203,11 @@ class LocalKafka:
         (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
         if not (self.data_dir / "logs" / "meta.properties").exists():
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            scram = (["--add-scram", f"SCRAM-SHA-256=[name={ADMIN_USER},password={self.admin_password}]"]
+                     if self.secure else [])
             subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "--standalone"),
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "--standalone",
+                           *scram),
                 check=True, stdout=subprocess.DEVNULL,
             )
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0

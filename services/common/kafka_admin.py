@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
@@ -12,12 +13,12 @@ from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, To
 from services.common.topics import CORE_TOPICS, TopicSpec
 
 
-def _admin(bootstrap_servers: str, timeout_seconds: float) -> KafkaAdminClient:
+def _admin(bootstrap_servers: str, timeout_seconds: float, security: dict[str, Any]) -> KafkaAdminClient:
     deadline = time.monotonic() + timeout_seconds
     while True:
         try:
             return KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="liandong-admin",
-                                    request_timeout_ms=15_000)
+                                    request_timeout_ms=15_000, **security)
         except (KafkaConnectionError, KafkaTimeoutError):
             if time.monotonic() > deadline:
                 raise
@@ -25,11 +26,15 @@ def _admin(bootstrap_servers: str, timeout_seconds: float) -> KafkaAdminClient:
 
 
 def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec] = CORE_TOPICS,
-                  extra: Iterable[tuple[str, TopicSpec]] = (), timeout_seconds: float = 30.0) -> list[str]:
-    """Create every topic in ``specs`` (named with ``prefix``) plus ``extra`` (explicit name, spec); return names."""
+                  extra: Iterable[tuple[str, TopicSpec]] = (), timeout_seconds: float = 30.0,
+                  security: dict[str, Any] | None = None) -> list[str]:
+    """Create every topic in ``specs`` (named with ``prefix``) plus ``extra`` (explicit name, spec); return names.
+
+    ``security``: kafka-python connection options (SASL) for a secured cluster.
+    """
     wanted = {spec.name(prefix): spec for spec in specs}
     wanted.update(dict(extra))
-    admin = _admin(bootstrap_servers, timeout_seconds)
+    admin = _admin(bootstrap_servers, timeout_seconds, security or {})
     try:
         existing = set(admin.list_topics())
         missing = {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}
