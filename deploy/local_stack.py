@@ -78,6 +78,7 @@ class Stack:
     dispatch_web_port: int = 0
     info_share_web_port: int = 0
     broker: LocalKafka | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # more LIANDONG_* settings for every process
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,7 @@ class Stack:
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
         })
+        env.update(self.extra_env)
         return env
 
     def start_broker(self, port: int = 0) -> None:

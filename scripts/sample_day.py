@@ -64,7 +64,7 @@ def sample_day(reference: ReferenceData, day: date, seed: int = 20261127,
             if "uscc" in category.subject_kinds and rng.random() < 0.5:
                 subjects = [{"kind": "uscc", "value": valid_uscc(rng, township.county_code)}]
             observed = found_at + timedelta(minutes=rng.randint(0, 8 * 60))
-            client_id = f"{township.code}-{violation:05d}"
+            client_id = f"{day:%Y%m%d}-{township.code}-{violation:05d}"
             body = {
                 "client_report_id": client_id, "township_code": township.code, "category_code": category.code,
                 "location": {"latitude": lat, "longitude": lon, "datum": "WGS-84"},

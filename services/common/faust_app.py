@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
 
 import faust
@@ -34,6 +36,8 @@ def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.A
         web_port=web_port,
         web_in_thread=False,
         autodiscover=False,
+        broker_session_timeout=settings.session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout_seconds / 5),
     )
 
     @app.page("/metrics")
@@ -65,3 +69,43 @@ def stop_on_unexpected_error(log: logging.Logger, exc: BaseException) -> NoRetur
     log.critical("unexpected error; stopping this worker without committing: %r", exc, exc_info=exc)
     logging.shutdown()
     os._exit(70)  # EX_SOFTWARE
+
+
+class PauseGuard:
+    """Stops a worker that was frozen (SIGSTOP, a VM stall, swapping) long enough to have lost its partitions.
+
+    While a process is frozen its consumer group may hand its partitions to another worker. On waking, it could act
+    on the stale ownership — decide a finding the new owner decides too — before its heartbeat learns of the
+    rebalance. The guard's ticker notices that it woke late, and each event checks the time since the last tick;
+    either way the worker exits without committing and is restarted with fresh ownership and state.
+    """
+
+    def __init__(self, app: faust.App, limit_seconds: float, log: logging.Logger, tick_seconds: float = 0.5):
+        self.limit_seconds = limit_seconds
+        self.log = log
+        self.last_tick = time.monotonic()
+        self._excused = False
+
+        @app.timer(interval=tick_seconds)
+        async def tick() -> None:
+            self.check("the pause guard's timer woke late")
+            self.last_tick = time.monotonic()
+
+    @contextlib.contextmanager
+    def excused(self) -> Iterator[None]:
+        """Work this worker does on purpose while blocking its loop (restoring state) is not a pause."""
+        self._excused = True
+        try:
+            yield
+        finally:
+            self._excused = False
+            self.last_tick = time.monotonic()
+
+    def check(self, where: str = "before an event") -> None:
+        if self._excused:
+            return
+        paused = time.monotonic() - self.last_tick
+        if paused > self.limit_seconds:
+            stop_on_unexpected_error(self.log, RuntimeError(
+                f"process was paused for {paused:.1f}s ({where}), longer than {self.limit_seconds:.1f}s: "
+                "its partitions may belong to another worker now"))

@@ -58,3 +58,37 @@ def _check_partitions(admin: KafkaAdminClient, wanted: dict[str, TopicSpec]) -> 
             raise KafkaError(f"topic {name}: error {description['error_code']}")
         if found != wanted[name].partitions:
             raise RuntimeError(f"topic {name} has {found} partitions, declared {wanted[name].partitions}")
+
+
+class TopicCreator:
+    """Creates topics on demand over one long-lived admin connection (a new connection costs far more than a call).
+
+    Not thread-safe: give it a single worker thread (see services.dispatch.agents).
+    """
+
+    def __init__(self, bootstrap_servers: str, security: dict[str, Any] | None = None,
+                 timeout_seconds: float = 30.0) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._security = security or {}
+        self._timeout_seconds = timeout_seconds
+        self._admin: KafkaAdminClient | None = None
+        self._known: set[str] = set()
+
+    def ensure(self, name: str, spec: TopicSpec) -> None:
+        if name in self._known:
+            return
+        if self._admin is None:
+            self._admin = _admin(self._bootstrap_servers, self._timeout_seconds, self._security)
+            self._known.update(self._admin.list_topics())
+        if name not in self._known:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                self._admin.create_topics(
+                    {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}},
+                    timeout_ms=int(self._timeout_seconds * 1000), wait_for_metadata=True)
+            _check_partitions(self._admin, {name: spec})
+            self._known.add(name)
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None

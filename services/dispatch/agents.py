@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,8 +20,8 @@ import faust
 from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import make_faust_app, stop_on_unexpected_error
-from services.common.kafka_admin import ensure_topics
+from services.common.faust_app import PauseGuard, make_faust_app, stop_on_unexpected_error
+from services.common.kafka_admin import TopicCreator, ensure_topics
 from services.common.topics import (
     CASE_EVENTS,
     DEAD_LETTERS,
@@ -53,10 +54,17 @@ def changelog_specs(app_id: str) -> list[tuple[str, TopicSpec]]:
 def create_worker(settings: DispatchSettings) -> faust.App:
     app = make_faust_app("dispatch", settings, settings.worker_web_port)
     prefix = settings.topic_prefix
-    ensure_topics(settings.bootstrap_servers, prefix, extra=changelog_specs(app.conf.id))
-    tables = {name: app.Table(name, partitions=DEDUP_PARTITIONS, key_type=str, value_type=dict)
-              for name in TABLE_NAMES}
-    dispatcher = Dispatcher(load_reference_data(), tables)  # type: ignore[arg-type]
+    reference = load_reference_data()
+    # Every known body's referrals topic exists before the first finding: creating one on the hot path costs
+    # a broker round trip per new body (one batch here takes about a second for Dandong's 426 bodies).
+    body_topics = [(referrals_topic(body.body_id, prefix), REFERRALS_FAMILY) for body in reference.bodies()]
+    ensure_topics(settings.bootstrap_servers, prefix, extra=[*changelog_specs(app.conf.id), *body_topics],
+                  timeout_seconds=120)
+    created = {name for name, _spec in body_topics}
+    # value_type stays None: Faust then decodes the JSON changelog back into plain dicts (a type such as dict
+    # would be treated as a Faust model on recovery and fail).
+    tables = {name: app.Table(name, partitions=DEDUP_PARTITIONS, key_type=str) for name in TABLE_NAMES}
+    dispatcher = Dispatcher(reference, tables)  # type: ignore[arg-type]
 
     def raw_topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -67,20 +75,26 @@ def create_worker(settings: DispatchSettings) -> faust.App:
     dead_letters = raw_topic(DEAD_LETTERS.name(prefix))
     referral_topics: dict[str, faust.TopicT] = {}
 
+    # Half the session timeout: a shorter pause cannot have cost this worker its partitions.
+    pause_guard = PauseGuard(app, settings.session_timeout_seconds / 2, log)
+
     @tables[dedup.MEMBERS_TABLE].on_recover
     async def rebuild_index() -> None:
         started = time.perf_counter()
-        size = dispatcher.rebuild_index()
+        with pause_guard.excused():
+            size = dispatcher.rebuild_index()
         metrics.OPEN_CASES.set(size)
         log.info("dedup index rebuilt: %d open cases in %.2fs", size, time.perf_counter() - started)
+
+    topic_creator = TopicCreator(settings.bootstrap_servers)
+    admin_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="topic-admin")
 
     async def referral_topic(body_id: str) -> faust.TopicT:
         name = referrals_topic(body_id, prefix)
         if name not in referral_topics:
-            # Created on first use: a deployment has hundreds of bodies and most get nothing on a given day.
-            await asyncio.get_running_loop().run_in_executor(
-                None, lambda: ensure_topics(settings.bootstrap_servers, prefix, specs=(),
-                                            extra=[(name, REFERRALS_FAMILY)]))
+            if name not in created:  # a body the reference data did not know at start
+                await asyncio.get_running_loop().run_in_executor(
+                    admin_thread, topic_creator.ensure, name, REFERRALS_FAMILY)
             referral_topics[name] = raw_topic(name)
         return referral_topics[name]
 
@@ -106,6 +120,7 @@ def create_worker(settings: DispatchSettings) -> faust.App:
     @app.agent(findings, concurrency=1)  # >1 can commit past an in-flight message (faust-streaming #606)
     async def dispatch_findings(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            pause_guard.check()
             message = event.message
             try:
                 _ce, finding = decode(message.headers or [], message.value, [FindingReported])
@@ -126,6 +141,7 @@ def create_worker(settings: DispatchSettings) -> faust.App:
     @app.agent(responses, concurrency=1)
     async def dispatch_responses(stream: faust.StreamT) -> None:
         async for event in stream.events():
+            pause_guard.check()
             message = event.message
             try:
                 _ce, command = decode(message.headers or [], message.value, RESPONSE_TOPIC_MODELS)

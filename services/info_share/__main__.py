@@ -1,4 +1,4 @@
-"""Run the info-share HTTP API: python -m services.info_share [--host H] [--port P]."""
+"""Run the info-share HTTP API: python -m services.info_share [--host H] [--port P] (migrates the register first)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import argparse
 import uvicorn
 
 from services.info_share.api import create_app
-from services.info_share.settings import InfoShareSettings
+from services.info_share.register.database import make_engine, migrate
+from services.info_share.settings import InfoShareApiSettings
 
 
 def main() -> None:
@@ -15,7 +16,11 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8082)
     args = parser.parse_args()
-    uvicorn.run(create_app(InfoShareSettings()), host=args.host, port=args.port, log_level="warning")
+    settings = InfoShareApiSettings()  # type: ignore[call-arg]  # the secret comes from LIANDONG_JWT_SECRET
+    engine = make_engine(settings.database_url)
+    migrate(engine)
+    engine.dispose()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
 
 
 if __name__ == "__main__":

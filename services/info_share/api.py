@@ -1,47 +1,198 @@
-"""HTTP API of the shared feed and the case register (read-only)."""
+"""HTTP API of the shared feed and the case register (read-only): decode the request, query, answer per audience."""
 
+# No `from __future__ import annotations`: FastAPI reads the route signatures, whose types are local to create_app.
 
-from collections.abc import Iterator
-from typing import Annotated
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Response
+import anyio
+from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from schemas.events import FeedEntry
-from services.info_share import queries
-from services.info_share.register.database import create_schema, make_engine, session_factory
-from services.info_share.settings import InfoShareSettings
+from services.info_share import answers, metrics, queries
+from services.info_share.auth import AuthError, caller_from_token
+from services.info_share.domain.audience import Caller, sees_figures_of_all
+from services.info_share.register.database import make_engine, session_factory
+from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import load_reference_data
 
+bearer = HTTPBearer(auto_error=False)
+SSE_RETRY_MILLISECONDS = 3000
+STREAM_PAGE = 200
 
-def create_app(settings: InfoShareSettings) -> FastAPI:
+
+def filters(
+    county: Annotated[str | None, Query(pattern=r"^\d{6}$")] = None,
+    township: Annotated[str | None, Query(pattern=r"^\d{9}$")] = None,
+    department: Annotated[str | None, Query(max_length=64, description="e.g. natural_resources")] = None,
+    body: Annotated[str | None, Query(max_length=80, description="e.g. team:210603:natural_resources")] = None,
+    category: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[AwareDatetime | None, Query(description="inclusive; with a time zone")] = None,
+    until: Annotated[AwareDatetime | None, Query(description="exclusive; with a time zone")] = None,
+) -> queries.Filters:
+    return queries.Filters(county=county, township=township, department=department, body=body, category=category,
+                           status=status, since=since, until=until)
+
+
+def create_app(settings: InfoShareApiSettings) -> FastAPI:
+    """The schema must already be migrated (``python -m services.info_share`` does it before serving)."""
     engine = make_engine(settings.database_url)
-    create_schema(engine)
     sessions = session_factory(engine)
     reference = load_reference_data()
-    app = FastAPI(title="liandong shared enforcement-information feed", version="1.0.0")
+    app = FastAPI(title="liandong shared enforcement-information feed", version="1.1.0",
+                  description="Case register and feed; personal data masked by audience (docs/info_share.md).")
 
     def session() -> Iterator[Session]:
         with sessions() as s:
             yield s
 
+    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        return caller_from_token(credentials.credentials if credentials else None, settings)
+
+    def official(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if who.role == "public" and who.subject is None:
+            raise AuthError(401, "a bearer token of an enforcement body is required")
+        if not who.is_official:
+            raise AuthError(403, f"role {who.role!r} sees the public summary only")
+        return who
+
     DbSession = Annotated[Session, Depends(session)]
+    AnyCaller = Annotated[Caller, Depends(caller)]
+    Official = Annotated[Caller, Depends(official)]
+    FeedFilters = Annotated[queries.Filters, Depends(filters)]
+
+    @app.middleware("http")
+    async def time_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.QUERY_SECONDS.labels(getattr(route, "path", "unmatched"),
+                                     f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(AuthError)
+    async def auth_failed(_request: Request, exc: AuthError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"error": "unauthenticated" if exc.status == 401 else "forbidden", "detail": exc.reason},
+                            status_code=exc.status, headers=headers)
 
     @app.get("/v1/feed", response_model=list[FeedEntry])
-    def feed(db: DbSession, after: Annotated[int, Query(ge=0)] = 0,
+    def feed(db: DbSession, who: AnyCaller, where: FeedFilters, response: Response,
+             after: Annotated[int, Query(ge=0, description="the last sequence seen")] = 0,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FeedEntry]:
-        return queries.feed_page(db, reference, after, limit)
+        """Entries after the cursor, in order; ``X-Next-Cursor`` (and ``Link: rel=next``) give the next cursor."""
+        entries = _feed_entries(db, who, where, after, limit)
+        cursor = entries[-1].sequence if entries else after
+        response.headers["X-Next-Cursor"] = str(cursor)
+        response.headers["Link"] = f'</v1/feed?after={cursor}&limit={limit}>; rel="next"'
+        return entries
+
+    @app.get("/v1/feed/stream", response_class=EventSourceResponse)
+    async def feed_stream(who: AnyCaller, where: FeedFilters,
+                          cursor: Annotated[int, Depends(resume_cursor)]) -> AsyncIterator[ServerSentEvent]:
+        """Live feed (Server-Sent Events): every entry after ``Last-Event-ID`` (or ``after``), then new ones as they
+        arrive; each event's id is its sequence, so a reconnecting client resumes exactly where it stopped."""
+
+        def next_page(from_sequence: int) -> list[FeedEntry]:
+            with sessions() as db:
+                return _feed_entries(db, who, where, from_sequence, STREAM_PAGE)
+
+        metrics.LIVE_STREAMS.inc()
+        try:
+            yield ServerSentEvent(retry=SSE_RETRY_MILLISECONDS, comment=f"liandong feed after {cursor}")
+            while True:
+                entries = await anyio.to_thread.run_sync(next_page, cursor)
+                for entry in entries:
+                    yield ServerSentEvent(data=entry, id=str(entry.sequence), event="feed_entry")
+                    cursor = entry.sequence
+                if len(entries) < STREAM_PAGE:
+                    await asyncio.sleep(settings.feed_poll_seconds)
+        finally:
+            metrics.LIVE_STREAMS.dec()
+
+    def _feed_entries(db: Session, who: Caller, where: queries.Filters, after: int, limit: int) -> list[FeedEntry]:
+        rows = queries.feed_page(db, reference=reference, filters=where, after=after, limit=limit)
+        parties = queries.parties_of(db, {r.case_id for r in rows}) if who.is_official else {}
+        tallies = answers.Tallies()
+        entries = answers.feed_entries(rows, caller=who, parties=parties, reference=reference, tallies=tallies)
+        tallies.flush()
+        return entries
+
+    @app.get("/v1/cases")
+    def cases(db: DbSession, who: AnyCaller, where: FeedFilters,
+              after: Annotated[int, Query(ge=0, description="next_cursor of the previous page")] = 0,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50,
+              mine: Annotated[bool, Query(description="only cases the caller is a party to")] = False,
+              ) -> dict[str, Any]:
+        """Cases in the order they were opened, filtered; every case is listed, its detail decided by audience."""
+        if mine and not who.is_official:
+            raise AuthError(401 if who.subject is None else 403, "mine=true needs an enforcement body's token")
+        found = queries.list_cases(db, reference=reference, filters=where, after=after, limit=limit,
+                                   party_of=who.body_ids if mine else None)
+        ids = {c.case_id for c in found}
+        tallies = answers.Tallies()
+        official_view = who.is_official  # the public sees no report content: no need to read it
+        items = answers.case_items(found, caller=who, parties=queries.parties_of(db, ids) if official_view else {},
+                                   reports=queries.reports_of(db, ids) if official_view else {}, tallies=tallies)
+        tallies.flush()
+        return {"cases": items, "next_cursor": found[-1].opened_sequence if found else after}
+
+    @app.get("/v1/cases/nearby")
+    def nearby(db: DbSession, who: Official,
+               latitude: Annotated[float, Query(ge=-90, le=90)], longitude: Annotated[float, Query(ge=-180, le=180)],
+               radius_m: Annotated[float, Query(gt=0)] = 200.0,
+               category: Annotated[str | None, Query(max_length=64)] = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+        """Open cases near a point (WGS-84), nearest first: is what I see already reported?"""
+        if radius_m > settings.nearby_max_radius_m:
+            raise HTTPException(422, f"radius_m is limited to {settings.nearby_max_radius_m:g}")
+        near = queries.open_cases_near(db, latitude=latitude, longitude=longitude, radius_m=radius_m,
+                                       category=category, limit=limit)
+        ids = {c.case_id for c, _ in near}
+        tallies = answers.Tallies()
+        items = answers.case_items([c for c, _ in near], caller=who, parties=queries.parties_of(db, ids),
+                                   reports=queries.reports_of(db, ids), tallies=tallies,
+                                   distances={c.case_id: d for c, d in near})
+        tallies.flush()
+        return {"cases": items}
 
     @app.get("/v1/cases/{case_id}")
-    def case(db: DbSession, case_id: str) -> dict[str, object]:
-        view = queries.case_view(db, case_id)
-        if view is None:
+    def case(db: DbSession, who: AnyCaller, case_id: str) -> dict[str, Any]:
+        """One case with its parties, reports, referrals and full timeline, as the caller may see them."""
+        bundle = queries.case_bundle(db, case_id=case_id)
+        if bundle is None:
             raise HTTPException(404, f"no case {case_id}")
-        return view
+        tallies = answers.Tallies()
+        answer = answers.case_detail(bundle, caller=who, tallies=tallies)
+        tallies.flush()
+        return answer
+
+    @app.get("/v1/stats/evaluation")
+    def evaluation(db: DbSession, who: Official, where: FeedFilters,
+                   kind: Annotated[str | None, Query(pattern="^(township_office|county_team|dispatched_agency|"
+                                                              "county_coordination)$")] = None) -> dict[str, Any]:
+        """Figures per receiving body and per township, over the cases the caller may see: its own cases (as a
+        party), its county's (county coordination), or all (supervisor)."""
+        scope = queries.StatsScope(all_cases=sees_figures_of_all(who), county=who.county_scope,
+                                   party_of=who.body_ids)
+        bodies, townships = queries.figures(db, scope=scope, filters=where, now=datetime.now(UTC))
+        answer = answers.evaluation_answer(bodies, townships, reference=reference, kind=kind)
+        answer["scope"] = "all" if scope.all_cases else (f"county:{scope.county}" if scope.county else "own_cases")
+        return answer
 
     @app.get("/v1/stats/summary")
-    def summary(db: DbSession) -> dict[str, object]:
+    def summary(db: DbSession) -> dict[str, Any]:
+        """Counts only (no case content): open to everyone."""
         return queries.summary(db)
 
     @app.get("/healthz")
@@ -49,7 +200,21 @@ def create_app(settings: InfoShareSettings) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False)
-    def metrics() -> Response:
+    def prometheus() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no Last-Event-ID is sent")] = 0,
+                  last_event_id: Annotated[str | None, Header()] = None) -> int:
+    """Where a stream starts: the browser's ``Last-Event-ID`` on reconnection wins over ``after``."""
+    if last_event_id is None or not last_event_id.strip():
+        return after
+    try:
+        cursor = int(last_event_id)
+    except ValueError:
+        raise HTTPException(400, "Last-Event-ID must be a feed sequence number") from None
+    if cursor < 0:
+        raise HTTPException(400, "Last-Event-ID must not be negative")
+    return cursor

@@ -1,31 +1,79 @@
-"""Feed entries for the public audience: built from an allow-list of fields, never by dumping a record."""
+"""Feed entries built from an allow-list of fields, never by dumping a record.
+
+The public summary carries names from reference data and the status only: no description, reporter, subjects or
+coordinates. It is what the Kafka feed topic carries and what anonymous callers get. Enforcement bodies reading the
+HTTP feed get the event's detail appended (the description, a return's reason…), masked unless they are a party.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import replace
+from typing import Any
+
 from schemas.events import FeedEntry
-from services.info_share.register.tables import CaseRow, LedgerRow
+from services.info_share.domain.audience import Audience
+from services.info_share.register.tables import LedgerRow
+from services.info_share.views import Renderer, known_values
 from services.reference.loader import ReferenceData
 
 EVENT_WORDS = {
     "case_opened": "立案", "finding_merged": "合併重複報告", "referral_issued": "案件移送",
-    "case_transitioned": "狀態變更", "response_rejected": "回覆被拒",
+    "case_transitioned": "狀態變更", "response_rejected": "回覆被拒", "referral_overdue": "逾期未受理",
+}
+ACTION_WORDS = {
+    "accept": "受理", "return": "退回", "start_handling": "開始辦理", "feed_back": "反饋結果", "verify": "核查",
+    "close": "結案", "extend": "延期",
 }
 
 
-def feed_entry(row: LedgerRow, case: CaseRow, reference: ReferenceData) -> FeedEntry:
-    township = reference.townships.get(case.township_code)
-    category = reference.categories.get(case.category_code)
-    body_id = row.payload.get("body_id") or case.lead_body_id
-    try:
-        body_name = reference.body(body_id).name
-    except KeyError:
-        body_name = body_id
-    # Only names from reference data and the status: no description, reporter, subjects or coordinates.
-    summary = (f"{township.name if township else case.township_code} · "
-               f"{category.name if category else case.category_code} · "
-               f"{EVENT_WORDS.get(row.event, row.event)} · {body_name} · {case.status}")
+def feed_entry(row: LedgerRow, reference: ReferenceData, renderer: Renderer | None = None) -> FeedEntry:
+    """The entry of one ledger row; with a non-public ``renderer`` the summary also carries the event's detail."""
+    summary = public_summary(row, reference)
+    if renderer is not None and renderer.audience is not Audience.PUBLIC:
+        detail = _detail(row.event, row.payload, renderer)
+        summary = f"{summary} · {detail}" if detail else summary
     return FeedEntry(
         sequence=row.sequence, event_id=row.event_id, event=row.event, case_id=row.case_id,
-        occurred_at=row.occurred_at, county_code=case.county_code, township_code=case.township_code,
-        category_code=case.category_code, body_id=body_id, status=case.status, summary=summary,
+        occurred_at=row.occurred_at, county_code=row.county_code, township_code=row.township_code,
+        category_code=row.category_code, body_id=row.body_id, status=row.status, summary=summary,
     )
+
+
+def public_summary(row: LedgerRow, reference: ReferenceData) -> str:
+    township = reference.townships.get(row.township_code)
+    category = reference.categories.get(row.category_code)
+    body_name = row.body_id or ""
+    if row.body_id:
+        with suppress(KeyError):  # a body retired from reference data keeps its id
+            body_name = reference.body(row.body_id).name
+    what = EVENT_WORDS.get(row.event, row.event)
+    action = row.payload.get("action")
+    if row.event == "case_transitioned" and action in ACTION_WORDS:
+        what = f"{what}（{ACTION_WORDS[action]}）"
+    return (f"{township.name if township else row.township_code} · "
+            f"{category.name if category else row.category_code} · {what} · {body_name} · {row.status}")
+
+
+def _detail(event: str, payload: Mapping[str, Any], renderer: Renderer) -> str:
+    if event in ("case_opened", "finding_merged"):
+        finding = payload.get("finding") or {}
+        # The finding's own reporter and subjects are masked wherever the description repeats them.
+        own = known_values([str(finding.get("reporter", ""))], finding.get("subjects", []))
+        return replace(renderer, known=renderer.known + own).text(str(finding.get("description", ""))) or ""
+    if event == "referral_issued":
+        return f"第{payload.get('attempt')}次移送，{payload.get('accept_by')}前受理"
+    if event == "case_transitioned":
+        parts = [f"{payload.get('from_state')}→{payload.get('to_state')}"]
+        if payload.get("outcome"):
+            parts.append(str(payload["outcome"]))
+        if payload.get("reason"):
+            parts.append(renderer.text(str(payload["reason"])) or "")
+        return "，".join(parts)
+    if event == "response_rejected":
+        return renderer.text(str(payload.get("reason", ""))) or ""
+    if event == "referral_overdue":
+        return f"期限{payload.get('deadline')}，已告知{payload.get('escalated_to')}"
+    return ""
+

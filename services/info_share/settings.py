@@ -1,9 +1,32 @@
-"""Info-share settings: broker, topics, the register database."""
+"""Info-share settings: broker, topics and register database (worker, tools); plus token checks for the API."""
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr, field_validator
+
 from services.common.settings import KafkaSettings
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
 
 
 class InfoShareSettings(KafkaSettings):
     database_url: str = "sqlite:///.run/register.db"
+
+
+class InfoShareApiSettings(InfoShareSettings):
+    jwt_secret: SecretStr = Field(description="HS256 key shared with the identity provider; no default")
+    jwt_issuer: str = "liandong-idp"
+    # Its own audience: a token minted for the patrol service alone is not accepted here (a token may name both).
+    jwt_audience: str = "liandong-info-share"
+    # How often a live stream (SSE) looks for new ledger entries; each look is one indexed query.
+    feed_poll_seconds: float = Field(0.5, gt=0)
+    # Radius cap for "open cases near a point": a patrol officer asks about the street, not the county.
+    nearby_max_radius_m: float = 5_000.0
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
+            raise ValueError("LIANDONG_JWT_SECRET must be set to a real secret of at least 16 characters")
+        return value

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,100 +15,195 @@ from schemas.events import (
     FindingMerged,
     FindingReported,
     ReferralIssued,
+    ReferralOverdue,
     ResponseRejected,
-    WireModel,
 )
-from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
+from services.dispatch.domain.deadlines import DeadlinePolicy
+from services.info_share.domain.audience import PartyRole
+from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
+from services.info_share.register.tables import (
+    CasePartyRow,
+    CaseRow,
+    LedgerRow,
+    OrphanEventRow,
+    ReferralRow,
+    ReportRow,
+    TransitionRow,
+)
 
-GENESIS_HASH = "0" * 64
-CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected
+CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected | ReferralOverdue
 
-# What a referral transition does to the case's status as the feed shows it.
+# What a referral transition does to the case's status as the feed shows it ("issued" after an extension: no change).
 CASE_STATUS_AFTER = {
     "accepted": "accepted", "returned": "returned", "handling": "handling",
     "result_fed_back": "result_fed_back", "verified": "verified", "closed": "closed",
 }
+CLOSED = "closed"
 
 
-def chain_hash(sequence: int, event_id: str, payload: dict, prev_hash: str) -> str:
-    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(f"{sequence}\x1f{event_id}\x1f{prev_hash}\x1f{canonical}".encode()).hexdigest()
+class NotApplicable(Exception):
+    """An event the register cannot apply (its case is unknown, or it contradicts the register); dead-lettered."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
-def apply_event(session: Session, event: CaseEvent) -> tuple[LedgerRow, bool]:
-    """Apply ``event`` in the caller's transaction; returns its ledger row and whether it was new."""
+@dataclass(frozen=True)
+class Applied:
+    outcome: Literal["applied", "duplicate", "orphan"]
+    row: LedgerRow | None  # the ledger entry (also for a duplicate); None for an orphan
+
+
+def apply_event(session: Session, event: CaseEvent) -> Applied:
+    """Apply ``event`` in the caller's transaction; a redelivered or replayed event changes nothing."""
     existing = session.scalar(select(LedgerRow).where(LedgerRow.event_id == event.event_id))
     if existing is not None:
-        return existing, False  # redelivered or replayed: nothing changes
-    _project(session, event)
-    head = session.execute(select(LedgerRow.sequence, LedgerRow.hash)
-                           .order_by(LedgerRow.sequence.desc()).limit(1)).first()
-    sequence, prev_hash = (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+        return Applied("duplicate", existing)
+    if session.get(OrphanEventRow, event.event_id) is not None:
+        return Applied("duplicate", None)
+    case = session.get(CaseRow, event.case_id)
+    if case is None and not isinstance(event, CaseOpened):
+        if isinstance(event, ResponseRejected):
+            # Dispatch refused a response naming a case it does not know either: worth keeping, not a case event.
+            session.add(OrphanEventRow(event_id=event.event_id, event=event.event, case_id=event.case_id,
+                                       occurred_at=event.occurred_at, payload=event.model_dump(mode="json")))
+            session.flush()
+            return Applied("orphan", None)
+        # Case events share the case_id key, so CaseOpened precedes the others on its partition: this is a bug.
+        raise NotApplicable(f"{event.event} for case {event.case_id}, which is not in the register")
+    sequence, prev_hash = _next_link(session)
+    case = _project(session, event, case, sequence)
+    case.updated_at = max(case.updated_at, event.occurred_at)
     payload = event.model_dump(mode="json")
-    row = LedgerRow(sequence=sequence, event_id=event.event_id, event=event.event, case_id=event.case_id,
-                    occurred_at=event.occurred_at, payload=payload, prev_hash=prev_hash,
-                    hash=chain_hash(sequence, event.event_id, payload, prev_hash))
+    row = LedgerRow(
+        sequence=sequence, event_id=event.event_id, event=event.event, case_id=event.case_id,
+        occurred_at=event.occurred_at.astimezone(UTC), payload=payload, prev_hash=prev_hash,
+        hash=chain_hash(sequence, event.event_id, payload, prev_hash),
+        county_code=case.county_code, township_code=case.township_code, category_code=case.category_code,
+        body_id=getattr(event, "body_id", None) or case.lead_body_id, status=case.status,
+    )
     session.add(row)
     session.flush()
-    return row, True
+    return Applied("applied", row)
 
 
-def _project(session: Session, event: WireModel) -> None:
+def _next_link(session: Session) -> tuple[int, str]:
+    # One writer (the info-share worker, concurrency 1): a second one would collide on the sequence primary key.
+    head = session.execute(select(LedgerRow.sequence, LedgerRow.hash)
+                           .order_by(LedgerRow.sequence.desc()).limit(1)).first()
+    return (head[0] + 1, head[1]) if head else (1, GENESIS_HASH)
+
+
+def _project(session: Session, event: CaseEvent, case: CaseRow | None, sequence: int) -> CaseRow:
     if isinstance(event, CaseOpened):
-        f = event.finding
-        session.add(CaseRow(
-            case_id=event.case_id, county_code=f.county_code, township_code=f.township_code,
-            category_code=f.category_code, dedup_group=event.dedup_group, status="open",
-            lead_body_id=event.lead_body_id, routing_rule=event.routing.rule, latitude=f.location.latitude,
-            longitude=f.location.longitude, opened_at=event.occurred_at, updated_at=event.occurred_at,
-            report_count=1, previous_case_id=event.previous_case_id,
-        ))
-        session.flush()
-        session.add(_report(event.case_id, f, None))
-    elif isinstance(event, FindingMerged):
-        case = _case(session, event.case_id)
+        if case is not None:
+            raise NotApplicable(f"case {event.case_id} was already opened by another event")
+        return _open(session, event, sequence)
+    assert case is not None
+    if isinstance(event, FindingMerged):
         case.report_count += 1
-        case.updated_at = max(_naive(case.updated_at), _naive(event.occurred_at))
-        session.add(_report(event.case_id, event.finding, event.rule))
+        _add_report(session, event.case_id, event.finding, sequence, event.rule, event.distance_m)
+        _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP,
+                     f"township:{event.finding.township_code}")
     elif isinstance(event, ReferralIssued):
-        case = _case(session, event.case_id)
-        case.status = "referred" if not event.body_id.startswith("township:") else "handling_locally"
-        case.lead_body_id = event.body_id
-        session.add(ReferralRow(
-            referral_id=event.referral_id, case_id=event.case_id, body_id=event.body_id, attempt=event.attempt,
-            state="issued", issued_at=event.occurred_at, accept_by=event.accept_by,
-            routing_rule=event.routing.rule, routing_detail=event.routing.detail,
-        ))
+        _issue(session, case, event, sequence)
     elif isinstance(event, CaseTransitioned):
-        case = _case(session, event.case_id)
+        _transition(session, case, event, sequence)
+    elif isinstance(event, ReferralOverdue):
         referral = session.get(ReferralRow, event.referral_id)
         if referral is not None:
-            referral.state = event.to_state
-        case.status = CASE_STATUS_AFTER.get(event.to_state, case.status)
-        case.updated_at = event.occurred_at
+            referral.overdue_at = event.occurred_at
+        _add_parties(session, case.case_id, sequence, PartyRole.COORDINATION, event.escalated_to)
     # ResponseRejected changes no state: it is kept in the ledger only, for the record.
-
-
-def _case(session: Session, case_id: str) -> CaseRow:
-    case = session.get(CaseRow, case_id)
-    if case is None:
-        # Case events share the case_id key, so CaseOpened always precedes the others on its partition.
-        raise LookupError(f"case {case_id} is not in the register")
     return case
 
 
-def _report(case_id: str, finding: FindingReported, rule: str | None) -> ReportRow:
-    return ReportRow(
-        finding_id=finding.finding_id, case_id=case_id, source=finding.source.value, reporter=finding.reporter,
-        township_code=finding.township_code, category_code=finding.category_code,
-        latitude=finding.location.latitude, longitude=finding.location.longitude,
-        observed_at=finding.observed_at, received_at=finding.received_at, description=finding.description,
-        subjects=[s.model_dump() for s in finding.subjects], merge_rule=rule,
+def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
+    f = event.finding
+    case = CaseRow(
+        case_id=event.case_id, opened_sequence=sequence, county_code=f.county_code, township_code=f.township_code,
+        category_code=f.category_code, dedup_group=event.dedup_group, status="open",
+        lead_body_id=event.lead_body_id, routing_rule=event.routing.rule, latitude=f.location.latitude,
+        longitude=f.location.longitude, opened_at=event.occurred_at, updated_at=event.occurred_at,
+        report_count=1, previous_case_id=event.previous_case_id,
     )
+    session.add(case)
+    session.flush()
+    _add_report(session, event.case_id, f, sequence, None, None)
+    _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP, f"township:{f.township_code}")
+    _add_parties(session, case.case_id, sequence, PartyRole.LEAD, event.lead_body_id)
+    _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
+    return case
 
 
-def _naive(value: datetime) -> datetime:
-    return value.replace(tzinfo=None)
+def _issue(session: Session, case: CaseRow, event: ReferralIssued, sequence: int) -> None:
+    if session.get(ReferralRow, event.referral_id) is not None:
+        raise NotApplicable(f"referral {event.referral_id} was already issued by another event")
+    case.status = "referred" if not event.body_id.startswith("township:") else "handling_locally"
+    case.lead_body_id = event.body_id
+    session.add(ReferralRow(
+        referral_id=event.referral_id, case_id=event.case_id, body_id=event.body_id,
+        co_body_ids=list(event.co_body_ids), attempt=event.attempt, state="issued", issued_at=event.occurred_at,
+        accept_by=event.accept_by, extended=False, routing_rule=event.routing.rule,
+        routing_detail=event.routing.detail,
+    ))
+    _add_parties(session, case.case_id, sequence, PartyRole.REFERRED, event.body_id)
+    _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
+
+
+def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequence: int) -> None:
+    referral = session.get(ReferralRow, event.referral_id)
+    if referral is not None:
+        referral.state = event.to_state
+        at = event.occurred_at
+        if event.action == "accept":
+            referral.accepted_at = at
+        elif event.action == "return":
+            referral.returned_at = at
+        elif event.action == "feed_back":
+            referral.fed_back_at, referral.outcome = at, event.outcome.value if event.outcome else None
+        elif event.action == "close":
+            referral.closed_at = at
+        elif event.action == "extend":
+            referral.extended = True
+            referral.accept_by = _extended_deadline(referral.issued_at, referral.accept_by)
+    case.status = CASE_STATUS_AFTER.get(event.to_state, case.status)
+    if case.status == CLOSED:
+        case.closed_at = event.occurred_at
+    session.add(TransitionRow(
+        sequence=sequence, case_id=event.case_id, referral_id=event.referral_id, body_id=event.body_id,
+        action=event.action.value, from_state=event.from_state, to_state=event.to_state, reason=event.reason,
+        outcome=event.outcome.value if event.outcome else None, occurred_at=event.occurred_at,
+    ))
+
+
+def _extended_deadline(issued_at: datetime, current: datetime) -> datetime:
+    # CaseTransitioned does not carry the new deadline (yet): recompute it with dispatch's default policy.
+    try:
+        return DeadlinePolicy().extended_accept_by(issued_at)
+    except LookupError:  # the holiday calendar does not cover that year: keep the deadline we know
+        return current
+
+
+def _add_report(session: Session, case_id: str, finding: FindingReported, sequence: int, rule: str | None,
+                distance_m: float | None) -> None:
+    if session.get(ReportRow, finding.finding_id) is not None:
+        raise NotApplicable(f"finding {finding.finding_id} is already in the register")
+    session.add(ReportRow(
+        finding_id=finding.finding_id, case_id=case_id, sequence=sequence, source=finding.source.value,
+        reporter=finding.reporter, township_code=finding.township_code, category_code=finding.category_code,
+        latitude=finding.location.latitude, longitude=finding.location.longitude, address=finding.location.address,
+        observed_at=finding.observed_at, received_at=finding.received_at, description=finding.description,
+        subjects=[s.model_dump() for s in finding.subjects], photos=[p.model_dump() for p in finding.photos],
+        merge_rule=rule, distance_m=distance_m,
+    ))
+
+
+def _add_parties(session: Session, case_id: str, sequence: int, role: PartyRole, *body_ids: str) -> None:
+    for body_id in dict.fromkeys(body_ids):
+        if session.get(CasePartyRow, (case_id, body_id, role.value)) is None:
+            session.add(CasePartyRow(case_id=case_id, body_id=body_id, role=role.value, since_sequence=sequence))
 
 
 def ledger_size(session: Session) -> int:

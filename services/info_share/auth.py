@@ -1,0 +1,68 @@
+"""Who is calling the info-share API: a bearer JWT (HS256 pinned; iss, aud, exp, sub required), or nobody.
+
+Claims: ``sub``; ``role`` (see domain.audience); ``body_id`` for a county team, dispatched agency or county
+coordination; ``townships`` (or ``township``) for township officers. The verification is the patrol service's scheme
+(services/patrol/auth.py); ``decode_token`` is written so that both can share it from services/common.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import jwt
+
+from services.info_share.domain.audience import ANONYMOUS, Caller
+from services.info_share.settings import InfoShareApiSettings
+
+ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
+
+
+class AuthError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict[str, Any]:
+    try:
+        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
+                                            options={"require": ["exp", "iss", "aud", "sub"]})
+    except jwt.ExpiredSignatureError:
+        raise AuthError(401, "token expired") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(401, "token audience is not this service") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError(401, "token issuer is not trusted") from None
+    except jwt.PyJWTError as exc:
+        raise AuthError(401, f"invalid token: {exc}") from None
+    return claims
+
+
+def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Caller:
+    """The caller a token names; no token at all is the anonymous public. A bad token is refused, never downgraded."""
+    if token is None:
+        return ANONYMOUS
+    claims = decode_token(token, secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
+                          audience=settings.jwt_audience)
+    townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
+    if not isinstance(townships, list):  # a bare string would otherwise be read as one township per character
+        raise AuthError(401, "invalid token: townships must be a list")
+    body_id = claims.get("body_id")
+    return Caller(subject=str(claims["sub"]), role=str(claims.get("role") or "public"),
+                  body_id=str(body_id) if body_id else None, township_codes=frozenset(map(str, townships)))
+
+
+def issue_token(settings: InfoShareApiSettings, subject: str, *, role: str, body_id: str | None = None,
+                township_codes: list[str] | None = None, lifetime_seconds: int = 8 * 3600,
+                now: float | None = None) -> str:
+    """Mint a token as the identity provider would (demo and tests)."""
+    issued = int(now if now is not None else time.time())
+    claims: dict[str, Any] = {"sub": subject, "role": role, "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+                              "iat": issued, "exp": issued + lifetime_seconds}
+    if body_id:
+        claims["body_id"] = body_id
+    if township_codes:
+        claims["townships"] = township_codes
+    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)

@@ -1,0 +1,110 @@
+"""Evaluation figures per receiving body and per township (綜合評價, in the manner of GB/T 30428.4).
+
+Per body, over the referrals it was sent: received, accepted, returned, closed, still unanswered; acceptance time
+(issue → accept); on-time rate (answered — accepted or returned — by the acceptance deadline, over every referral
+that was answered or whose deadline has passed); duplicate reports merged into the cases it was sent.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ReferralRecord:
+    referral_id: str
+    case_id: str
+    body_id: str
+    township_code: str
+    issued_at: datetime
+    accept_by: datetime
+    state: str
+    accepted_at: datetime | None = None
+    returned_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_id: str
+    township_code: str
+    status: str
+    report_count: int
+    handled_locally: bool = False
+
+
+@dataclass(frozen=True)
+class BodyFigures:
+    body_id: str
+    received: int
+    accepted: int
+    returned: int
+    closed: int
+    unanswered: int
+    due: int  # answered, or unanswered past the deadline
+    on_time: int
+    on_time_rate: float | None  # None when nothing is due yet
+    acceptance_seconds_mean: float | None
+    acceptance_seconds_median: float | None
+    duplicates_merged: int
+
+
+@dataclass(frozen=True)
+class TownshipFigures:
+    township_code: str
+    cases_reported: int
+    reports: int
+    duplicates_merged: int
+    handled_locally: int
+    closed: int
+    open: int
+
+
+def body_figures(referrals: Iterable[ReferralRecord], cases: Iterable[CaseRecord], now: datetime) -> list[BodyFigures]:
+    merged = {c.case_id: max(0, c.report_count - 1) for c in cases}
+    by_body: dict[str, list[ReferralRecord]] = defaultdict(list)
+    for referral in referrals:
+        by_body[referral.body_id].append(referral)
+    return [_body(body_id, items, merged, now) for body_id, items in sorted(by_body.items())]
+
+
+def township_figures(cases: Iterable[CaseRecord]) -> list[TownshipFigures]:
+    by_township: dict[str, list[CaseRecord]] = defaultdict(list)
+    for case in cases:
+        by_township[case.township_code].append(case)
+    return [
+        TownshipFigures(
+            township_code=code, cases_reported=len(items), reports=sum(c.report_count for c in items),
+            duplicates_merged=sum(max(0, c.report_count - 1) for c in items),
+            handled_locally=sum(1 for c in items if c.handled_locally),
+            closed=sum(1 for c in items if c.status == "closed"),
+            open=sum(1 for c in items if c.status != "closed"),
+        )
+        for code, items in sorted(by_township.items())
+    ]
+
+
+def _body(body_id: str, items: list[ReferralRecord], merged: dict[str, int], now: datetime) -> BodyFigures:
+    waits = [(r.accepted_at - r.issued_at).total_seconds() for r in items if r.accepted_at is not None]
+    due = on_time = unanswered = 0
+    for r in items:
+        answered_at = r.accepted_at or r.returned_at
+        if answered_at is None:
+            unanswered += 1
+            due += now > r.accept_by
+        else:
+            due += 1
+            on_time += answered_at <= r.accept_by
+    return BodyFigures(
+        body_id=body_id, received=len(items), accepted=sum(1 for r in items if r.accepted_at is not None),
+        returned=sum(1 for r in items if r.returned_at is not None),
+        closed=sum(1 for r in items if r.closed_at is not None), unanswered=unanswered, due=due, on_time=on_time,
+        on_time_rate=on_time / due if due else None,
+        acceptance_seconds_mean=statistics.fmean(waits) if waits else None,
+        acceptance_seconds_median=statistics.median(waits) if waits else None,
+        duplicates_merged=sum(merged.get(case_id, 0) for case_id in {r.case_id for r in items}),
+    )

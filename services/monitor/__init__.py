@@ -1,0 +1,1 @@
+"""Watching the stack from outside: the consumer-lag exporter (``python -m services.monitor``)."""
