@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import NoReturn, TypeVar
@@ -32,7 +33,9 @@ def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.A
         producer_acks=-1,
         table_standby_replicas=0,
         web_enabled=True,
-        web_host="127.0.0.1",
+        web_host=settings.worker_web_host,
+        # Memory stores keep nothing on disk; Faust still wants a data directory, which must not land in the repo.
+        datadir=os.path.join(tempfile.gettempdir(), "liandong-faust"),
         web_port=web_port,
         web_in_thread=False,
         autodiscover=False,

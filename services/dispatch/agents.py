@@ -32,7 +32,7 @@ from services.common.topics import (
     TopicSpec,
     referrals_topic,
 )
-from services.dispatch import metrics
+from services.dispatch import metrics, observe
 from services.dispatch.domain import dedup
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
 from services.dispatch.settings import DispatchSettings
@@ -83,7 +83,6 @@ def create_worker(settings: DispatchSettings) -> faust.App:
         started = time.perf_counter()
         with pause_guard.excused():
             size = dispatcher.rebuild_index()
-        metrics.OPEN_CASES.set(size)
         log.info("dedup index rebuilt: %d open cases in %.2fs", size, time.perf_counter() - started)
 
     topic_creator = TopicCreator(settings.bootstrap_servers)
@@ -100,16 +99,16 @@ def create_worker(settings: DispatchSettings) -> faust.App:
 
     async def publish(outgoing: list[Outgoing]) -> None:
         for out in outgoing:
+            if not out.replay:
+                observe.record(out.model, dispatcher)
             record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
             await case_events.send(key=record.key, value=record.value, headers=record.headers)
             if out.referral_body_id is not None:
                 topic = await referral_topic(out.referral_body_id)
                 await topic.send(key=record.key, value=record.value, headers=record.headers)
-                if isinstance(out.model, ReferralIssued) and out.model.attempt == 1:
+                if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
                     metrics.E2E_SECONDS.observe(
                         max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
-            metrics.EVENTS_EMITTED.labels(getattr(out.model, "event", "unknown")).inc()
-        metrics.OPEN_CASES.set(len(dispatcher.index))
 
     async def to_dead_letters(message: Any, reason: str) -> None:
         log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
@@ -164,5 +163,9 @@ def create_worker(settings: DispatchSettings) -> faust.App:
                             source=SOURCE, key=key, subject=check.case_id)
             await responses.send(key=record.key, value=record.value, headers=record.headers)
             metrics.DEADLINE_CHECKS.inc()
+
+    @app.timer(interval=settings.metrics_refresh_interval_seconds)
+    async def refresh_gauges() -> None:
+        observe.refresh_gauges(dispatcher, datetime.now(UTC))
 
     return app

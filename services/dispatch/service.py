@@ -9,7 +9,7 @@ which consumers drop by id.
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -61,6 +61,7 @@ class Outgoing:
     key: str
     model: WireModel
     referral_body_id: str | None = None
+    replay: bool = False  # re-emitted for an input seen before: same id, already counted
 
 
 class Dispatcher:
@@ -131,10 +132,12 @@ class Dispatcher:
     def _replay_decision(self, finding: FindingReported, dedup_group: str, case_id: str) -> list[Outgoing]:
         if case_id == case_id_for(finding.finding_id):
             file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
-            return self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True)
-        member = self.tables[dedup.MEMBERS_TABLE].get(finding.finding_id) or {}
-        return [self._merged(finding, case_id, member.get("rule", dedup.RULE_WITHIN_RADIUS),
-                             float(member.get("distance_m", 0.0)))]
+            out = self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True)
+        else:
+            member = self.tables[dedup.MEMBERS_TABLE].get(finding.finding_id) or {}
+            out = [self._merged(finding, case_id, member.get("rule", dedup.RULE_WITHIN_RADIUS),
+                                float(member.get("distance_m", 0.0)))]
+        return [replace(o, replay=True) for o in out]
 
     def _merged(self, finding: FindingReported, case_id: str, rule: str, distance_m: float) -> Outgoing:
         event = FindingMerged(

@@ -8,3 +8,5 @@ from services.common.settings import KafkaSettings
 class DispatchSettings(KafkaSettings):
     # How often each worker looks for referrals past their acceptance deadline.
     deadline_check_interval_seconds: float = 60.0
+    # How often the open-case and open/overdue-referral gauges are recounted from the tables.
+    metrics_refresh_interval_seconds: float = 15.0

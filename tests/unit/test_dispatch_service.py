@@ -93,8 +93,11 @@ def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, f
     # A restarted worker rebuilds its index from the tables and sees both findings again.
     restarted = Dispatcher(REFERENCE, state)
     restarted.rebuild_index()
-    assert restarted.on_finding(finding("f1", category, *spot), group_of(category)) == first
-    assert restarted.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category)) == merged
+    again_first = restarted.on_finding(finding("f1", category, *spot), group_of(category))
+    again_merged = restarted.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))
+    assert [(o.event_id, o.model) for o in again_first] == [(o.event_id, o.model) for o in first]
+    assert [(o.event_id, o.model) for o in again_merged] == [(o.event_id, o.model) for o in merged]
+    assert all(o.replay for o in again_first + again_merged) and not any(o.replay for o in first + merged)
     assert {name: dict(table) for name, table in state.items()} == snapshot
 
 

@@ -208,6 +208,9 @@ class DedupIndex:
     def __len__(self) -> int:
         return len(self._open)
 
+    def open_case_ids(self) -> list[str]:
+        return list(self._open)
+
     def case_of(self, finding_id: str) -> str | None:
         return self._members.get(finding_id)
 

@@ -1,0 +1,73 @@
+"""Turn dispatch's outgoing events and durable tables into metrics; no decisions are made here."""
+
+from __future__ import annotations
+
+from collections import Counter as Tally
+from datetime import datetime
+
+from schemas.events import CaseOpened, CaseTransitioned, FindingMerged, ReferralIssued, WireModel
+from services.dispatch import metrics
+from services.dispatch.domain.deadlines import is_overdue
+from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher
+
+FIRST_ANSWERS = {"accept": "accepted", "return": "returned"}
+
+
+def _county(body_id: str) -> str:
+    # Body ids carry their county or township code: team:<county>:…, agency:<township>:…, coordination:<county>.
+    return body_id.split(":")[1][:6] if ":" in body_id else ""
+
+
+def _department(body_id: str) -> str:
+    parts = body_id.split(":")
+    return parts[2] if parts[0] in ("team", "agency") and len(parts) > 2 else parts[0]
+
+
+def record(model: WireModel, dispatcher: Dispatcher) -> None:
+    """Count one published event (called once per event first published, not for replays)."""
+    metrics.EVENTS_EMITTED.labels(getattr(model, "event", type(model).__name__)).inc()
+    if isinstance(model, CaseOpened):
+        f = model.finding
+        metrics.CASES_OPENED.labels(f.county_code, f.township_code, model.routing.rule).inc()
+    elif isinstance(model, FindingMerged):
+        f = model.finding
+        metrics.FINDINGS_MERGED.labels(f.county_code, f.township_code, model.rule).inc()
+    elif isinstance(model, ReferralIssued):
+        metrics.REFERRALS_ISSUED.labels(_county(model.body_id), model.body_id, _department(model.body_id)).inc()
+    elif isinstance(model, CaseTransitioned):
+        county = _county(model.body_id)
+        metrics.TRANSITIONS.labels(county, model.body_id, model.action.value).inc()
+        answer = FIRST_ANSWERS.get(model.action.value)
+        stored = dispatcher.tables[REFERRALS_TABLE].get(model.referral_id)
+        if answer and stored is not None:
+            late = is_overdue(datetime.fromisoformat(stored["accept_by"]), model.occurred_at)
+            metrics.ANSWERS.labels(county, model.body_id, answer, "late" if late else "on_time").inc()
+
+
+def refresh_gauges(dispatcher: Dispatcher, now: datetime) -> None:
+    """Recount open cases and open/overdue referrals from this worker's tables (its partitions only)."""
+    open_cases: Tally[tuple[str, str]] = Tally()
+    files = dispatcher.tables[CASE_FILES_TABLE]
+    for case_id in dispatcher.index.open_case_ids():
+        finding = (files.get(case_id) or {}).get("finding")
+        if finding:
+            open_cases[(finding["county_code"], finding["township_code"])] += 1
+    referrals: Tally[tuple[str, str, str]] = Tally()
+    overdue: Tally[tuple[str, str]] = Tally()
+    for stored in list(dispatcher.tables[REFERRALS_TABLE].values()):
+        if stored["state"] in ("closed", "returned"):
+            continue
+        body = stored["body_id"]
+        referrals[(_county(body), body, stored["state"])] += 1
+        if stored["state"] == "issued" and is_overdue(datetime.fromisoformat(stored["accept_by"]), now):
+            overdue[(_county(body), body)] += 1
+    # Replace whole series sets: a township whose last case closed must drop to nothing, not keep its old count.
+    metrics.OPEN_CASES.clear()
+    for (county, township), count in open_cases.items():
+        metrics.OPEN_CASES.labels(county, township).set(count)
+    metrics.REFERRALS_OPEN.clear()
+    for labels, count in referrals.items():
+        metrics.REFERRALS_OPEN.labels(*labels).set(count)
+    metrics.REFERRALS_OVERDUE.clear()
+    for labels2, count in overdue.items():
+        metrics.REFERRALS_OVERDUE.labels(*labels2).set(count)
