@@ -178,6 +178,7 @@ class CaseTransitioned(CaseEventBase):
     to_state: str
     reason: str | None = None
     outcome: ReferralOutcome | None = None
+    accept_by: AwareDatetime | None = Field(None, description="The new acceptance deadline, set by an extension")
 
 
 class ResponseRejected(WireModel):

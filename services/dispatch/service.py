@@ -216,6 +216,7 @@ class Dispatcher:
             action=ReferralAction(transition.action.value), from_state=transition.from_state.value,
             to_state=transition.to_state.value, reason=transition.reason,
             outcome=ReferralOutcome(transition.outcome.value) if transition.outcome else None,
+            accept_by=transition.accept_by,
         )
         out = [Outgoing(event.event_id, referral.case_id, event)]
         if transition.to_state is State.RETURNED:

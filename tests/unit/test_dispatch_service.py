@@ -220,3 +220,13 @@ def test_unknown_reference_is_named(spot: tuple[float, float]) -> None:
     bad = finding("f1", category, *spot).model_copy(update={"township_code": "999999999"})
     assert dispatcher.unknown_reference(bad) == "unknown township '999999999'"
     assert dispatcher.unknown_reference(finding("f1", category, *spot)) is None
+
+
+def test_extension_carries_the_new_deadline(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    (extended,) = (o.model for o in dispatcher.on_response(respond(issued, "extend", "e1", reason="需現場核實")))
+    assert isinstance(extended, CaseTransitioned) and extended.accept_by is not None
+    assert extended.accept_by > issued.accept_by  # 5 working days instead of 3

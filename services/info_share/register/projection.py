@@ -167,7 +167,8 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
             referral.closed_at = at
         elif event.action == "extend":
             referral.extended = True
-            referral.accept_by = _extended_deadline(referral.issued_at, referral.accept_by)
+            # Events from before CaseTransitioned carried the new deadline have none: recompute those.
+            referral.accept_by = event.accept_by or _extended_deadline(referral.issued_at, referral.accept_by)
     case.status = CASE_STATUS_AFTER.get(event.to_state, case.status)
     if case.status == CLOSED:
         case.closed_at = event.occurred_at
@@ -179,7 +180,7 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
 
 
 def _extended_deadline(issued_at: datetime, current: datetime) -> datetime:
-    # CaseTransitioned does not carry the new deadline (yet): recompute it with dispatch's default policy.
+    # Recompute with dispatch's default policy (only for events that lack accept_by).
     try:
         return DeadlinePolicy().extended_accept_by(issued_at)
     except LookupError:  # the holiday calendar does not cover that year: keep the deadline we know
