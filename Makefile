@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit lint typecheck schemas reference kafka-fetch clean
+.PHONY: help install run test test-unit faults bench lint typecheck schemas reference kafka-fetch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -25,6 +25,12 @@ run: install ## Run the whole stack locally (broker, services, SQLite), replay a
 
 test: install ## Run the whole test suite (unit + integration against a real broker and database)
 	$(PY) -m pytest
+
+faults: install ## Fault-injection suite against the running stack; writes build/faults-report.json
+	$(PY) -m faults
+
+bench: install ## Benchmarks on a real broker (not part of the tests); writes bench/results/latest.json
+	$(PY) -m bench
 
 test-unit: install ## Unit tests only (no I/O)
 	$(PY) -m pytest tests/unit

@@ -8,7 +8,7 @@ import gzip
 import hashlib
 import io
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -378,7 +378,7 @@ def _township_kind(county_code: str, name: str) -> str:
     raise ValueError(f"cannot infer the kind of {name} ({county_code})")
 
 
-def _named_codes(by_name: dict[tuple[str, str], str], table: dict[str, tuple[str, ...]]) -> set[str]:
+def _named_codes(by_name: dict[tuple[str, str], str], table: Mapping[str, tuple[str, ...]]) -> set[str]:
     # Resolve by (county, name) and fail loudly if the table renamed or merged a unit.
     codes = set()
     for county, names in table.items():

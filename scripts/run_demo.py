@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import random
 import shutil
 import signal
 import sys
@@ -17,8 +19,11 @@ import httpx
 from deploy.local_stack import ROOT, Stack
 from scripts.sample_day import PlannedSubmission, sample_day
 from services.common.polling import poll_until
+from services.info_share.auth import issue_token as issue_info_share_token
+from services.info_share.settings import InfoShareApiSettings
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
+from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 
 
@@ -77,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_serve:
             return 0
         officer = next(p for p in plan if p.principal.startswith("officer:"))
-        print_urls(stack, tokens[officer.principal], officer.body["township_code"])
+        print_urls(stack, tokens[officer.principal], officer.body["township_code"], busiest_body(stack))
         print("serving — press Ctrl-C to stop everything", flush=True)
         while not stop.wait(1):
             for name, managed in stack.processes.items():
@@ -91,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         print("stopped: no process left running", flush=True)
 
 
+def busiest_body(stack: Stack) -> str | None:
+    by_body = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/stats/summary", timeout=5).json()
+    ranked = sorted(by_body["referrals_by_body"].items(), key=lambda kv: -kv[1])
+    return ranked[0][0] if ranked else None
+
+
 def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tuple[int, dict]]) -> None:
     statuses = Counter(status for status, _ in results)
     accepted_ids = {body["finding_id"] for status, body in results if status == 202}
@@ -99,9 +110,9 @@ def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tup
           f"{len(accepted_ids)} distinct findings ({resends} app re-sends answered with the same id)")
     url = f"http://127.0.0.1:{stack.info_share_port}/v1/stats/summary"
 
-    def register_has_all() -> dict | None:
-        summary = httpx.get(url, timeout=5).json()
-        return summary if summary["reports"] >= len(accepted_ids) else None
+    def register_has_all() -> dict:
+        summary: dict = httpx.get(url, timeout=5).json()
+        return summary if summary["reports"] >= len(accepted_ids) else {}
 
     summary = poll_until(register_has_all, 120, 0.5, "every accepted finding in the case register")
     violations = len({item.violation for item in plan})
@@ -118,13 +129,35 @@ def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tup
     print("          busiest receivers: " + ", ".join(f"{body} ({count})" for body, count in top))
 
 
-def print_urls(stack: Stack, token: str, township: str) -> None:
+def example_submission(township_code: str) -> dict:
+    """A request body that this township's officer can really send (category from its list, point in its county)."""
+    reference = load_reference_data()
+    township = reference.townships[township_code]
+    category = sorted(reference.categories_for_township(township_code, datetime.now(UTC)))[0]
+    latitude, longitude = random_point_in_county(township.county_code, random.Random(1))
+    return {"client_report_id": "demo-1", "township_code": township_code, "category_code": category,
+            "location": {"latitude": latitude, "longitude": longitude, "datum": "WGS-84"},
+            "observed_at": datetime.now(UTC).isoformat(timespec="seconds"), "description": "巡查發現疑似違法行為"}
+
+
+def team_token(stack: Stack, body_id: str) -> str:
+    settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
+    return issue_info_share_token(settings, f"demo-{body_id}", role="county_team", body_id=body_id)
+
+
+def print_urls(stack: Stack, token: str, township: str, busiest_body: str | None) -> None:
     patrol = f"http://127.0.0.1:{stack.patrol_port}"
     info = f"http://127.0.0.1:{stack.info_share_port}"
+    body = json.dumps(example_submission(township), ensure_ascii=False)
+    team = (f"""
+county team credential ({busiest_body}: its own cases in full, others masked):
+  export TEAM_TOKEN={team_token(stack, busiest_body)}
+  curl -H "Authorization: Bearer $TEAM_TOKEN" '{info}/v1/cases?mine=true'
+""" if busiest_body else "")
     print(f"""
 look at:
   patrol API docs      {patrol}/docs        (OpenAPI: {patrol}/openapi.json)
-  shared feed          {info}/v1/feed?after=0&limit=20
+  shared feed (public) {info}/v1/feed?after=0&limit=20
   register summary     {info}/v1/stats/summary
   info-share API docs  {info}/docs
   metrics              {patrol}/metrics  {info}/metrics  http://127.0.0.1:{stack.dispatch_web_port}/metrics  \
@@ -133,9 +166,9 @@ http://127.0.0.1:{stack.info_share_web_port}/metrics
 
 demo credential (patrol officer of township {township}, valid 8 h):
   export TOKEN={token}
-  curl -X POST {patrol}/v1/findings -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
-    -d '{{"client_report_id": "try-1", "township_code": "{township}", "category_code": "<see /docs>", ...}}'
-""", flush=True)
+  curl -X POST {patrol}/v1/findings -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d '{body}'
+{team}""", flush=True)
 
 
 if __name__ == "__main__":
