@@ -9,13 +9,14 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import faust
 from faust.web import Request, View
 from faust.web import Response as WebResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.dead_letters import dead_letter
 from services.common.settings import KafkaSettings
 
 S = TypeVar("S", bound=KafkaSettings)
@@ -112,3 +113,24 @@ class PauseGuard:
             stop_on_unexpected_error(self.log, RuntimeError(
                 f"process was paused for {paused:.1f}s ({where}), longer than {self.limit_seconds:.1f}s: "
                 "its partitions may belong to another worker now"))
+
+
+def raw_topic(app: faust.App, name: str) -> faust.TopicT:
+    """A topic of bytes: liandong decodes CloudEvents itself (services.common.envelope)."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+class DeadLetters:
+    """Sends an event a worker cannot read to the dead-letter topic, with why and where it came from."""
+
+    def __init__(self, app: faust.App, topic_name: str, service: str, log: logging.Logger) -> None:
+        self._topic = raw_topic(app, topic_name)
+        self._service = service
+        self._log = log
+
+    async def send(self, message: Any, reason: str) -> None:
+        self._log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset,
+                          reason)
+        record = dead_letter(self._service, message.key, message.value, message.headers or [], reason,
+                             message.topic, message.partition, message.offset)
+        await self._topic.send(key=record.key, value=record.value, headers=record.headers)

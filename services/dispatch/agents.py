@@ -13,14 +13,12 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 import faust
 
 from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
-from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import PauseGuard, make_faust_app, stop_on_unexpected_error
+from services.common.faust_app import DeadLetters, PauseGuard, make_faust_app, raw_topic, stop_on_unexpected_error
 from services.common.kafka_admin import TopicCreator, ensure_topics
 from services.common.topics import (
     CASE_EVENTS,
@@ -66,13 +64,10 @@ def create_worker(settings: DispatchSettings) -> faust.App:
     tables = {name: app.Table(name, partitions=DEDUP_PARTITIONS, key_type=str) for name in TABLE_NAMES}
     dispatcher = Dispatcher(reference, tables)  # type: ignore[arg-type]
 
-    def raw_topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-
-    findings = raw_topic(FINDINGS.name(prefix))
-    responses = raw_topic(REFERRAL_RESPONSES.name(prefix))
-    case_events = raw_topic(CASE_EVENTS.name(prefix))
-    dead_letters = raw_topic(DEAD_LETTERS.name(prefix))
+    findings = raw_topic(app, FINDINGS.name(prefix))
+    responses = raw_topic(app, REFERRAL_RESPONSES.name(prefix))
+    case_events = raw_topic(app, CASE_EVENTS.name(prefix))
+    dead_letters = DeadLetters(app, DEAD_LETTERS.name(prefix), "dispatch", log)
     referral_topics: dict[str, faust.TopicT] = {}
 
     # Half the session timeout: a shorter pause cannot have cost this worker its partitions.
@@ -94,7 +89,7 @@ def create_worker(settings: DispatchSettings) -> faust.App:
             if name not in created:  # a body the reference data did not know at start
                 await asyncio.get_running_loop().run_in_executor(
                     admin_thread, topic_creator.ensure, name, REFERRALS_FAMILY)
-            referral_topics[name] = raw_topic(name)
+            referral_topics[name] = raw_topic(app, name)
         return referral_topics[name]
 
     async def publish(outgoing: list[Outgoing]) -> None:
@@ -110,12 +105,6 @@ def create_worker(settings: DispatchSettings) -> faust.App:
                     metrics.E2E_SECONDS.observe(
                         max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
 
-    async def to_dead_letters(message: Any, reason: str) -> None:
-        log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-        record = dead_letter("dispatch", message.key, message.value, message.headers or [], reason,
-                             message.topic, message.partition, message.offset)
-        await dead_letters.send(key=record.key, value=record.value, headers=record.headers)
-
     @app.agent(findings, concurrency=1)  # >1 can commit past an in-flight message (faust-streaming #606)
     async def dispatch_findings(stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -130,7 +119,7 @@ def create_worker(settings: DispatchSettings) -> faust.App:
                 if unknown:
                     raise PoisonEvent(unknown)
             except PoisonEvent as exc:
-                await to_dead_letters(message, exc.reason)
+                await dead_letters.send(message, exc.reason)
                 continue
             try:
                 await publish(dispatcher.on_finding(finding, group))  # type: ignore[arg-type]
@@ -145,7 +134,7 @@ def create_worker(settings: DispatchSettings) -> faust.App:
             try:
                 _ce, command = decode(message.headers or [], message.value, RESPONSE_TOPIC_MODELS)
             except PoisonEvent as exc:
-                await to_dead_letters(message, exc.reason)
+                await dead_letters.send(message, exc.reason)
                 continue
             try:
                 if isinstance(command, DeadlineCheck):

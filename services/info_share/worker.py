@@ -21,9 +21,8 @@ import faust
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from schemas.events import CASE_EVENT_MODELS
-from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import make_faust_app, run_worker, stop_on_unexpected_error
+from services.common.faust_app import DeadLetters, make_faust_app, raw_topic, run_worker, stop_on_unexpected_error
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
 from services.info_share import metrics
 from services.info_share.register.database import make_engine, migrate, session_factory
@@ -43,18 +42,9 @@ def create_worker(settings: InfoShareSettings) -> faust.App:
     migrate(engine)
     register = Register(session_factory(engine), load_reference_data())
 
-    def raw_topic(name: str) -> faust.TopicT:
-        return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-
-    case_events = raw_topic(CASE_EVENTS.name(settings.topic_prefix))
-    feed = raw_topic(FEED.name(settings.topic_prefix))
-    dead_letters = raw_topic(DEAD_LETTERS.name(settings.topic_prefix))
-
-    async def to_dead_letters(message: Any, reason: str) -> None:
-        log.warning("dead letter from %s[%s]@%s: %s", message.topic, message.partition, message.offset, reason)
-        record = dead_letter("info_share", message.key, message.value, message.headers or [], reason,
-                             message.topic, message.partition, message.offset)
-        await dead_letters.send(key=record.key, value=record.value, headers=record.headers)
+    case_events = raw_topic(app, CASE_EVENTS.name(settings.topic_prefix))
+    feed = raw_topic(app, FEED.name(settings.topic_prefix))
+    dead_letters = DeadLetters(app, DEAD_LETTERS.name(settings.topic_prefix), "info_share", log)
 
     @app.agent(case_events, concurrency=1)  # >1 can commit past an in-flight event (faust-streaming #606)
     async def project(stream: faust.StreamT) -> None:
@@ -67,7 +57,7 @@ def create_worker(settings: InfoShareSettings) -> faust.App:
             except (PoisonEvent, NotApplicable) as exc:
                 outcome = "poison" if isinstance(exc, PoisonEvent) else "not_applicable"
                 metrics.EVENTS_APPLIED.labels(_event_name(message), outcome).inc()
-                await to_dead_letters(message, exc.reason)
+                await dead_letters.send(message, exc.reason)
             except Exception as exc:
                 log.critical("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
                 stop_on_unexpected_error(log, exc)
