@@ -6,6 +6,7 @@ its own topic prefix and consumer-group prefix, so tests never share topics, gro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from deploy.kafka.local_kafka import LocalKafka, free_port
-from services.common.kafka_admin import ensure_topics
+from services.common.kafka_admin import delete_topics_with_prefixes, ensure_topics
 from services.common.polling import poll_until
 
 pytest_plugins = ["tests.stack_fixtures"]
@@ -43,11 +44,13 @@ def unique_id() -> str:
 
 
 @pytest.fixture
-def topic_prefix(kafka_bootstrap: str, unique_id: str) -> str:
-    """A fresh prefix with every declared topic created under it."""
+def topic_prefix(kafka_bootstrap: str, unique_id: str) -> Iterator[str]:
+    """A fresh prefix with every declared topic created under it (deleted again after the test)."""
     prefix = f"t{unique_id}"
     ensure_topics(kafka_bootstrap, prefix)
-    return prefix
+    yield prefix
+    with contextlib.suppress(Exception):
+        delete_topics_with_prefixes(kafka_bootstrap, [f"{prefix}."])
 
 
 def _postgres_bin() -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from deploy.local_stack import Stack
+from services.common.kafka_admin import delete_topics_with_prefixes
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
 
@@ -32,6 +34,10 @@ def make_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StackFactory]:
     yield build
     for stack in stacks:
         stack.stop()
+        if stack.bootstrap_servers and stack.broker is None:  # the shared broker: leave it as lean as found
+            with contextlib.suppress(Exception):
+                delete_topics_with_prefixes(stack.bootstrap_servers,
+                                            [f"{stack.topic_prefix}.", f"{stack.group_prefix}-"])
 
 
 def officer_token(stack: Stack, township_codes: list[str], subject: str = "officer-test",

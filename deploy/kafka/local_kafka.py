@@ -16,6 +16,7 @@ import argparse
 import base64
 import contextlib
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -214,7 +215,7 @@ class LocalKafka:
         with open(self.data_dir / "broker.stdout", "ab") as out:
             proc = subprocess.Popen(
                 self._java("kafka.Kafka", str(config)),
-                stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                stdout=out, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=_raise_open_files_limit,
             )
         self.pid_file.write_text(str(proc.pid))
         deadline = time.monotonic() + timeout_seconds
@@ -252,6 +253,16 @@ class LocalKafka:
                 _reap(pid)
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
+
+
+def _raise_open_files_limit() -> None:
+    """Each partition keeps a few files open; a broker holding thousands of topics outgrows a low soft limit.
+
+    Only the soft limit is raised (to the hard one): raising the hard limit needs a capability containers often lack.
+    """
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _reap(pid: int) -> None:

@@ -92,3 +92,16 @@ class TopicCreator:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+def delete_topics_with_prefixes(bootstrap_servers: str, prefixes: Iterable[str],
+                                security: dict[str, Any] | None = None) -> int:
+    """Delete every topic whose name starts with one of ``prefixes`` (test clean-up); returns how many."""
+    admin = _admin(bootstrap_servers, 30.0, security or {})
+    try:
+        doomed = [name for name in admin.list_topics() if name.startswith(tuple(prefixes))]
+        if doomed:
+            admin.delete_topics(doomed, timeout_ms=60_000)
+        return len(doomed)
+    finally:
+        admin.close()
