@@ -1,108 +1,93 @@
-"""HTTP entry point of the patrol service: decode, authenticate, hand to intake, publish, answer."""
+"""The one place that wires the patrol service: settings → adapters → service → FastAPI app with both routers."""
 
+from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, datetime, timedelta
 
-from fastapi import Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.types import Scope
 
-from schemas.api import ErrorResponse, FieldError, FindingAccepted, FindingSubmission
-from services.common.envelope import encode
 from services.common.topics import FINDINGS
 from services.patrol import metrics
-from services.patrol.auth import AuthError, Principal, principal_from_token
-from services.patrol.intake import IntakeLimits, Rejected, build_finding
-from services.patrol.publisher import BrokerUnavailable, FindingPublisher
+from services.patrol.adapters.audit_log import JsonLinesAuditLog
+from services.patrol.adapters.case_lookup import SqlCaseLookup
+from services.patrol.adapters.idempotency_store import SqlIdempotencyStore, make_store_engine
+from services.patrol.adapters.publisher import FindingPublisher
+from services.patrol.auth import Authenticator
+from services.patrol.domain.access import parse_adjoining
+from services.patrol.domain.intake import IntakeLimits, Problem
+from services.patrol.domain.rate_limit import TokenBuckets
+from services.patrol.domain.register import CaseLookup
+from services.patrol.entrypoints import errors, json_api, open311, open311_format, openapi_doc
+from services.patrol.entrypoints.deps import Patrol
+from services.patrol.entrypoints.guards import FORM_TYPES, JSON_TYPES, WriteGuard, WriteRule
+from services.patrol.ports import AuditLog, BrokerUnavailable, IdempotencyStore
+from services.patrol.service import Context, IntakeService, Refused
 from services.patrol.settings import PatrolSettings
 from services.reference.loader import load_reference_data
 
-RETRY_AFTER_SECONDS = "5"
-bearer = HTTPBearer(auto_error=False)
 
-
-def _error(status: int, error: str, detail: str, fields: list[FieldError] | None = None,
-           headers: dict[str, str] | None = None) -> JSONResponse:
-    body = ErrorResponse(error=error, detail=detail, field_errors=fields or [])
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-def create_app(settings: PatrolSettings, publisher: FindingPublisher | None = None) -> FastAPI:
+def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None = None,
+               store: IdempotencyStore | None = None, lookup: CaseLookup | None = None,
+               audit: AuditLog | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
     reference = load_reference_data()
     publisher = publisher or FindingPublisher(settings.bootstrap_servers, FINDINGS.name(settings.topic_prefix),
-                                              settings.publish_timeout_seconds)
-    limits = IntakeLimits()
+                                              settings.publish_timeout_seconds, settings.connect_timeout_seconds)
+    audit = audit or JsonLinesAuditLog(settings.audit_log_path)
+    adjoining = parse_adjoining(settings.adjoining_townships)
+    service = IntakeService(
+        reference=reference, publisher=publisher, audit=audit,
+        store=store or SqlIdempotencyStore(make_store_engine(settings.patrol_store_url)),
+        limits=IntakeLimits(timedelta(seconds=settings.max_future_skew_seconds),
+                            timedelta(days=settings.max_age_days), adjoining),
+        retry_after_seconds=settings.retry_after_seconds, **({"clock": clock} if clock else {}))
+    patrol = Patrol(settings=settings, service=service, authenticator=Authenticator(settings),
+                    limiter=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                    lookup=lookup or SqlCaseLookup(settings.database_url), store=service.store,
+                    publisher=publisher, adjoining=adjoining)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        warm = asyncio.create_task(_connect_early(publisher))
         yield
+        warm.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await warm
         await publisher.close()
+        close = getattr(audit, "close", None)
+        if close is not None:
+            close()
 
-    app = FastAPI(title="liandong patrol service", version="1.0.0", lifespan=lifespan,
-                  description="The only way findings enter liandong: JSON API (and Open311 GeoReport v2).")
+    app = FastAPI(title="liandong patrol service", version="1.1.0", lifespan=lifespan,
+                  description="The only way findings enter liandong: the JSON API under /v1 and Open311 GeoReport "
+                              "v2 under /open311/v2. See docs/patrol.md.")
+    app.state.patrol = patrol
+    app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
 
     @app.middleware("http")
     async def time_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = uuid.uuid4().hex
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
         metrics.REQUEST_SECONDS.labels("patrol", getattr(route, "path", "unmatched"),
                                        f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
+        response.headers["X-Request-ID"] = request.state.request_id
         return response
 
-    @app.exception_handler(RequestValidationError)
-    async def validation_failed(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [FieldError(field=".".join(str(p) for p in err["loc"] if p != "body"), message=err["msg"])
-                  for err in exc.errors()]
-        metrics.FINDINGS_REJECTED.labels("malformed").inc()
-        return _error(422, "invalid_request", "the request body does not match the schema", fields)
+    errors.install(app)
+    app.include_router(json_api.router(openapi_doc.submission_examples(reference, datetime.now(UTC))))
+    app.include_router(open311.router())
 
-    @app.exception_handler(AuthError)
-    async def auth_failed(_request: Request, exc: AuthError) -> JSONResponse:
-        metrics.FINDINGS_REJECTED.labels("unauthenticated" if exc.status == 401 else "forbidden").inc()
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return _error(exc.status, "unauthenticated" if exc.status == 401 else "forbidden", exc.reason,
-                      headers=headers)
-
-    def current_principal(
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-    ) -> Principal:
-        if credentials is None:
-            raise AuthError(401, "a bearer token is required")
-        return principal_from_token(credentials.credentials, settings)
-
-    @app.post("/v1/findings", status_code=202, response_model=FindingAccepted,
-              responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse},
-                         422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
-    async def submit_finding(submission: FindingSubmission,
-                             principal: Annotated[Principal, Depends(current_principal)]) -> Response:
-        received_at = datetime.now(UTC)
-        try:
-            finding, key = build_finding(submission, principal, reference, received_at, limits)
-        except Rejected as exc:
-            metrics.FINDINGS_REJECTED.labels(exc.reason).inc()
-            return _error(exc.status, exc.reason, str(exc),
-                          [FieldError(field=p.field, message=p.message) for p in exc.problems])
-        record = encode(finding, event_id=finding.finding_id, source=f"/patrol/{finding.township_code}",
-                        key=key, subject=finding.finding_id, time=received_at)
-        try:
-            partition, offset = await publisher.publish(record)
-        except BrokerUnavailable as exc:
-            metrics.PUBLISH_FAILURES.inc()
-            return _error(503, "broker_unavailable", f"not accepted, retry later: {exc}",
-                          headers={"Retry-After": RETRY_AFTER_SECONDS})
-        metrics.FINDINGS_ACCEPTED.labels(finding.township_code, finding.category_code, finding.source.value).inc()
-        accepted = FindingAccepted(finding_id=finding.finding_id, client_report_id=finding.client_report_id,
-                                   partition=partition, offset=offset)
-        return JSONResponse(accepted.model_dump(), status_code=202)
-
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
@@ -110,4 +95,42 @@ def create_app(settings: PatrolSettings, publisher: FindingPublisher | None = No
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = lambda: openapi_doc.document(app, settings.max_batch_items)  # type: ignore[method-assign]
     return app
+
+
+async def _connect_early(publisher: FindingPublisher) -> None:
+    # Learn the topic id at start so status lookups see accepted-but-unregistered findings before the first write.
+    with contextlib.suppress(BrokerUnavailable):
+        await publisher.scope()
+
+
+def _write_rules(settings: PatrolSettings) -> list[WriteRule]:
+    def as_json(status: int, reason: str, message: str, _scope: Scope) -> Response:
+        return errors.json_error(status, reason, message, [Problem("body", message)])
+
+    def as_open311(status: int, _reason: str, message: str, scope: Scope) -> Response:
+        return open311_format.errors(open311_format.format_of_path(scope["path"]), status, [message])
+
+    return [
+        WriteRule(re.compile(r"/v1/findings"), settings.max_body_bytes, JSON_TYPES, as_json),
+        WriteRule(re.compile(r"/v1/findings/batch"), settings.max_batch_body_bytes, JSON_TYPES, as_json),
+        WriteRule(re.compile(r"/open311/v2/requests\.(json|xml)"), settings.max_body_bytes, FORM_TYPES, as_open311),
+    ]
+
+
+def _on_guard_refusal(patrol: Patrol) -> Callable[[Scope, int, str, str], None]:
+    def refused(scope: Scope, status: int, reason: str, message: str) -> None:
+        path = scope["path"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        try:
+            principal = patrol.principal(headers.get("authorization"), headers.get("x-api-key"))
+        except Exception:  # an invalid credential changes nothing here: the refusal stands, audited as anonymous
+            principal = None
+        api = "open311" if path.startswith(errors.OPEN311_PREFIX) else "json"
+        client = scope.get("client")
+        ctx = Context(request_id=str(scope.get("state", {}).get("request_id", "")), api=api,
+                      action=errors.WRITE_ACTIONS.get(path, "write"), principal=principal,
+                      client_address=client[0] if client else "")
+        patrol.service.record(ctx, Refused(status, reason, (Problem("body", message),)), {})
+    return refused

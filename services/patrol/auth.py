@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
+import time
 
 import jwt
 
+from services.patrol.domain.access import Principal
 from services.patrol.settings import PatrolSettings
 
 ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
-FILING_ROLES = frozenset({"patrol_officer", "hotline_operator", "system"})
+MIN_KEY_CHARS = 16
+
+__all__ = ["AuthError", "Authenticator", "Principal", "issue_token", "parse_api_keys"]
 
 
 class AuthError(Exception):
@@ -18,16 +21,6 @@ class AuthError(Exception):
         super().__init__(reason)
         self.status = status
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str  # officer id or system name
-    role: str
-    township_codes: frozenset[str]  # where this principal may file
-
-    def may_file_for(self, township_code: str) -> bool:
-        return self.role in FILING_ROLES and township_code in self.township_codes
 
 
 def principal_from_token(token: str, settings: PatrolSettings) -> Principal:
@@ -46,37 +39,50 @@ def principal_from_token(token: str, settings: PatrolSettings) -> Principal:
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"invalid token: {exc}") from None
     townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
-    return Principal(str(claims["sub"]), str(claims.get("role", "")), frozenset(map(str, townships)))
+    if not isinstance(townships, list):
+        raise AuthError(401, "invalid token: townships must be a list")
+    return Principal(str(claims["sub"]), str(claims.get("role", "")), frozenset(map(str, townships)), "jwt")
 
 
 def parse_api_keys(raw: str) -> dict[str, Principal]:
-    """``key=system-name:township,township;...`` → key → principal (role "system")."""
+    """``key=system-name:township,township;...`` → key → principal (role "system"); ``*`` = every township."""
     keys: dict[str, Principal] = {}
     for entry in filter(None, (part.strip() for part in raw.split(";"))):
         key, _, rest = entry.partition("=")
         name, _, townships = rest.partition(":")
-        if not key or not name:
+        if not key.strip() or not name.strip():
             raise ValueError("LIANDONG_API_KEYS entries look like key=system-name:township,township")
-        keys[key.strip()] = Principal(name.strip(), "system", frozenset(filter(None, townships.split(","))))
+        if len(key.strip()) < MIN_KEY_CHARS:
+            raise ValueError(f"LIANDONG_API_KEYS: every key needs at least {MIN_KEY_CHARS} characters")
+        codes = frozenset(c.strip() for c in townships.split(",") if c.strip())
+        keys[key.strip()] = Principal(name.strip(), "system", codes, "api_key")
     return keys
 
 
-def principal_from_api_key(api_key: str, keys: dict[str, Principal]) -> Principal:
-    # Compare against every key in constant time so timing does not reveal a prefix.
-    found = None
-    for candidate, principal in keys.items():
-        if hmac.compare_digest(candidate.encode(), api_key.encode()):
-            found = principal
-    if found is None:
-        raise AuthError(403, "invalid api_key")
-    return found
+class Authenticator:
+    """Checks credentials against the settings; keys are parsed once, at start, so bad configuration fails early."""
+
+    def __init__(self, settings: PatrolSettings) -> None:
+        self._settings = settings
+        self._keys = parse_api_keys(settings.api_keys.get_secret_value())
+
+    def from_token(self, token: str) -> Principal:
+        return principal_from_token(token, self._settings)
+
+    def from_api_key(self, api_key: str) -> Principal:
+        # Compare against every key in constant time so timing does not reveal a prefix.
+        found = None
+        for candidate, principal in self._keys.items():
+            if hmac.compare_digest(candidate.encode(), api_key.encode()):
+                found = principal
+        if found is None:
+            raise AuthError(403, "invalid api_key")
+        return found
 
 
 def issue_token(settings: PatrolSettings, subject: str, township_codes: list[str], role: str = "patrol_officer",
                 lifetime_seconds: int = 8 * 3600, now: float | None = None) -> str:
     """Mint a token as the identity provider would (demo and tests)."""
-    import time
-
     issued = int(now if now is not None else time.time())
     claims = {"sub": subject, "role": role, "townships": township_codes, "iss": settings.jwt_issuer,
               "aud": settings.jwt_audience, "iat": issued, "exp": issued + lifetime_seconds}

@@ -3,14 +3,22 @@
 from prometheus_client import Counter, Histogram
 
 FINDINGS_ACCEPTED = Counter(
-    "liandong_patrol_findings_accepted_total", "Findings acknowledged by the broker and answered 202",
-    ["township", "category", "source"],
+    "liandong_patrol_findings_accepted_total", "Findings acknowledged by the broker and answered as accepted",
+    ["api", "township", "category", "source"],
+)
+FINDINGS_REPLAYED = Counter(
+    "liandong_patrol_findings_replayed_total", "Repeated idempotency keys answered with the earlier acceptance",
+    ["api"],
 )
 FINDINGS_REJECTED = Counter(
-    "liandong_patrol_findings_rejected_total", "Findings refused with a client error", ["reason"],
+    "liandong_patrol_findings_rejected_total", "Writes refused with a client error (4xx)", ["api", "reason"],
 )
 PUBLISH_FAILURES = Counter(
-    "liandong_patrol_publish_failures_total", "Findings not acknowledged by the broker (answered 503)",
+    "liandong_patrol_publish_failures_total", "Findings not acknowledged by the broker (answered 503)", ["api"],
+)
+PUBLISH_SECONDS = Histogram(
+    "liandong_patrol_publish_duration_seconds", "Time from handing findings to the producer to the broker's ack",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 REQUEST_SECONDS = Histogram(
     "liandong_http_request_duration_seconds", "HTTP request latency", ["service", "route", "status_class"],

@@ -1,4 +1,4 @@
-"""Patrol service settings: broker, token checks, API keys. Secrets have no defaults."""
+"""Patrol service settings: broker, token checks, API keys, limits, stores. Secrets have no defaults."""
 
 from __future__ import annotations
 
@@ -16,13 +16,30 @@ class PatrolSettings(BaseSettings):
     jwt_secret: SecretStr = Field(description="HS256 key shared with the identity provider; no default")
     jwt_issuer: str = "liandong-idp"
     jwt_audience: str = "liandong-patrol"
-    # "key=principal:township1,township2;key2=..." — per-system API keys (hotline, video platform) for Open311.
+    # "key=principal:township1,township2;key2=principal2:*" — per-system or per-device API keys (hotline, video
+    # platform); "*" means every township. Keys shorter than 16 characters are refused at start.
     api_keys: SecretStr = SecretStr("")
+    # "210603008:210603009,210603010;..." — officers serving the first township may also file for the others.
+    adjoining_townships: str = ""
     # How long the broker may take to acknowledge before the caller gets 503 + Retry-After.
     publish_timeout_seconds: float = 5.0
+    # How long connecting to the broker (producer start, findings topic lookup) may take on a busy host.
+    connect_timeout_seconds: float = 15.0
+    retry_after_seconds: int = 5
     max_future_skew_seconds: float = 300.0
     max_age_days: float = 30.0
     max_body_bytes: int = 1_000_000
+    max_batch_body_bytes: int = 8_000_000
+    max_batch_items: int = 500
+    # Token bucket per caller (principal, or client address when anonymous): sustained rate and burst size.
+    rate_limit_per_minute: float = 600.0
+    rate_limit_burst: int = 120
+    # The case register written by services.info_share; patrol only reads it (status lookups, Open311 GET).
+    database_url: str = "sqlite:///.run/register.db"
+    # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.
+    patrol_store_url: str = "sqlite:///.run/patrol.db"
+    # Audit log as JSON lines: appended to this file when set, else written to standard error.
+    audit_log_path: str = ""
 
     @field_validator("jwt_secret")
     @classmethod

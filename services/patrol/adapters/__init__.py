@@ -1,0 +1,1 @@
+"""Patrol adapters: Kafka publisher, idempotency store, read-only case register, audit log."""

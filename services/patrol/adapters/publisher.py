@@ -1,0 +1,114 @@
+"""Publish accepted findings and answer only once the broker has them (acks=all, idempotent producer)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from kafka import KafkaAdminClient
+from kafka.errors import KafkaError as SyncKafkaError
+
+from services.common.envelope import Record
+from services.patrol.ports import Ack, BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class FindingPublisher:
+    def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float,
+                 connect_timeout_seconds: float | None = None) -> None:
+        self._bootstrap_servers = bootstrap_servers
+        self._topic = topic
+        self._timeout_seconds = timeout_seconds
+        # Connecting (producer start, topic lookup) happens once, not per finding, and is slow on a busy host; a
+        # broker that is down refuses the connection at once, so a longer allowance costs nothing then.
+        self._connect_timeout_seconds = max(timeout_seconds, connect_timeout_seconds or 0.0)
+        self._producer: AIOKafkaProducer | None = None
+        self._topic_id: str | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def known_scope(self) -> str | None:
+        """The topic id learnt on the last connection, without connecting."""
+        return self._topic_id
+
+    async def scope(self) -> str:
+        """Id of the findings topic incarnation: idempotency records are valid for this id only, so a wiped
+        broker or a re-created topic never replays an answer for a record that is gone."""
+        await self._ready_producer()
+        assert self._topic_id is not None
+        return self._topic_id
+
+    async def _ready_producer(self) -> AIOKafkaProducer:
+        # Started lazily so the service comes up (and answers 503) while the broker is still down.
+        async with self._lock:
+            if self._producer is None:
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True,
+                    request_timeout_ms=int(self._timeout_seconds * 1000), linger_ms=2,
+                )
+                try:
+                    await asyncio.wait_for(producer.start(), self._connect_timeout_seconds)
+                    self._topic_id = await asyncio.wait_for(asyncio.to_thread(self._describe_topic),
+                                                            self._connect_timeout_seconds)
+                except (TimeoutError, KafkaError, SyncKafkaError, OSError, LookupError) as exc:
+                    await producer.stop()
+                    raise BrokerUnavailable(f"broker not reachable: {exc!r}", sent=False) from exc
+                self._producer = producer
+            return self._producer
+
+    def _describe_topic(self) -> str:
+        timeout_ms = int(self._connect_timeout_seconds * 1000)
+        admin = KafkaAdminClient(bootstrap_servers=self._bootstrap_servers, client_id="liandong-patrol",
+                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+        try:
+            description = admin.describe_topics([self._topic])[0]
+        finally:
+            admin.close()
+        if description.get("error_code") or not description.get("topic_id"):
+            raise LookupError(f"topic {self._topic} is not there (error {description.get('error_code')})")
+        return str(description["topic_id"])
+
+    async def publish_many(self, records: Sequence[Record]) -> list[Ack | BrokerUnavailable]:
+        """Send all, then wait for every acknowledgement; each record gets its Ack or its failure."""
+        producer = await self._ready_producer()
+        try:
+            futures = [await producer.send(self._topic, r.value, key=r.key, headers=r.headers) for r in records]
+        except KafkaError as exc:
+            await self._reset()
+            return [BrokerUnavailable(f"not handed to the producer: {exc!r}", sent=False) for _ in records]
+        done, _pending = await asyncio.wait(futures, timeout=self._timeout_seconds)
+        results: list[Ack | BrokerUnavailable] = []
+        for future in futures:
+            if future in done and not future.cancelled() and future.exception() is None:
+                metadata = future.result()
+                results.append(Ack(metadata.partition, metadata.offset))
+            else:
+                results.append(BrokerUnavailable(f"broker did not acknowledge: {_failure(future, done)}", sent=True))
+        if any(isinstance(r, BrokerUnavailable) for r in results):
+            log.warning("publish not acknowledged for %d of %d records", sum(
+                isinstance(r, BrokerUnavailable) for r in results), len(results))
+            # A fresh producer (new producer id) after a failure: no stale sequence numbers, no stuck batches.
+            await self._reset()
+        return results
+
+    async def _reset(self) -> None:
+        async with self._lock:
+            producer, self._producer = self._producer, None
+        if producer is not None:
+            try:
+                await asyncio.wait_for(producer.stop(), self._timeout_seconds)
+            except (TimeoutError, KafkaError) as exc:
+                log.warning("producer did not stop cleanly: %r", exc)
+
+    async def close(self) -> None:
+        await self._reset()
+
+
+def _failure(future: asyncio.Future[object], done: set[asyncio.Future[object]]) -> str:
+    if future not in done:
+        return "no acknowledgement in time"
+    return "cancelled" if future.cancelled() else repr(future.exception())

@@ -1,0 +1,106 @@
+"""Open311 service requests from the register: one request per finding, its status from the case it belongs to."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from services.patrol.domain.idempotency import KeyRecord
+from services.patrol.domain.masking import mask_text
+from services.patrol.domain.open311.form import CHINA
+from services.patrol.domain.register import (
+    CaseSnapshot,
+    ReportSnapshot,
+    duplicate_of,
+    is_closed,
+    pending_deadline,
+)
+from services.patrol.domain.status import body_name
+from services.reference.loader import ReferenceData
+
+# Coordinates shown to callers who do not serve the township: about 100 m, enough for a map, not for a doorstep.
+PUBLIC_DECIMALS = 3
+STATUS_WORDS = {
+    "open": "已立案，待派遣", "referred": "已移送，待受理", "handling_locally": "由鄉鎮綜合行政執法辦公室辦理",
+    "accepted": "已受理", "returned": "被退回，重新派遣中", "handling": "辦理中",
+    "result_fed_back": "已反饋結果，待核查", "verified": "已核查，待結案", "closed": "已結案",
+}
+
+
+def timestamp(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return aware.astimezone(CHINA).isoformat(timespec="seconds")
+
+
+def status_notes(case: CaseSnapshot, duplicate: str | None, reference: ReferenceData) -> str:
+    words = STATUS_WORDS.get(case.status, case.status)
+    notes = f"{words}（{case.status}）；主辦：{body_name(reference, case.lead_body_id)}"
+    deadline = pending_deadline(case)
+    if deadline is not None:
+        notes += f"；受理期限 {timestamp(deadline)}"
+    if duplicate is not None:
+        notes += f"；與 {duplicate} 為同一違法行為，已合併"
+    return notes
+
+
+def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: ReferenceData, *, full: bool,
+                 extensions: bool) -> dict[str, Any]:
+    """``full`` for callers serving the township: masked description and exact coordinates; else neither."""
+    category = reference.categories.get(report.category_code)
+    duplicate = duplicate_of(report, case)
+    view: dict[str, Any] = {
+        "service_request_id": report.finding_id, "status": "closed" if is_closed(case) else "open",
+        "status_notes": status_notes(case, duplicate, reference),
+        "service_name": category.name if category else report.category_code, "service_code": report.category_code,
+        "description": mask_text(report.description) if full else None,
+        "agency_responsible": body_name(reference, case.lead_body_id), "service_notice": None,
+        "requested_datetime": timestamp(report.received_at), "updated_datetime": timestamp(case.updated_at),
+        "expected_datetime": timestamp(pending_deadline(case)),
+        "address": mask_text(report.address) if full and report.address else None, "address_id": None,
+        "zipcode": None, **_coordinates(report.latitude, report.longitude, full),
+        "media_url": report.photo_uris[0] if full and report.photo_uris else None,
+    }
+    if extensions:
+        routing = case.routing
+        view["extended_attributes"] = {
+            "case_id": case.case_id, "case_status": case.status, "duplicate_of": duplicate,
+            "previous_case_id": case.previous_case_id, "township_code": report.township_code,
+            "lead_body_id": case.lead_body_id, "report_count": case.report_count,
+            "routing": None if routing is None else {
+                "rule": routing.rule, "item_codes": list(routing.item_codes),
+                "catalogue_version": routing.catalogue_version, "detail": routing.detail},
+        }
+    return view
+
+
+def pending_view(record: KeyRecord, reference: ReferenceData, *, full: bool, extensions: bool) -> dict[str, Any]:
+    """A request accepted onto the topic that the register has not recorded yet."""
+    category = reference.categories.get(record.category_code)
+    view: dict[str, Any] = {
+        "service_request_id": record.finding_id, "status": "open",
+        "status_notes": "已受理上報，待立案（accepted, awaiting registration）",
+        "service_name": category.name if category else record.category_code, "service_code": record.category_code,
+        "description": None, "agency_responsible": None, "service_notice": None,
+        "requested_datetime": timestamp(record.claimed_at), "updated_datetime": timestamp(record.claimed_at),
+        "expected_datetime": None, "address": None, "address_id": None, "zipcode": None,
+        **_coordinates(record.latitude, record.longitude, full), "media_url": None,
+    }
+    if extensions:
+        view["extended_attributes"] = {"case_id": None, "case_status": None, "duplicate_of": None,
+                                       "previous_case_id": None, "township_code": record.township_code,
+                                       "lead_body_id": None, "report_count": None, "routing": None}
+    return view
+
+
+def _coordinates(latitude: float, longitude: float, full: bool) -> dict[str, float]:
+    if full:
+        return {"lat": latitude, "long": longitude}
+    return {"lat": round(latitude, PUBLIC_DECIMALS), "long": round(longitude, PUBLIC_DECIMALS)}
+
+
+def post_answer(finding_id: str) -> dict[str, Any]:
+    """The answer to ``POST requests``: the id is final at once (type realtime); token names the same request."""
+    return {"service_request_id": finding_id, "token": finding_id, "service_notice": "已受理上報（accepted）",
+            "account_id": None}

@@ -1,0 +1,106 @@
+"""Patrol's SQL adapters on SQLite and PostgreSQL: the idempotency store and the read-only case register view."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from schemas.api import FindingSubmission
+from services.patrol.adapters.case_lookup import SqlCaseLookup
+from services.patrol.adapters.idempotency_store import SqlIdempotencyStore, make_store_engine
+from services.patrol.domain.access import Principal
+from services.patrol.domain.idempotency import KeyRecord, KeyState
+from services.patrol.domain.intake import build_finding
+from services.patrol.domain.register import RegisterUnavailable, RequestQuery
+from services.patrol.ports import Ack
+from services.reference.loader import load_reference_data
+from tests.patrol_fixtures import TOWNSHIP, Register, submission
+
+pytestmark = pytest.mark.integration
+pytest_plugins = ["tests.patrol_fixtures"]
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+def key(client_report_id: str, fingerprint: str = "a" * 64, scope: str = "topic-1") -> KeyRecord:
+    return KeyRecord(scope=scope, reporter="officer-1", client_report_id=client_report_id, fingerprint=fingerprint,
+                     finding_id=f"f-{client_report_id}", township_code=TOWNSHIP, category_code="c", latitude=40.1,
+                     longitude=124.3, state=KeyState.PENDING, claimed_at=NOW)
+
+
+def test_idempotency_store_claims_accepts_and_releases(database_url: str) -> None:
+    store = SqlIdempotencyStore(make_store_engine(database_url))
+    assert store.claim([key("k1"), key("k2")]) == [None, None]
+    [again] = store.claim([key("k1", fingerprint="b" * 64)])
+    assert again is not None and again.fingerprint == "a" * 64 and again.state is KeyState.PENDING
+    assert again.claimed_at == NOW  # aware UTC on both backends
+
+    [stored] = store.accept([(key("k1"), Ack(3, 41))])
+    assert (stored.state, stored.partition, stored.offset) == (KeyState.ACCEPTED, 3, 41)
+    [first_wins] = store.accept([(key("k1"), Ack(3, 99))])
+    assert first_wins.offset == 41
+    store.release([key("k1"), key("k2", fingerprint="c" * 64)])  # accepted, and a stranger's content: both stay
+    assert store.find("topic-1", "f-k1") is not None and store.find("topic-1", "f-k2") is not None
+    store.release([key("k2")])
+    assert store.find("topic-1", "f-k2") is None and store.claim([key("k2")]) == [None]
+    # Another topic incarnation (a wiped broker, a re-created topic) knows nothing of these keys.
+    assert store.claim([replace(key("k1"), scope="topic-2")]) == [None]
+    assert store.find("topic-2", "f-k1") is not None and store.find("topic-1", "f-unknown") is None
+
+
+def _registered_findings(register_url: str) -> list[str]:
+    """Two findings of one violation and one elsewhere, registered through dispatch and the projection."""
+    reference = load_reference_data()
+    officer = Principal("officer-1", "patrol_officer", frozenset({TOWNSHIP}))
+    unique = uuid.uuid4().hex[:8]
+    register = Register(register_url)
+    ids = []
+    for index, (seed, shift) in enumerate([(31, 0.0), (31, 0.00003), (57, 0.0)]):
+        body = submission(f"{unique}-{index}", seed=seed, observed_at=NOW - timedelta(hours=1))
+        body["location"]["latitude"] += shift
+        finding, group = build_finding(FindingSubmission.model_validate(body), officer, reference,
+                                       NOW + timedelta(seconds=index))
+        register._apply(register.dispatcher.on_finding(finding, group))
+        ids.append(finding.finding_id)
+    return ids
+
+
+def test_case_lookup_reads_the_register(database_url: str) -> None:
+    first, merged, elsewhere = _registered_findings(database_url)
+    lookup = SqlCaseLookup(database_url)
+    found = lookup.report(merged)
+    assert found is not None
+    report, case = found
+    assert report.merge_rule is not None and case.opening_finding_id == first and case.report_count == 2
+    assert case.routing is not None and case.routing.item_codes and case.referrals
+    assert case.referrals[0].accept_by.tzinfo is not None and case.referrals[0].accept_by > NOW
+    assert report.received_at == NOW + timedelta(seconds=1)
+    assert lookup.report("no-such-finding") is None
+
+    everything = lookup.search(RequestQuery(start=NOW - timedelta(days=1)))
+    assert [r.finding_id for r, _c in everything] == [elsewhere, merged, first]  # newest first
+    assert [r.finding_id for r, _c in lookup.search(RequestQuery(finding_ids=(first, "x")))] == [first]
+    assert lookup.search(RequestQuery(statuses=frozenset({"closed"}))) == []
+    assert lookup.search(RequestQuery(township_codes=frozenset({"210603009"}))) == []
+    assert lookup.search(RequestQuery(end=NOW - timedelta(seconds=1))) == []
+    window = lookup.search(RequestQuery(start=NOW + timedelta(seconds=1), end=NOW + timedelta(seconds=1)))
+    assert [r.finding_id for r, _c in window] == [merged]
+
+
+def test_case_lookup_never_writes(database_url: str) -> None:
+    _registered_findings(database_url)
+    engine = SqlCaseLookup(database_url)._ready_engine()  # the adapter's own connections
+    with pytest.raises(Exception, match=r"(?i)read.only|readonly|attempt to write"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM reports"))
+
+
+def test_missing_register_is_unavailable_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "not-yet" / "register.db"
+    with pytest.raises(RegisterUnavailable):
+        SqlCaseLookup(f"sqlite:///{path}").report("x")
+    assert not path.exists()

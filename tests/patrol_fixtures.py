@@ -1,0 +1,186 @@
+"""Patrol test helpers: in-process app on the real broker, valid submissions, a register filled by real dispatch."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from schemas.events import CASE_EVENT_MODELS, FindingReported, ReferralAction, ReferralOutcome, ReferralResponded
+from services.common.envelope import decode
+from services.common.topics import FINDINGS
+from services.dispatch.service import Dispatcher
+from services.info_share.register.database import create_schema, make_engine, session_factory
+from services.info_share.register.projection import apply_event
+from services.patrol.adapters.audit_log import MemoryAuditLog
+from services.patrol.api import create_app
+from services.patrol.auth import issue_token
+from services.patrol.settings import PatrolSettings
+from services.reference.geography import random_point_in_county
+from services.reference.loader import load_reference_data
+from tests.topic_reader import read_records
+
+JWT_SECRET = "patrol-tests-secret-0123456789-abcdef"
+HOTLINE_KEY = "hotline-key-0123456789abcdef"
+VIDEO_KEY = "video-key-0123456789abcdef01"
+TOWNSHIP = "210603008"  # 花园街道, 振兴区 (210603)
+OTHER_TOWNSHIP = "210603009"
+CATEGORY = "illegal_construction"
+
+
+def point_in(county_code: str, seed: int = 1) -> tuple[float, float]:
+    return random_point_in_county(county_code, random.Random(seed))
+
+
+def submission(client_report_id: str, *, township: str = TOWNSHIP, category: str = CATEGORY, seed: int = 1,
+               observed_at: datetime | None = None, **overrides: Any) -> dict[str, Any]:
+    """A valid JSON submission (a point inside the township's county, seen an hour ago)."""
+    county = load_reference_data().townships[township].county_code
+    latitude, longitude = point_in(county, seed)
+    body: dict[str, Any] = {
+        "client_report_id": client_report_id, "township_code": township, "category_code": category,
+        "location": {"latitude": latitude, "longitude": longitude, "datum": "WGS-84"},
+        "observed_at": (observed_at or datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+        "description": "巡查發現疑似違法建設", "source": "patrol",
+    }
+    body.update(overrides)
+    return body
+
+
+@dataclass
+class Register:
+    """A case register database as info-share keeps it, filled by the real dispatch logic and projection."""
+
+    url: str
+    dispatcher: Dispatcher = field(default_factory=lambda: Dispatcher(load_reference_data(), defaultdict(dict)))
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.url)
+        create_schema(self.engine)
+        self.sessions = session_factory(self.engine)
+
+    def _apply(self, outgoing: list[Any]) -> list[Any]:
+        with self.sessions.begin() as session:
+            for out in outgoing:
+                if isinstance(out.model, CASE_EVENT_MODELS):
+                    apply_event(session, out.model)
+        return [out.model for out in outgoing]
+
+    def register_topic(self, bootstrap_servers: str, topic_prefix: str) -> list[Any]:
+        """Run every finding on the topic through dispatch into the register; returns the case events."""
+        events = []
+        for key, value, headers in read_records(bootstrap_servers, FINDINGS.name(topic_prefix)):
+            _envelope, finding = decode(headers, value, [FindingReported])
+            assert isinstance(finding, FindingReported)
+            events += self._apply(self.dispatcher.on_finding(finding, (key or b"").decode()))
+        return events
+
+    def close_case(self, case_id: str, referral_id: str, body_id: str, township_code: str) -> None:
+        """Walk a referral to its end: accepted, handled, result fed back, verified and closed by the township."""
+        at = datetime.now(UTC)
+        steps = [(ReferralAction.ACCEPT, body_id, None), (ReferralAction.START_HANDLING, body_id, None),
+                 (ReferralAction.FEED_BACK, body_id, ReferralOutcome.RECTIFIED),
+                 (ReferralAction.VERIFY, f"township:{township_code}", None),
+                 (ReferralAction.CLOSE, f"township:{township_code}", None)]
+        for index, (action, actor, outcome) in enumerate(steps):
+            response = ReferralResponded(response_id=f"{referral_id}-{index}", referral_id=referral_id,
+                                         case_id=case_id, body_id=actor, action=action, outcome=outcome,
+                                         responded_at=at + timedelta(seconds=index))
+            self._apply(self.dispatcher.on_response(response))
+
+
+@dataclass
+class PatrolHarness:
+    """The patrol app in-process (TestClient), on the real broker, with its own store, register and audit log."""
+
+    client: TestClient
+    settings: PatrolSettings
+    audit: MemoryAuditLog
+    register_url: str
+    bootstrap_servers: str
+    topic_prefix: str
+
+    def token(self, townships: list[str] | None = None, subject: str = "officer-1", role: str = "patrol_officer",
+              lifetime_seconds: int = 3600) -> str:
+        return issue_token(self.settings, subject, townships if townships is not None else [TOWNSHIP], role=role,
+                           lifetime_seconds=lifetime_seconds)
+
+    def headers(self, **token_options: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(**token_options)}"}
+
+    def findings_on_topic(self) -> list[FindingReported]:
+        found = []
+        for _key, value, headers in read_records(self.bootstrap_servers, FINDINGS.name(self.topic_prefix)):
+            _envelope, finding = decode(headers, value, [FindingReported])
+            assert isinstance(finding, FindingReported)
+            found.append(finding)
+        return found
+
+    def register(self) -> Register:
+        return Register(self.register_url)
+
+
+def patrol_settings(bootstrap_servers: str, topic_prefix: str, directory: Path, **overrides: Any) -> PatrolSettings:
+    """Settings for a patrol app of one test: its topics, its own store and register files, two API keys."""
+    unique = uuid.uuid4().hex[:6]
+    options: dict[str, Any] = {
+        "jwt_secret": JWT_SECRET, "bootstrap_servers": bootstrap_servers, "topic_prefix": topic_prefix,
+        "patrol_store_url": f"sqlite:///{directory / f'patrol-{unique}.db'}",
+        "database_url": f"sqlite:///{directory / 'register.db'}",
+        "api_keys": f"{HOTLINE_KEY}=hotline-12345:*;{VIDEO_KEY}=video-platform:{TOWNSHIP}",
+        "publish_timeout_seconds": 5.0,
+    }
+    options.update(overrides)
+    return PatrolSettings(**options)
+
+
+@pytest.fixture
+def make_patrol(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iterator[Any]:
+    """Factory of in-process patrol apps on this test's topics; ``make_patrol(rate_limit_burst=2, ...)``."""
+    harnesses: list[PatrolHarness] = []
+
+    def build(**overrides: Any) -> PatrolHarness:
+        settings = patrol_settings(kafka_bootstrap, topic_prefix, tmp_path, **overrides)
+        audit = MemoryAuditLog()
+        client = TestClient(create_app(settings, audit=audit))
+        client.__enter__()  # runs the lifespan: the producer is closed on exit
+        harness = PatrolHarness(client, settings, audit, settings.database_url, kafka_bootstrap, topic_prefix)
+        harnesses.append(harness)
+        return harness
+
+    yield build
+    for harness in harnesses:
+        harness.client.__exit__(None, None, None)
+
+
+def fresh_postgres_database(server_url: str) -> Iterator[str]:
+    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
+    import psycopg
+
+    name = f"patrol_{uuid.uuid4().hex[:12]}"
+    base, _, _db = server_url.rpartition("/")
+    plain = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'db.sqlite'}"
+        return
+    yield from fresh_postgres_database(request.getfixturevalue("postgres_url"))
