@@ -70,7 +70,6 @@ class Context:
 @dataclass
 class _Pending:
     index: int
-    finding: FindingReported
     record: KeyRecord
     event: Record
     claimed_here: bool = False
@@ -107,7 +106,7 @@ class IntakeService:
                 continue
             event = encode(finding, event_id=finding.finding_id, source=f"/patrol/{finding.township_code}", key=key,
                            subject=finding.finding_id, time=received_at)
-            pending.append(_Pending(index, finding, _key_record(finding, item.fingerprint, received_at), event))
+            pending.append(_Pending(index, _key_record(finding, item.fingerprint, received_at), event))
         if pending:
             for index, outcome in (await self._publish(pending)).items():
                 outcomes[index] = outcome

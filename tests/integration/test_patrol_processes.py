@@ -132,9 +132,10 @@ def test_open311_request_followed_to_its_case_through_the_stack(make_stack: Stac
         answer = httpx.get(f"{base}/requests/{request_id}.json", timeout=10,
                            params={"extensions": "true", "api_key": HOTLINE_KEY})
         view = answer.json()[0] if answer.status_code == 200 else None
-        return view if view and view["extended_attributes"]["case_id"] else None
+        # CaseOpened and ReferralIssued are registered one after the other: wait for the referral's deadline too.
+        return view if view and view["extended_attributes"]["case_id"] and view["expected_datetime"] else None
 
-    view = poll_until(registered, 90, 0.5, "the request registered as a case")
+    view = poll_until(registered, 90, 0.5, "the request registered as a case and referred")
     assert view["status"] == "open" and view["agency_responsible"] and view["expected_datetime"]
     assert view["extended_attributes"]["routing"]["rule"] and view["description"] == "來電反映：小區內違法搭建"
     listed = httpx.get(f"{base}/requests.xml", params={"service_code": CATEGORY}, timeout=10)
