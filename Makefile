@@ -26,7 +26,8 @@ run: install ## Run the whole stack locally (broker, services, SQLite), replay a
 test: install ## Run the whole test suite (unit + integration against a real broker and database)
 	$(PY) -m pytest
 
-faults: install ## Fault-injection suite against the running stack; writes build/faults-report.json
+faults: install ## Fault tests (kill/freeze workers) and the fault-injection suite; writes build/faults-report.json
+	$(PY) -m pytest -m faults
 	$(PY) -m faults
 
 bench: install ## Benchmarks on a real broker (not part of the tests); writes bench/results/latest.json

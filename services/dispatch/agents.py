@@ -70,8 +70,9 @@ def create_worker(settings: DispatchSettings) -> faust.App:
     dead_letters = DeadLetters(app, DEAD_LETTERS.name(prefix), "dispatch", log)
     referral_topics: dict[str, faust.TopicT] = {}
 
-    # Half the session timeout: a shorter pause cannot have cost this worker its partitions.
-    pause_guard = PauseGuard(app, settings.session_timeout_seconds / 2, log)
+    # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
+    # worker its partitions (a rebalance others start waits for it to rejoin). The margin covers clock jitter.
+    pause_guard = PauseGuard(app, settings.session_timeout_seconds * 0.8, log)
 
     @tables[dedup.MEMBERS_TABLE].on_recover
     async def rebuild_index() -> None:

@@ -23,7 +23,7 @@ from services.reference.loader import load_reference_data
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
 REFERENCE = load_reference_data()
 
 
@@ -63,7 +63,7 @@ def decisions(events: list) -> dict[str, set[tuple[str, str]]]:
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(make_stack: StackFactory) -> None:
     # A short session timeout: the killed member's partitions are reassigned sooner after the restart.
-    stack = make_stack(extra_env={"LIANDONG_SESSION_TIMEOUT_SECONDS": "8"})
+    stack = make_stack(extra_env={"LIANDONG_SESSION_TIMEOUT_SECONDS": "10"})
     stack.start_broker()
     ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
     findings = sample_findings(days=3)

@@ -21,8 +21,8 @@ from tests.integration.test_dispatch_crash import decisions, expected_cases, sam
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 
-pytestmark = pytest.mark.integration
-SESSION_TIMEOUT_SECONDS = 6
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+SESSION_TIMEOUT_SECONDS = 10
 
 
 def publish(stack, findings) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,1 @@
+"""Fault suite: inject faults into the running stack, record every acknowledged write, check invariants (issue 7)."""

@@ -1,0 +1,5 @@
+import sys
+
+from faults.run import main
+
+sys.exit(main())

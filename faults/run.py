@@ -1,0 +1,137 @@
+"""`python -m faults [--short] [--only NAME ...] [--report PATH] [--keep]`: run the fault scenarios, write the report.
+
+Starts its own broker (free ports, a temporary directory) and the real services — two dispatch workers in one consumer
+group, the info_share worker and API, patrol — then runs each scenario while findings flow through the patrol HTTP API,
+and checks the invariants on the recorded history after each. Every process it started is stopped, also on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from deploy.local_stack import ROOT, Stack
+from faults.history import History, case_events, check
+from faults.load import Driver, days_ago, plan_day
+from faults.scenarios import DISPATCH, INFO_SHARE, SCENARIOS, Context
+from scripts.run_demo import tokens_for
+from services.common.kafka_admin import ensure_topics
+from services.reference.loader import load_reference_data
+from tests.integration.test_dispatch_crash import decisions
+
+SESSION_TIMEOUT_SECONDS = 6.0
+
+
+def _terminate(_signum: int, _frame: object) -> None:
+    raise SystemExit(130)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--short", action="store_true", help="smaller volumes (CI): every scenario, ≤ 6 minutes")
+    parser.add_argument("--only", nargs="*", help="run only these scenarios (by name)")
+    parser.add_argument("--report", default=str(ROOT / "build" / "faults-report.json"))
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs, broker data)")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    selected = [(n, s) for n, s in SCENARIOS if not args.only or n in args.only]
+    run_dir = Path(tempfile.mkdtemp(prefix="liandong-faults-"))
+    started = time.monotonic()
+    stack = Stack(run_dir, extra_env={
+        "LIANDONG_SESSION_TIMEOUT_SECONDS": str(SESSION_TIMEOUT_SECONDS),
+        "LIANDONG_PUBLISH_TIMEOUT_SECONDS": "3",
+        "LIANDONG_RETRY_AFTER_SECONDS": "1",
+        "LIANDONG_RATE_LIMIT_PER_MINUTE": "1000000",
+        "LIANDONG_RATE_LIMIT_BURST": "100000",
+        "LIANDONG_PATROL_STORE_URL": f"sqlite:///{run_dir / 'patrol.db'}",
+        "LIANDONG_AUDIT_LOG_PATH": str(run_dir / "audit.jsonl"),
+    })
+    results: list[dict[str, Any]] = []
+    failed_to_run: str | None = None
+    ctx: Context | None = None
+    try:
+        print(f"faults: starting broker and services in {run_dir} ...", flush=True)
+        stack.start_broker()
+        ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
+        reference = load_reference_data()
+        history = History()
+        every_principal = plan_day(reference, days_ago(1), seed=1, short=False)
+        tokens = tokens_for(stack, [p.item for p in every_principal])
+        driver = Driver(f"http://127.0.0.1:{stack.patrol_port}", tokens, history)
+        ctx = Context(stack, history, driver, reference, args.short, SESSION_TIMEOUT_SECONDS)
+        for name in (INFO_SHARE, *DISPATCH, "info-share-api", "patrol"):
+            ctx.start(name)
+        # Warm-up: the group settles and there are cases and referrals for the later scenarios to work on.
+        driver.run("warm_up", ctx.plan(), ctx.duration)
+        check(stack.bootstrap_servers, stack.topic_prefix, stack.database_url, history.for_scenario("warm_up"), 180,
+              heal=ctx.heal)
+        print(f"faults: stack up, warm-up done ({time.monotonic() - started:.0f}s)", flush=True)
+        for name, scenario in selected:
+            begun = time.monotonic()
+            outcome = scenario(ctx, name)
+            outcome.notes += ctx.heal()
+            figures = check(stack.bootstrap_servers, stack.topic_prefix, stack.database_url,
+                            history.for_scenario(name), 240, skew_check=outcome.skew_check,
+                            heal=lambda notes=outcome.notes: notes.extend(ctx.heal()))
+            refused = [r for r in driver.refused if r[0]]
+            driver.refused.clear()
+            result = {"name": name, "injected": outcome.injected, **figures, **outcome.extra,
+                      "failures": outcome.failures, "notes": outcome.notes,
+                      "refused_submissions": [f"{cid}: {status} {detail[:160]}" for cid, status, detail in refused[:5]],
+                      "seconds": round(time.monotonic() - begun, 1)}
+            if refused:
+                result["failures"].append(f"{len(refused)} submissions never acknowledged (see refused_submissions)")
+            result["passed"] = bool(figures["passed"] and not result["failures"])
+            results.append(result)
+            print(f"  {name}: {'PASS' if result['passed'] else 'FAIL'} — {figures['acknowledged']} acknowledged, "
+                  f"{figures['lost']} lost, {figures['duplicated_cases']} duplicated cases, "
+                  f"{figures['duplicated_referrals']} duplicated referrals ({result['seconds']}s)"
+                  + ("" if result["passed"] else f" {result['failures']} {figures['checks']}"), flush=True)
+        # Were the "lost" ones only late? Decided since (by a later rebalance) means stuck, not lost: still a failure.
+        late = decisions(case_events(stack.bootstrap_servers, stack.topic_prefix))
+        for result in results:
+            if result.get("lost_ids"):
+                result["lost_but_decided_by_end_of_run"] = sum(1 for fid in result["lost_ids"] if late.get(fid))
+    except BaseException as exc:
+        failed_to_run = f"{type(exc).__name__}: {exc}"
+        print(f"faults: aborted: {failed_to_run}", file=sys.stderr, flush=True)
+    finally:
+        _stop_everything(stack, ctx)
+    elapsed = time.monotonic() - started
+    passed = sum(r["passed"] for r in results)
+    lost = sum(r["lost"] for r in results)
+    duplicated = sum(r["duplicated_cases"] + r["duplicated_referrals"] + r["decided_twice"] for r in results)
+    ok = failed_to_run is None and passed == len(results) == len(selected)
+    report = {"mode": "short" if args.short else "full", "seconds": round(elapsed, 1), "passed": ok,
+              "scenarios": results, "aborted": failed_to_run,
+              "session_timeout_seconds": SESSION_TIMEOUT_SECONDS, "dispatch_workers": len(DISPATCH),
+              "run_dir": str(run_dir) if (args.keep or not ok) else None}
+    Path(args.report).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.report).write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str))
+    if ok and not args.keep:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    print(f"faults: {len(results)} scenarios, {passed} passed, {lost} lost, {duplicated} duplicated "
+          f"({elapsed:.0f}s{', aborted: ' + failed_to_run if failed_to_run else ''}; report {args.report}"
+          f"{'' if ok and not args.keep else '; logs in ' + str(run_dir)})", flush=True)
+    return 0 if ok else 1
+
+
+def _stop_everything(stack: Stack, ctx: Context | None) -> None:
+    every = list(ctx.started) if ctx else []
+    every += [m for m in stack.processes.values() if m not in every]
+    for managed in every:  # a frozen process cannot act on SIGTERM
+        if managed.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                managed.process.send_signal(signal.SIGCONT)
+    stack.stop()
+    for managed in every:
+        if managed.process.poll() is None:
+            managed.kill()
