@@ -12,32 +12,9 @@ from typing import Any
 
 import jwt
 
+from services.common.jwt_auth import ALGORITHM, AuthError, decode_token
 from services.info_share.domain.audience import ANONYMOUS, Caller
 from services.info_share.settings import InfoShareApiSettings
-
-ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
-
-
-class AuthError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(token, secret, algorithms=[ALGORITHM], audience=audience, issuer=issuer,
-                                            options={"require": ["exp", "iss", "aud", "sub"]})
-    except jwt.ExpiredSignatureError:
-        raise AuthError(401, "token expired") from None
-    except jwt.InvalidAudienceError:
-        raise AuthError(401, "token audience is not this service") from None
-    except jwt.InvalidIssuerError:
-        raise AuthError(401, "token issuer is not trusted") from None
-    except jwt.PyJWTError as exc:
-        raise AuthError(401, f"invalid token: {exc}") from None
-    return claims
 
 
 def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Caller:

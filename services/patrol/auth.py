@@ -7,37 +7,18 @@ import time
 
 import jwt
 
+from services.common.jwt_auth import ALGORITHM, AuthError, decode_token
 from services.patrol.domain.access import Principal
 from services.patrol.settings import PatrolSettings
 
-ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
 MIN_KEY_CHARS = 16
 
 __all__ = ["AuthError", "Authenticator", "Principal", "issue_token", "parse_api_keys"]
 
 
-class AuthError(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
 def principal_from_token(token: str, settings: PatrolSettings) -> Principal:
-    try:
-        claims = jwt.decode(
-            token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM],
-            audience=settings.jwt_audience, issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iss", "aud", "sub"]},
-        )
-    except jwt.ExpiredSignatureError:
-        raise AuthError(401, "token expired") from None
-    except jwt.InvalidAudienceError:
-        raise AuthError(401, "token audience is not this service") from None
-    except jwt.InvalidIssuerError:
-        raise AuthError(401, "token issuer is not trusted") from None
-    except jwt.PyJWTError as exc:
-        raise AuthError(401, f"invalid token: {exc}") from None
+    claims = decode_token(token, secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
+                          audience=settings.jwt_audience)
     townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
     if not isinstance(townships, list):
         raise AuthError(401, "invalid token: townships must be a list")
