@@ -1,0 +1,170 @@
+"""HTTP load on the patrol service with keep-alive httpx clients: closed loop (ingest) and open loop (latency)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import httpx
+
+from bench.machine import cpu_seconds
+from scripts.sample_day import PlannedSubmission
+from services.patrol.auth import issue_token
+from services.patrol.settings import PatrolSettings
+from services.reference.loader import load_reference_data
+
+# httpcore imports sniffio on every request to learn the event loop; without sniffio installed (anyio 4 no longer
+# needs it) each failed import searches sys.path again, ~0.6 ms a request here. A None entry makes it fail at once,
+# with the same outcome (asyncio).
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+TRANSPORT_ERROR = 0  # pseudo status: the connection failed (reset, refused)
+GIVEN_UP = -1  # pseudo status: still unanswered when the open-loop run ended
+
+
+def tokens(jwt_secret: str, plan: Sequence[PlannedSubmission]) -> dict[str, str]:
+    """Bearer tokens as the demo mints them: one per township officer, hotline and video file for every township."""
+    settings = PatrolSettings(jwt_secret=jwt_secret)  # type: ignore[arg-type]
+    every_township = sorted(load_reference_data().townships)
+    out = {}
+    for principal in {p.principal for p in plan}:
+        if principal.startswith("officer:"):
+            township = principal.split(":", 1)[1]
+            out[principal] = issue_token(settings, f"officer-{township}", [township])
+        else:
+            out[principal] = issue_token(settings, f"system-{principal}", every_township, role="system")
+    return out
+
+
+@dataclass
+class LoadResult:
+    sent: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    item_outcomes: Counter[str] = field(default_factory=Counter)  # batches: outcome (and error) of every item
+    accepted_items: int = 0
+    elapsed_seconds: float = 0.0
+    response_seconds: list[float] = field(default_factory=list)  # from the scheduled send time to the answer
+    client_cpu_seconds: float = 0.0
+    last_send_lag_seconds: float = 0.0  # open loop: how far behind schedule the last request left
+    last_answer: float = 0.0  # open loop: perf_counter() of the last answer
+
+    @property
+    def accepted_per_s(self) -> float:
+        return self.accepted_items / self.elapsed_seconds if self.elapsed_seconds else 0.0
+
+    def summary(self) -> dict[str, object]:
+        return {"sent": self.sent, "statuses": dict(self.statuses), "items": dict(self.item_outcomes),
+                "accepted": self.accepted_items,
+                "elapsed_s": round(self.elapsed_seconds, 2), "client_cpu_s": round(self.client_cpu_seconds, 2)}
+
+
+def _client(base_url: str, connections: int) -> httpx.AsyncClient:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    return httpx.AsyncClient(base_url=base_url, timeout=60, limits=limits)
+
+
+async def _closed_loop(base_url: str, path: str, bodies: Sequence[tuple[str, object]],
+                       connections: int) -> LoadResult:
+    result = LoadResult()
+    queue = iter(bodies)
+    async with _client(base_url, connections) as client:
+        async def worker() -> None:
+            for token, body in queue:
+                try:
+                    response = await client.post(path, json=body, headers={"Authorization": f"Bearer {token}"})
+                except httpx.TransportError:
+                    result.statuses[TRANSPORT_ERROR] += 1  # counted, not retried: it shows in the summary
+                    continue
+                result.statuses[response.status_code] += 1
+                if response.status_code == 202:
+                    result.accepted_items += 1
+                elif response.status_code == 200:  # a batch: count the items the broker acknowledged
+                    answer = response.json()
+                    result.accepted_items += int(answer["accepted"])
+                    for item in answer["results"]:
+                        error = item.get("error") or {}
+                        result.item_outcomes[f"{item['outcome']}:{error.get('error', '')}".rstrip(":")] += 1
+        cpu = cpu_seconds()
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        result.elapsed_seconds = time.perf_counter() - started
+        result.client_cpu_seconds = cpu_seconds() - cpu
+    result.sent = sum(len(body["items"]) if isinstance(body, dict) and "items" in body else 1
+                      for _token, body in bodies)
+    return result
+
+
+def closed_loop(base_url: str, path: str, bodies: Sequence[tuple[str, object]],
+                connections: int = 32) -> LoadResult:
+    """Every connection sends its next request as soon as the previous answer is in: the service's capacity."""
+    return asyncio.run(_closed_loop(base_url, path, bodies, connections))
+
+
+async def _open_loop(base_url: str, bodies: Sequence[tuple[str, object]], rate_per_s: float,
+                     connections: int, grace_seconds: float) -> LoadResult:
+    result = LoadResult()
+    # The schedule puts each request in a FIFO when it is due, whatever the answers (open loop); ``connections``
+    # senders take them from there. Nothing else waits in bulk: httpcore's pool rescans every queued request on each
+    # change, and asyncio.Semaphore.acquire scans all its waiters, so tens of thousands queued in either stall the
+    # generator itself. The time spent in the FIFO counts in the client-side answer time.
+    due_queue: asyncio.Queue[tuple[str, object, float] | None] = asyncio.Queue()
+    async with _client(base_url, connections) as client:
+        async def sender() -> None:
+            while (item := await due_queue.get()) is not None:
+                token, body, due = item
+                try:
+                    response = await client.post("/v1/findings", json=body,
+                                                 headers={"Authorization": f"Bearer {token}"})
+                except httpx.TransportError:
+                    result.statuses[TRANSPORT_ERROR] += 1
+                    continue
+                answered = time.perf_counter()
+                result.response_seconds.append(answered - due)
+                result.last_answer = max(result.last_answer, answered)
+                result.statuses[response.status_code] += 1
+                if response.status_code == 202:
+                    result.accepted_items += 1
+
+        senders = [asyncio.create_task(sender()) for _ in range(connections)]
+        cpu = cpu_seconds()
+        started = time.perf_counter()
+        for index, (token, body) in enumerate(bodies):
+            due = started + index / rate_per_s
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due_queue.put_nowait((token, body, due))
+        result.last_send_lag_seconds = max(0.0, time.perf_counter() - (started + (len(bodies) - 1) / rate_per_s))
+        for _ in senders:
+            due_queue.put_nowait(None)
+        # A service slower than the offered rate leaves a queue behind: what is not answered by then is given up.
+        _done, pending = await asyncio.wait(senders, timeout=grace_seconds)
+        result.elapsed_seconds = max(result.last_answer - started, len(bodies) / rate_per_s)
+        result.statuses[GIVEN_UP] += sum(1 for item in _drain(due_queue) if item is not None)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        result.statuses[GIVEN_UP] += len(pending)  # requests in flight when the run ended
+        result.client_cpu_seconds = cpu_seconds() - cpu
+    result.sent = len(bodies)
+    return result
+
+
+def _drain(queue: asyncio.Queue[tuple[str, object, float] | None]) -> list[tuple[str, object, float] | None]:
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
+def open_loop(base_url: str, bodies: Sequence[tuple[str, object]], rate_per_s: float,
+              connections: int = 256, grace_seconds: float = 10.0) -> LoadResult:
+    """Single findings sent at a fixed rate on a schedule, independent of the answers; requests still unanswered
+    ``grace_seconds`` after the last was due are given up (the accepted rate then shows what was sustained)."""
+    return asyncio.run(_open_loop(base_url, bodies, rate_per_s, connections, grace_seconds))

@@ -1,0 +1,255 @@
+"""The benchmark sections, each run ``sizes.runs`` times on the same broker; results are Figures by key."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench import data, kafka_tools, patrol, recovery
+from bench.dispatch import run_dispatch, run_passthrough
+from bench.kafka_io import bare_producer_rate, preload
+from bench.machine import load_average
+from bench.stack import BenchStack
+from bench.stats import Figure
+from deploy.local_stack import ROOT
+from services.common.kafka_admin import ensure_topics
+from services.common.topics import FINDINGS, TopicSpec
+
+SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale")
+RECORD_SIZE_BYTES = 700  # a FindingReported record: ~560 bytes of JSON body plus ~140 bytes of ce_ headers
+
+
+@dataclass(frozen=True)
+class Sizes:
+    # The defaults keep a whole `make bench` near 20 minutes on the 2-core machine (see docs/benchmarks.md):
+    # the issue's 100,000 findings per dispatch run would take ~10 minutes per run there.
+    runs: int = 3
+    dispatch_findings: int = 15_000
+    latency_rate_per_s: float = 500.0
+    latency_seconds: float = 60.0
+    sustainable_seconds: float = 20.0  # e2e latency again at 80 % of the measured single-request capacity
+    single_requests: int = 1_500
+    batch_findings: int = 10_000
+    scale_cases: int = 1_000_000
+    recovery_cases: int = 50_000
+    broker_tool_records: int = 100_000
+    dispatch_variants: bool = False  # also time bench.dispatch_variant (proposed wiring changes), interleaved
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
+                   single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
+                   broker_tool_records=20_000)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class Bench:
+    def __init__(self, stack: BenchStack, sizes: Sizes, results: dict[str, Any], log: Callable[[str], None]):
+        self.stack = stack
+        self.sizes = sizes
+        self.results = results
+        self.log = log
+        self.figures: dict[str, Figure] = {}
+        results["figures"] = self.figures
+        results["context"] = {}
+
+    def figure(self, key: str, unit: str) -> Figure:
+        return self.figures.setdefault(key, Figure(key, unit))
+
+    def record(self, key: str, unit: str, value: float) -> None:
+        self.figure(key, unit).add(value, load_average())
+        self.log(f"  {key}: {value:,.2f} {unit} (load average {load_average():.2f})")
+
+    def run(self, sections: list[str]) -> None:
+        self.log(f"starting a broker in {self.stack.run_dir}")
+        self.stack.start_broker()
+        for section in SECTIONS:
+            if section in sections:
+                self.log(f"== {section}")
+                getattr(self, f"section_{section}")()
+                self.stack.stop_processes()
+
+    # -- the broker's own limit ------------------------------------------------------------------------------
+
+    def section_broker(self) -> None:
+        topic = "bench.broker-perf"
+        ensure_topics(self.stack.bootstrap_servers, "bench", specs=(),
+                      extra=[(topic, TopicSpec("broker-perf", FINDINGS.partitions, "none", "perf tools"))])
+        n = self.sizes.broker_tool_records
+        for run in range(self.sizes.runs):
+            self.record("broker_producer_msgs_per_s", "msg/s",
+                        kafka_tools.producer_performance(self.stack.bootstrap_servers, topic, n, RECORD_SIZE_BYTES))
+            consumed = kafka_tools.consumer_performance(self.stack.bootstrap_servers, topic, n, f"bench-perf-{run}")
+            self.record("broker_consumer_msgs_per_s", "msg/s", consumed["fetch_msgs_per_s"])
+            joined = self.figure("broker_consumer_msgs_per_s", "msg/s").extra
+            joined.setdefault("with_group_join_msgs_per_s", []).append(consumed["msgs_per_s"])
+
+    # -- dispatch against the passthrough --------------------------------------------------------------------
+
+    def section_dispatch(self) -> None:
+        stack, n = self.stack, self.sizes.dispatch_findings
+        stack.topic_prefix = "bench"
+        passthrough_topic = "bench.passthrough"
+        ensure_topics(stack.bootstrap_servers, "bench",
+                      extra=[(passthrough_topic, TopicSpec("passthrough", FINDINGS.partitions, "same", "bench"))])
+        stack.ensure_referral_topics("bench")
+        self.log(f"  generating {n:,} findings with the sample-day generator and the patrol intake")
+        generated = data.findings(n, tag="dispatch")
+        records = list(generated.records())
+        self.results["context"]["dispatch_data"] = {
+            "findings": n, "violations": generated.violations,
+            "repeat_share": round(1 - generated.violations / n, 3), "refused_by_intake": generated.refused,
+            "townships": len({f.township_code for _k, f in generated.items}),
+            "categories": len({f.category_code for _k, f in generated.items}),
+            "mean_record_bytes": round(sum(len(r.value) + sum(len(k) + len(v) for k, v in r.headers)
+                                           for r in records) / n),
+        }
+        rate = preload(stack.bootstrap_servers, FINDINGS.name("bench"), records)
+        self.log(f"  pre-loaded {n:,} findings ({rate:,.0f}/s)")
+        del records, generated
+        for run in range(self.sizes.runs):
+            # Interleaved, so a disturbance from outside hits both sides of the comparison alike.
+            passthrough = run_passthrough(stack, n, passthrough_topic)
+            self.record("passthrough_msgs_per_s", "msg/s", passthrough)
+            result = run_dispatch(stack, n, f"dispatch-{run}")
+            self.record("dispatch_findings_per_s", "findings/s", result.findings_per_s)
+            self.record("dispatch_second_half_findings_per_s", "findings/s",
+                        result.span.second_half_rate_per_s(n))
+            fig = self.figure("dispatch_findings_per_s", "findings/s")
+            fig.extra.setdefault("case_events_written", []).append(result.span.records)
+            fig.extra.setdefault("ratio_per_run", []).append(round(result.findings_per_s / passthrough, 3))
+            if self.sizes.dispatch_variants:
+                for key, flags in (("dispatch_no_spinner_findings_per_s", []),
+                                   ("dispatch_no_spinner_linger5_findings_per_s", ["--linger-ms", "5"])):
+                    variant = run_dispatch(stack, n, f"{key}-{run}", variant=flags)
+                    self.record(key, "findings/s", variant.findings_per_s)
+
+    # -- ingestion ---------------------------------------------------------------------------------------------
+
+    def section_ingest(self) -> None:
+        stack = self.stack
+        stack.topic_prefix = "ingest"
+        stack.extra_env = patrol.patrol_env(stack)
+        ensure_topics(stack.bootstrap_servers, "ingest")
+        stack.start_patrol()
+        patrol.single_requests(stack, 200, "warm-up")
+        baseline = list(data.findings(self.sizes.batch_findings, tag="bare").records())
+        for run in range(self.sizes.runs):
+            self.record("bare_producer_msgs_per_s", "msg/s",
+                        bare_producer_rate(stack.bootstrap_servers, FINDINGS.name("ingest"), baseline))
+            single = patrol.single_requests(stack, self.sizes.single_requests, f"single-{run}")
+            self._check(single, "single")
+            self.record("ingest_single_requests_per_s", "req/s", single.accepted_per_s)
+            self.figure("ingest_single_requests_per_s", "req/s").extra.setdefault("runs_detail", []).append(
+                single.summary())
+            batch = patrol.batches(stack, self.sizes.batch_findings, f"batch-{run}")
+            self._check(batch, "batch")
+            self.record("ingest_batch_findings_per_s", "findings/s", batch.accepted_per_s)
+            self.figure("ingest_batch_findings_per_s", "findings/s").extra.setdefault("runs_detail", []).append(
+                batch.summary())
+
+    def _check(self, result: patrol.LoadResult, what: str) -> None:
+        if result.accepted_items < 0.95 * result.sent:
+            self.log(f"  warning: {what}: only {result.accepted_items} of {result.sent} accepted: "
+                     f"{dict(result.statuses)} {dict(result.item_outcomes)}")
+
+    # -- end-to-end latency --------------------------------------------------------------------------------------
+
+    def section_latency(self) -> None:
+        stack = self.stack
+        stack.topic_prefix = "e2e"
+        stack.group_prefix = "bench-e2e"
+        stack.extra_env = patrol.patrol_env(stack)
+        ensure_topics(stack.bootstrap_servers, "e2e")
+        stack.ensure_referral_topics("e2e")
+        stack.start_dispatch(name="dispatch-e2e")
+        stack.start_patrol()
+        group = f"{stack.group_prefix}-dispatch"
+        # Warm-up at a low rate: first connections, the producer, and dispatch's first use of each body's topic.
+        patrol.latency_run(stack, min(100.0, self.sizes.latency_rate_per_s), 5, "warm-up", group)
+        rate, seconds = self.sizes.latency_rate_per_s, self.sizes.latency_seconds
+        for run in range(self.sizes.runs):
+            self._latency_run(rate, seconds, f"e2e-{run}", group, "e2e")
+        single = self.figures.get("ingest_single_requests_per_s")
+        if self.sizes.sustainable_seconds and single is not None and single.median:
+            # The same measure at a rate this machine sustains, so latency and capacity are not confounded.
+            sustainable = round(0.8 * min(single.median, rate), 1)
+            for run in range(self.sizes.runs):
+                self._latency_run(sustainable, self.sizes.sustainable_seconds, f"e2e-sustainable-{run}", group,
+                                  "e2e_sustainable")
+            self.figure("e2e_sustainable_latency_p99_s", "s").notes.append(
+                f"offered {sustainable}/s: 80 % of the median single-request capacity measured in this run")
+
+    def _latency_run(self, rate: float, seconds: float, tag: str, group: str, key: str) -> None:
+        result = patrol.latency_run(self.stack, rate, seconds, tag, group)
+        if not result.latencies_s:
+            raise RuntimeError("no referral to a team came out of the latency run")
+        summary = patrol.latency_summary(result.latencies_s)
+        self.record(f"{key}_latency_p50_s", "s", summary["p50_s"])
+        self.record(f"{key}_latency_p99_s", "s", summary["p99_s"])
+        self.record(f"{key}_achieved_findings_per_s", "findings/s", result.load.accepted_per_s)
+        http = patrol.latency_summary(result.load.response_seconds)
+        detail = {"offered_per_s": rate, **result.load.summary(), "referrals_measured": summary["referrals"],
+                  "e2e_max_s": round(summary["max_s"], 3), "http_p50_s": round(http["p50_s"], 4),
+                  "http_p99_s": round(http["p99_s"], 4),
+                  "send_lag_at_end_s": round(result.load.last_send_lag_seconds, 2)}
+        self.figure(f"{key}_latency_p99_s", "s").extra.setdefault("runs_detail", []).append(detail)
+        self.log(f"  {tag}: {json.dumps(detail)}")
+
+    # -- national scale ----------------------------------------------------------------------------------------
+
+    def section_scale(self) -> None:
+        sizes = self.sizes
+        self.log(f"  dedup index with {sizes.scale_cases:,} open cases over every township-level unit (subprocess)")
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.scale_index", "--cases", str(sizes.scale_cases), "--repeats",
+             str(sizes.runs), "--compare"], capture_output=True, text=True, cwd=ROOT, env=self.stack.env, timeout=1800)
+        if out.returncode != 0:
+            raise RuntimeError(f"bench.scale_index failed:\n{out.stderr[-3000:]}")
+        index = json.loads(out.stdout.strip().splitlines()[-1])
+        self.results["context"]["scale_index"] = index
+        for value in index["current_decide_us"]:
+            self.record("scale_decide_us", "µs", value)
+        for value in index.get("proposed_decide_us", []):
+            self.record("scale_decide_proposed_us", "µs", value)
+        self.record("scale_rss_bytes", "bytes", index["rss_bytes"])
+        self.figure("scale_rss_bytes", "bytes").notes.append(
+            f"one build of {index['cases']:,} cases ({index['members']:,} members) in a fresh process; the index "
+            f"itself is {index['index_rss_bytes']:,} bytes above the process's {index['baseline_rss_bytes']:,}")
+        self._recovery()
+
+    def _recovery(self) -> None:
+        stack, cases = self.stack, self.sizes.recovery_cases
+        stack.topic_prefix = "scale"
+        stack.group_prefix = "bench-scale"
+        ensure_topics(stack.bootstrap_servers, "scale")
+        loaded = recovery.load_changelogs(stack, cases)
+        self.log(f"  changelogs: {loaded['records']:,} records for {cases:,} open cases in {loaded['seconds']}s")
+        factor = self.sizes.scale_cases / cases
+        for run in range(self.sizes.runs):
+            result = recovery.recover_once(stack, f"recovery-{run}")
+            if result.open_cases != cases:
+                raise RuntimeError(f"the worker rebuilt {result.open_cases} open cases, {cases} were written")
+            self.record("scale_recovery_measured_s", "s", result.seconds)
+            self.record("scale_recovery_s", "s", result.extrapolated_seconds(factor))
+            self.record("scale_worker_rss_measured_bytes", "bytes", result.rss_bytes)
+            phases = self.figure("scale_recovery_measured_s", "s").extra
+            for phase in ("startup_seconds", "reading_seconds", "rebuild_seconds"):
+                phases.setdefault(phase, []).append(round(getattr(result, phase), 2))
+        if factor != 1:
+            self.figure("scale_recovery_s", "s").notes.append(
+                f"EXTRAPOLATED from {cases:,} open cases ({loaded['records']:,} changelog records) to "
+                f"{self.sizes.scale_cases:,}: worker start-up counted once, reading the changelogs and rebuilding "
+                f"the index multiplied by {factor:g} (both are linear in records and cases)")
+            self.figure("scale_worker_rss_measured_bytes", "bytes").notes.append(
+                f"a real dispatch worker right after recovering {cases:,} open cases: Faust's in-memory tables "
+                f"(the changelog rows as dicts) plus the dedup index")
+        self.results["context"]["recovery"] = {"cases": cases, "changelog_records": loaded["records"],
+                                               "extrapolation_factor": factor}
+

@@ -1,0 +1,59 @@
+"""The benchmark's own broker and processes: a Stack in a temporary directory, always stopped at the end."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from deploy.kafka.local_kafka import free_port
+from deploy.local_stack import ManagedProcess, Stack, http_ok
+from services.common.kafka_admin import ensure_topics
+from services.common.topics import REFERRALS_FAMILY, TopicSpec, referrals_topic
+from services.reference.loader import load_reference_data
+
+
+@dataclass
+class BenchStack(Stack):
+    """A Stack whose processes also get ``extra_env`` (e.g. the patrol's rate limits), on its own broker."""
+
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**super().env, **self.extra_env}
+
+    def start_dispatch_logged(self, name: str, loglevel: str = "INFO") -> ManagedProcess:
+        """A dispatch worker with ``--loglevel`` (Stack.start_dispatch runs it at WARNING)."""
+        port = free_port()
+        return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port), "--loglevel", loglevel],
+                                  http_ok(f"http://127.0.0.1:{port}/metrics"), timeout_seconds=600)
+
+    def stop_processes(self) -> None:
+        """Stop every service process, keep the broker."""
+        for managed in reversed(list(self.processes.values())):
+            managed.stop()
+        self.processes.clear()
+
+    def ensure_referral_topics(self, prefix: str) -> None:
+        """Every receiving body's topic, as a deployment has them; dispatch would otherwise create them mid-run."""
+        names = {referrals_topic(body.body_id, prefix) for body in load_reference_data().bodies()}
+        extra: list[tuple[str, TopicSpec]] = [(name, REFERRALS_FAMILY) for name in sorted(names)]
+        ensure_topics(self.bootstrap_servers, prefix, extra=extra, timeout_seconds=120)
+
+
+def temporary_stack(keep: bool = False) -> BenchStack:
+    run_dir = Path(tempfile.mkdtemp(prefix="liandong-bench-"))
+    stack = BenchStack(run_dir, extra_env={})
+    stack.keep = keep  # type: ignore[attr-defined]
+    return stack
+
+
+def remove(stack: BenchStack) -> None:
+    """Stop every process and the broker, then delete the directory (unless asked to keep it)."""
+    try:
+        stack.stop()
+    finally:
+        if not getattr(stack, "keep", False):
+            shutil.rmtree(stack.run_dir, ignore_errors=True)
