@@ -37,7 +37,8 @@ class BenchStack(Stack):
         self.processes.clear()
 
     def ensure_referral_topics(self, prefix: str) -> None:
-        """Every receiving body's topic, as a deployment has them; dispatch would otherwise create them mid-run."""
+        """Every receiving body's topic, as a deployment has them (dispatch also creates them at start since it
+        learnt to; done here too so the passthrough runs see the same broker as the dispatch runs)."""
         names = {referrals_topic(body.body_id, prefix) for body in load_reference_data().bodies()}
         extra: list[tuple[str, TopicSpec]] = [(name, REFERRALS_FAMILY) for name in sorted(names)]
         ensure_topics(self.bootstrap_servers, prefix, extra=extra, timeout_seconds=120)

@@ -206,11 +206,15 @@ class LocalKafka:
             cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             scram = (["--add-scram", f"SCRAM-SHA-256=[name={ADMIN_USER},password={self.admin_password}]"]
                      if self.secure else [])
-            subprocess.run(
-                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "--standalone",
-                           *scram),
-                check=True, stdout=subprocess.DEVNULL,
-            )
+            command = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
+                                 "--standalone", *scram)
+            for attempt in (1, 2):  # a JVM that fails to start on a busy machine gets one more try
+                result = subprocess.run(command, capture_output=True, text=True)
+                if result.returncode == 0:
+                    break
+                if attempt == 2:
+                    raise RuntimeError(f"formatting Kafka storage failed ({result.returncode}): "
+                                       f"{(result.stderr or result.stdout)[-2000:]}")
         log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with open(self.data_dir / "broker.stdout", "ab") as out:
             proc = subprocess.Popen(
