@@ -29,8 +29,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--scale-cases", type=int, default=runs.Sizes.scale_cases)
     parser.add_argument("--recovery-cases", type=int, default=runs.Sizes.recovery_cases)
     parser.add_argument("--broker-tool-records", type=int, default=runs.Sizes.broker_tool_records)
-    parser.add_argument("--dispatch-variants", action="store_true",
-                        help="also time the dispatch worker with the proposed wiring changes (bench.dispatch_variant)")
     parser.add_argument("--only", default="", help="comma-separated sections: broker,dispatch,ingest,latency,scale")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness (not for figures)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run directory (logs)")
@@ -45,7 +43,7 @@ def sizes_from(args: argparse.Namespace) -> runs.Sizes:
                       latency_rate_per_s=args.latency_rate, latency_seconds=args.latency_seconds,
                       single_requests=args.single_requests, batch_findings=args.batch_findings,
                       scale_cases=args.scale_cases, recovery_cases=args.recovery_cases,
-                      broker_tool_records=args.broker_tool_records, dispatch_variants=args.dispatch_variants)
+                      broker_tool_records=args.broker_tool_records)
 
 
 def main(argv: list[str] | None = None) -> int:

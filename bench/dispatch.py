@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 from bench.kafka_io import Span, end_offsets, passthrough, span_since, wait_for_commit
 from bench.stack import BenchStack
-from deploy.kafka.local_kafka import free_port
-from deploy.local_stack import http_ok
 from services.common.topics import CASE_EVENTS, FINDINGS
 
 # Generous: a worker on a loaded 2-core machine may take minutes for 100,000 findings.
@@ -22,7 +20,7 @@ class DispatchRun:
     drain_seconds: float  # from worker ready to its last commit (includes up to one commit interval)
 
 
-def run_dispatch(stack: BenchStack, total: int, name: str, variant: list[str] | None = None) -> DispatchRun:
+def run_dispatch(stack: BenchStack, total: int, name: str) -> DispatchRun:
     """Start a worker with a fresh group (and so fresh, empty tables), wait until it committed every finding.
 
     The rate is counted between the first and the last record it wrote on the case-events topic — one decision
@@ -31,12 +29,7 @@ def run_dispatch(stack: BenchStack, total: int, name: str, variant: list[str] | 
     stack.group_prefix = f"bench-{name}-{uuid.uuid4().hex[:6]}"
     case_events = CASE_EVENTS.name(stack.topic_prefix)
     before = end_offsets(stack.bootstrap_servers, [case_events])
-    if variant is None:
-        worker = stack.start_dispatch(name=name)
-    else:  # bench.dispatch_variant: the same worker with proposed wiring changes
-        port = free_port()
-        worker = stack.start_process(name, ["-m", "bench.dispatch_variant", "--web-port", str(port), *variant],
-                                     http_ok(f"http://127.0.0.1:{port}/metrics"))
+    worker = stack.start_dispatch(name=name)
     try:
         drained = wait_for_commit(stack.bootstrap_servers, f"{stack.group_prefix}-dispatch",
                                   FINDINGS.name(stack.topic_prefix), total, DRAIN_TIMEOUT_SECONDS,

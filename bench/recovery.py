@@ -20,14 +20,14 @@ from bench.machine import rss_bytes
 from bench.stack import BenchStack
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import DEDUP_PARTITIONS
-from services.dispatch import agents
+from services.dispatch import worker
 from services.dispatch.domain import dedup
 
 _REBUILT = re.compile(rb"dedup index rebuilt: (\d+) open cases in ([\d.]+)s")
-# Faust's log lines start with the local time: "[2026-11-27 10:33:43,115] [617] [INFO] ..."
+# The worker's log lines start with the local time: "[2026-11-27 10:33:43,115] [617] [INFO] ..."
 _STAMP = re.compile(rb"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})\]", re.MULTILINE)
-READING_STARTS = b"Highwater for active changelog partitions"
-READING_ENDS = b"Done reading from changelog topics"
+READING_STARTS = b"reading changelogs:"
+READING_ENDS = b"changelogs read:"
 
 
 def app_id(group_prefix: str) -> str:
@@ -40,7 +40,7 @@ def partition_of(dedup_group: str) -> int:
 
 
 async def _write_changelogs(bootstrap_servers: str, group_prefix: str, rows: Iterable[dedup.Row]) -> int:
-    # Faust's format for these tables (key_type=str, value_type=dict): JSON key, JSON value, no headers.
+    # The tables' changelog format (services.dispatch.state): JSON key, JSON value, no headers.
     topics = {table: f"{app_id(group_prefix)}-{table}-changelog" for table in (dedup.CASES_TABLE, dedup.MEMBERS_TABLE)}
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks=1, linger_ms=50,
                                 max_batch_size=1_000_000, max_request_size=2_000_000)
@@ -72,7 +72,7 @@ async def _write_changelogs(bootstrap_servers: str, group_prefix: str, rows: Ite
 
 def load_changelogs(stack: BenchStack, cases: int) -> dict[str, float]:
     """Create the worker's changelog topics and fill the two dedup tables with ``cases`` open cases."""
-    ensure_topics(stack.bootstrap_servers, stack.topic_prefix, extra=agents.changelog_specs(app_id(stack.group_prefix)))
+    ensure_topics(stack.bootstrap_servers, stack.topic_prefix, extra=worker.changelog_specs(app_id(stack.group_prefix)))
     started = time.perf_counter()
     written = asyncio.run(_write_changelogs(stack.bootstrap_servers, stack.group_prefix,
                                             national.rows(cases)))
@@ -82,8 +82,8 @@ def load_changelogs(stack: BenchStack, cases: int) -> dict[str, float]:
 @dataclass(frozen=True)
 class Recovery:
     seconds: float  # process start → "dedup index rebuilt" in its log
-    startup_seconds: float  # process start → Faust starts reading the changelogs (imports, topics, group join)
-    reading_seconds: float  # Faust reading the changelogs into the tables
+    startup_seconds: float  # process start → the worker starts reading the changelogs (imports, topics, group join)
+    reading_seconds: float  # reading the changelogs into the tables
     rebuild_seconds: float  # the index rebuild alone, as the worker logs it
     open_cases: int
     rss_bytes: int  # the worker's VmRSS right after the rebuild

@@ -37,7 +37,6 @@ class Sizes:
     scale_cases: int = 1_000_000
     recovery_cases: int = 50_000
     broker_tool_records: int = 100_000
-    dispatch_variants: bool = False  # also time bench.dispatch_variant (proposed wiring changes), interleaved
 
     @classmethod
     def quick(cls) -> Sizes:
@@ -124,11 +123,6 @@ class Bench:
             fig = self.figure("dispatch_findings_per_s", "findings/s")
             fig.extra.setdefault("case_events_written", []).append(result.span.records)
             fig.extra.setdefault("ratio_per_run", []).append(round(result.findings_per_s / passthrough, 3))
-            if self.sizes.dispatch_variants:
-                for key, flags in (("dispatch_no_spinner_findings_per_s", []),
-                                   ("dispatch_no_spinner_linger5_findings_per_s", ["--linger-ms", "5"])):
-                    variant = run_dispatch(stack, n, f"{key}-{run}", variant=flags)
-                    self.record(key, "findings/s", variant.findings_per_s)
 
     # -- ingestion ---------------------------------------------------------------------------------------------
 
@@ -248,7 +242,7 @@ class Bench:
                 f"{self.sizes.scale_cases:,}: worker start-up counted once, reading the changelogs and rebuilding "
                 f"the index multiplied by {factor:g} (both are linear in records and cases)")
             self.figure("scale_worker_rss_measured_bytes", "bytes").notes.append(
-                f"a real dispatch worker right after recovering {cases:,} open cases: Faust's in-memory tables "
+                f"a real dispatch worker right after recovering {cases:,} open cases: the in-memory tables "
                 f"(the changelog rows as dicts) plus the dedup index")
         self.results["context"]["recovery"] = {"cases": cases, "changelog_records": loaded["records"],
                                                "extrapolation_factor": factor}

@@ -25,7 +25,7 @@ class BenchStack(Stack):
         return {**super().env, **self.extra_env}
 
     def start_dispatch_logged(self, name: str, loglevel: str = "INFO") -> ManagedProcess:
-        """A dispatch worker with ``--loglevel`` (Stack.start_dispatch runs it at WARNING)."""
+        """A dispatch worker with an explicit ``--loglevel``."""
         port = free_port()
         return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port), "--loglevel", loglevel],
                                   http_ok(f"http://127.0.0.1:{port}/metrics"), timeout_seconds=600)

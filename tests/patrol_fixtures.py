@@ -15,12 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from schemas.events import CASE_EVENT_MODELS, FindingReported, ReferralAction, ReferralOutcome, ReferralResponded
+from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
 from services.common.topics import FINDINGS
 from services.dispatch.service import Dispatcher
 from services.info_share.register.database import create_schema, make_engine, session_factory
 from services.info_share.register.projection import apply_event
-from services.patrol.adapters.audit_log import MemoryAuditLog
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings

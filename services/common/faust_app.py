@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import faust
 from faust.web import Request, View
@@ -61,58 +59,11 @@ def run_worker(create: Callable[[S], faust.App], settings_type: type[S]) -> None
     overrides = {"worker_web_port": args.web_port} if args.web_port else {}
     settings = settings_type(**overrides)
     app = create(settings)
-    faust.Worker(app, loglevel=args.loglevel).execute_from_commandline()
-
-
-def stop_on_unexpected_error(log: logging.Logger, exc: BaseException) -> NoReturn:
-    """Failure policy for a bug or an outage we cannot handle: exit at once, without committing.
-
-    Faust would otherwise restart the agent and may ack the event that failed. Exiting leaves every offset past the
-    last commit uncommitted, so after a restart the events are processed again — safely, as handlers are idempotent.
-    """
-    log.critical("unexpected error; stopping this worker without committing: %r", exc, exc_info=exc)
-    logging.shutdown()
-    os._exit(70)  # EX_SOFTWARE
-
-
-class PauseGuard:
-    """Stops a worker that was frozen (SIGSTOP, a VM stall, swapping) long enough to have lost its partitions.
-
-    While a process is frozen its consumer group may hand its partitions to another worker. On waking, it could act
-    on the stale ownership — decide a finding the new owner decides too — before its heartbeat learns of the
-    rebalance. The guard's ticker notices that it woke late, and each event checks the time since the last tick;
-    either way the worker exits without committing and is restarted with fresh ownership and state.
-    """
-
-    def __init__(self, app: faust.App, limit_seconds: float, log: logging.Logger, tick_seconds: float = 0.5):
-        self.limit_seconds = limit_seconds
-        self.log = log
-        self.last_tick = time.monotonic()
-        self._excused = False
-
-        @app.timer(interval=tick_seconds)
-        async def tick() -> None:
-            self.check("the pause guard's timer woke late")
-            self.last_tick = time.monotonic()
-
-    @contextlib.contextmanager
-    def excused(self) -> Iterator[None]:
-        """Work this worker does on purpose while blocking its loop (restoring state) is not a pause."""
-        self._excused = True
-        try:
-            yield
-        finally:
-            self._excused = False
-            self.last_tick = time.monotonic()
-
-    def check(self, where: str = "before an event") -> None:
-        if self._excused:
-            return
-        paused = time.monotonic() - self.last_tick
-        if paused > self.limit_seconds:
-            stop_on_unexpected_error(self.log, RuntimeError(
-                f"process was paused for {paused:.1f}s ({where}), longer than {self.limit_seconds:.1f}s: "
-                "its partitions may belong to another worker now"))
+    worker = faust.Worker(app, loglevel=args.loglevel)
+    # With its terminal spinner on, faust.Worker sets the root logger to DEBUG, so every debug call in aiokafka and
+    # Faust builds a log record even at WARNING (about a quarter of a busy worker's time in profiles).
+    worker.spinner = None
+    worker.execute_from_commandline()
 
 
 def raw_topic(app: faust.App, name: str) -> faust.TopicT:

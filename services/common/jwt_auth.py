@@ -18,6 +18,14 @@ class AuthError(Exception):
         self.reason = reason
 
 
+def bearer_token(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header; AuthError(401) for any other scheme or none."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthError(401, "Authorization must be 'Bearer <token>'")
+    return token.strip()
+
+
 def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict[str, Any]:
     """The verified claims of ``token``, or AuthError(401) naming what is wrong with it."""
     try:

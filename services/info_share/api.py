@@ -4,6 +4,7 @@
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,9 +19,12 @@ from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
 from schemas.events import FeedEntry
+from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
+from services.common.jwt_auth import bearer_token
+from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
 from services.info_share import answers, metrics, queries
 from services.info_share.auth import AuthError, caller_from_token
-from services.info_share.domain.audience import Caller, sees_figures_of_all
+from services.info_share.domain.audience import ANONYMOUS, Caller, sees_figures_of_all
 from services.info_share.register.database import make_engine, session_factory
 from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import load_reference_data
@@ -44,8 +48,10 @@ def filters(
                            status=status, since=since, until=until)
 
 
-def create_app(settings: InfoShareApiSettings) -> FastAPI:
+def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None) -> FastAPI:
     """The schema must already be migrated (``python -m services.info_share`` does it before serving)."""
+    audit_log = audit or JsonLinesAuditLog(settings.info_share_audit_log_path)
+    auth_failures = AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst)
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     reference = load_reference_data()
@@ -56,8 +62,17 @@ def create_app(settings: InfoShareApiSettings) -> FastAPI:
         with sessions() as s:
             yield s
 
-    def caller(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
-        return caller_from_token(credentials.credentials if credentials else None, settings)
+    def caller(request: Request,
+               _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+        """No Authorization header: the public. Any other: a valid bearer token, checked behind the per-address
+        brute-force guard (every failure counts; an address out of failures gets 429 before its token is read)."""
+        authorization = request.headers.get("authorization")
+        if not authorization:
+            return ANONYMOUS
+        who = auth_failures.authenticate(client_address(request), time.monotonic(),
+                                         lambda: caller_from_token(bearer_token(authorization), settings))
+        request.state.caller = who  # named in the audit entry if a later check refuses it (403)
+        return who
 
     def official(who: Annotated[Caller, Depends(caller)]) -> Caller:
         if who.role == "public" and who.subject is None:
@@ -80,11 +95,28 @@ def create_app(settings: InfoShareApiSettings) -> FastAPI:
                                      f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
         return response
 
+    def refuse(request: Request, status: int, error: str, detail: str, headers: dict[str, str]) -> JSONResponse:
+        """Every refusal is answered and audited the same way: one entry, never the token."""
+        request_id = uuid.uuid4().hex
+        known: Caller | None = getattr(request.state, "caller", None)
+        who = (Who(known.subject, known.role, "jwt", client_address(request)) if known and known.subject
+               else Who(client_address=client_address(request)))
+        audit_log.record(AuditEntry(
+            at=datetime.now(UTC), request_id=request_id, api="info_share", action="read", who=who, outcome=error,
+            status=status, reason=error, problems=(("", detail),),
+            what={"method": request.method, "route": getattr(request.scope.get("route"), "path", "unmatched")}))
+        return JSONResponse({"error": error, "detail": detail}, status_code=status,
+                            headers={**headers, "X-Request-ID": request_id})
+
     @app.exception_handler(AuthError)
-    async def auth_failed(_request: Request, exc: AuthError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse({"error": "unauthenticated" if exc.status == 401 else "forbidden", "detail": exc.reason},
-                            status_code=exc.status, headers=headers)
+    async def auth_failed(request: Request, exc: AuthError) -> JSONResponse:
+        if exc.status == 401:
+            return refuse(request, 401, "unauthenticated", exc.reason, {"WWW-Authenticate": "Bearer"})
+        return refuse(request, exc.status, "forbidden", exc.reason, {})
+
+    @app.exception_handler(TooManyAuthFailures)
+    async def locked_out(request: Request, exc: TooManyAuthFailures) -> JSONResponse:
+        return refuse(request, 429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after_seconds)})
 
     @app.get("/v1/feed", response_model=list[FeedEntry])
     def feed(db: DbSession, who: AnyCaller, where: FeedFilters, response: Response,
@@ -204,6 +236,10 @@ def create_app(settings: InfoShareApiSettings) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
 
 
 def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no Last-Event-ID is sent")] = 0,

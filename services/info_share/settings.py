@@ -22,6 +22,12 @@ class InfoShareApiSettings(InfoShareSettings):
     feed_poll_seconds: float = Field(0.5, gt=0)
     # Radius cap for "open cases near a point": a patrol officer asks about the street, not the county.
     nearby_max_radius_m: float = 5_000.0
+    # Brute-force guard per client address (as patrol's): failed authentications allowed at once, refilled at the
+    # rate below; while an address has none left, every request of it carrying a token gets 429.
+    auth_failure_burst: int = 20
+    auth_failures_per_minute: float = 10.0
+    # Audit log of refused requests (JSON lines): appended to this file when set, else written to standard error.
+    info_share_audit_log_path: str = ""
 
     @field_validator("jwt_secret")
     @classmethod

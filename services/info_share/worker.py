@@ -6,7 +6,7 @@ Failure policy, per event (in partition order, concurrency 1):
 - the database unavailable or locked (OperationalError, InterfaceError): retried with backoff, indefinitely — the
   lag gauge shows it; nothing is skipped;
 - anything else is a bug: logged with topic, partition and offset, then the process exits (status 70) *before* the
-  event is acknowledged (services.common.faust_app.stop_on_unexpected_error), so after a restart it is read again.
+  event is acknowledged (services.common.pause_guard.stop_on_unexpected_error), so after a restart it is read again.
   Faust would otherwise restart the agent and acknowledge the failed event, skipping it.
 """
 
@@ -22,7 +22,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from schemas.events import CASE_EVENT_MODELS
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.faust_app import DeadLetters, make_faust_app, raw_topic, run_worker, stop_on_unexpected_error
+from services.common.faust_app import DeadLetters, make_faust_app, raw_topic, run_worker
+from services.common.pause_guard import stop_on_unexpected_error
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
 from services.info_share import metrics
 from services.info_share.register.database import make_engine, migrate, session_factory

@@ -15,21 +15,21 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import Scope
 
+from services.common.audit import AuditLog, JsonLinesAuditLog
+from services.common.rate_limit import AuthFailureLimit, TokenBuckets
 from services.common.topics import FINDINGS
 from services.patrol import metrics
-from services.patrol.adapters.audit_log import JsonLinesAuditLog
 from services.patrol.adapters.case_lookup import SqlCaseLookup
-from services.patrol.adapters.idempotency_store import SqlIdempotencyStore, make_store_engine
+from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.adapters.publisher import FindingPublisher
 from services.patrol.auth import Authenticator
 from services.patrol.domain.access import parse_adjoining
 from services.patrol.domain.intake import IntakeLimits, Problem
-from services.patrol.domain.rate_limit import TokenBuckets
 from services.patrol.domain.register import CaseLookup
 from services.patrol.entrypoints import errors, json_api, open311, open311_format, openapi_doc
 from services.patrol.entrypoints.deps import Patrol
 from services.patrol.entrypoints.guards import FORM_TYPES, JSON_TYPES, WriteGuard, WriteRule
-from services.patrol.ports import AuditLog, BrokerUnavailable, IdempotencyStore
+from services.patrol.ports import BrokerUnavailable, IdempotencyStore
 from services.patrol.service import Context, IntakeService, Refused
 from services.patrol.settings import PatrolSettings
 from services.reference.loader import load_reference_data
@@ -45,12 +45,13 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     adjoining = parse_adjoining(settings.adjoining_townships)
     service = IntakeService(
         reference=reference, publisher=publisher, audit=audit,
-        store=store or SqlIdempotencyStore(make_store_engine(settings.patrol_store_url)),
+        store=store or GroupCommitStore(SqlIdempotencyStore(make_store_engine(settings.patrol_store_url))),
         limits=IntakeLimits(timedelta(seconds=settings.max_future_skew_seconds),
                             timedelta(days=settings.max_age_days), adjoining),
         retry_after_seconds=settings.retry_after_seconds, **({"clock": clock} if clock else {}))
     patrol = Patrol(settings=settings, service=service, authenticator=Authenticator(settings),
                     limiter=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                    auth_failures=AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst),
                     lookup=lookup or SqlCaseLookup(settings.database_url), store=service.store,
                     publisher=publisher, adjoining=adjoining)
 
@@ -62,9 +63,10 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
         with contextlib.suppress(asyncio.CancelledError):
             await warm
         await publisher.close()
-        close = getattr(audit, "close", None)
-        if close is not None:
-            close()
+        for resource in (audit, service.store):
+            close = getattr(resource, "close", None)
+            if close is not None:
+                close()
 
     app = FastAPI(title="liandong patrol service", version="1.1.0", lifespan=lifespan,
                   description="The only way findings enter liandong: the JSON API under /v1 and Open311 GeoReport "

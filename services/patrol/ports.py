@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.common.audit import AuditLog as AuditLog  # the shared port, re-exported for the service layer
 from services.common.envelope import Record
-from services.patrol.domain.audit import AuditEntry
 from services.patrol.domain.idempotency import KeyRecord
 
 
@@ -35,14 +35,12 @@ class Publisher(Protocol):
 
 
 class IdempotencyStore(Protocol):
-    def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]: ...
+    """Each write returns once it is committed (the adapter decides how: its own threads, group commit)."""
 
-    def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]: ...
+    async def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]: ...
 
-    def release(self, records: Sequence[KeyRecord]) -> None: ...
+    async def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]: ...
 
-    def find(self, scope: str, finding_id: str) -> KeyRecord | None: ...
+    async def release(self, records: Sequence[KeyRecord]) -> None: ...
 
-
-class AuditLog(Protocol):
-    def record(self, entry: AuditEntry) -> None: ...
+    async def find(self, scope: str, finding_id: str) -> KeyRecord | None: ...

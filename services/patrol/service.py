@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -14,10 +13,11 @@ from typing import Any
 
 from schemas.api import FindingSubmission
 from schemas.events import FindingReported
+from services.common.audit import AuditEntry, Who
 from services.common.envelope import Record, encode
 from services.patrol import metrics
 from services.patrol.domain.access import Principal
-from services.patrol.domain.audit import AuditEntry, Who, masked_problems
+from services.patrol.domain.audit import masked_problems
 from services.patrol.domain.idempotency import KeyRecord, KeyState, StoreUnavailable, Verdict, decide
 from services.patrol.domain.intake import IntakeLimits, Problem, Rejected, build_finding
 from services.patrol.ports import Ack, AuditLog, BrokerUnavailable, IdempotencyStore, Publisher
@@ -124,7 +124,7 @@ class IntakeService:
         for p in pending:
             p.record = _scoped(p.record, scope)
         try:
-            existing = await asyncio.to_thread(self.store.claim, [p.record for p in pending])
+            existing = await self.store.claim([p.record for p in pending])
         except StoreUnavailable as exc:
             return {p.index: self.unavailable("store_unavailable", str(exc)) for p in pending}
         outcomes: dict[int, Outcome] = {}
@@ -155,8 +155,8 @@ class IntakeService:
         outcomes: dict[int, Outcome] = {}
         try:
             # Never sent: free the key. Sent but unconfirmed: keep the claim, the record may still land.
-            await asyncio.to_thread(self.store.release, [p.record for p, r in failed if p.claimed_here and not r.sent])
-            stored = await asyncio.to_thread(self.store.accept, [(p.record, ack) for p, ack in acked])
+            await self.store.release([p.record for p, r in failed if p.claimed_here and not r.sent])
+            stored = await self.store.accept([(p.record, ack) for p, ack in acked])
         except StoreUnavailable as exc:
             # The broker has these findings; a retry with the same key republishes the same finding id.
             return {p.index: self.unavailable("store_unavailable", str(exc)) for p in to_send}
@@ -167,10 +167,15 @@ class IntakeService:
             outcomes[p.index] = self.unavailable("broker_unavailable", f"not accepted, retry later: {failure}")
         return outcomes
 
-    def record(self, ctx: Context, outcome: Outcome, what: dict[str, Any]) -> None:
-        """Audit and count one outcome (also for refusals decided before the service, e.g. by auth)."""
+    def record(self, ctx: Context, outcome: Outcome, what: dict[str, Any], *, count: bool = True) -> None:
+        """Audit and count one outcome (also for refusals decided before the service, e.g. by auth); ``count``
+        False audits without touching the findings metrics (a refused read)."""
         problems: tuple[tuple[str, str], ...] = ()
-        if isinstance(outcome, Accepted):
+        if not count:
+            assert isinstance(outcome, Refused)
+            kind, status, reason = _outcome_kind(outcome), outcome.status, outcome.reason
+            problems = masked_problems([(p.field, p.message) for p in outcome.problems])
+        elif isinstance(outcome, Accepted):
             kind, reason = ("replayed" if outcome.replayed else "accepted"), ""
             status = 200 if ctx.api == "open311" else 202
             what = {**what, "finding_id": outcome.finding_id}

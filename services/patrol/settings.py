@@ -34,6 +34,10 @@ class PatrolSettings(BaseSettings):
     # Token bucket per caller (principal, or client address when anonymous): sustained rate and burst size.
     rate_limit_per_minute: float = 600.0
     rate_limit_burst: int = 120
+    # Brute-force guard per client address: failed authentications (bad token or key) allowed at once, refilled at
+    # the rate below; while an address has none left, every request of it carrying a credential gets 429.
+    auth_failure_burst: int = 20
+    auth_failures_per_minute: float = 10.0
     # The case register written by services.info_share; patrol only reads it (status lookups, Open311 GET).
     database_url: str = "sqlite:///.run/register.db"
     # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.

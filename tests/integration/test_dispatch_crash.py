@@ -15,8 +15,8 @@ from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, FINDINGS, referrals_topic
-from services.dispatch.agents import TABLE_NAMES
 from services.dispatch.service import Dispatcher
+from services.dispatch.worker import TABLE_NAMES
 from services.patrol.domain.access import Principal
 from services.patrol.domain.intake import build_finding
 from services.reference.loader import load_reference_data

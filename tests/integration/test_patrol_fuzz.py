@@ -18,7 +18,7 @@ from schemathesis.python.asgi import shutdown_lifespans
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from schemas.api import FindingSubmission
-from services.patrol.adapters.audit_log import MemoryAuditLog
+from services.common.audit import MemoryAuditLog
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.reference.geography import county_of

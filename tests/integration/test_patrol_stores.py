@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,9 @@ from sqlalchemy import text
 
 from schemas.api import FindingSubmission
 from services.patrol.adapters.case_lookup import SqlCaseLookup
-from services.patrol.adapters.idempotency_store import SqlIdempotencyStore, make_store_engine
+from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.domain.access import Principal
-from services.patrol.domain.idempotency import KeyRecord, KeyState
+from services.patrol.domain.idempotency import KeyRecord, KeyState, StoreUnavailable
 from services.patrol.domain.intake import build_finding
 from services.patrol.domain.register import RegisterUnavailable, RequestQuery
 from services.patrol.ports import Ack
@@ -51,6 +52,43 @@ def test_idempotency_store_claims_accepts_and_releases(database_url: str) -> Non
     # Another topic incarnation (a wiped broker, a re-created topic) knows nothing of these keys.
     assert store.claim([replace(key("k1"), scope="topic-2")]) == [None]
     assert store.find("topic-2", "f-k1") is not None and store.find("topic-1", "f-unknown") is None
+
+
+def test_group_commit_answers_each_call_as_if_run_one_after_another(database_url: str) -> None:
+    store = GroupCommitStore(SqlIdempotencyStore(make_store_engine(database_url)))
+
+    async def scenario() -> list[object]:
+        # Made at once, so they are written together: the later calls see what the earlier ones claimed.
+        return list(await asyncio.gather(
+            store.claim([key("g1"), key("g2")]),
+            store.claim([key("g1", fingerprint="b" * 64), key("g3")]),
+            store.claim([key("g4"), key("g4", fingerprint="c" * 64)]),  # one key twice in a call: first wins
+            store.accept([(key("g2"), Ack(1, 7))]),
+            store.release([key("g3")]),
+            return_exceptions=True))
+
+    first, second, twice, accepted, released = asyncio.run(scenario())
+    assert first == [None, None] and released is None
+    assert isinstance(second, list) and second[1] is None
+    assert second[0] is not None and second[0].fingerprint == "a" * 64 and second[0].state is KeyState.PENDING
+    assert isinstance(twice, list) and twice[0] is None and twice[1] is not None and twice[1].fingerprint == "a" * 64
+    assert isinstance(accepted, list) and [(r.state, r.partition, r.offset) for r in accepted] == [
+        (KeyState.ACCEPTED, 1, 7)]
+    assert asyncio.run(store.find("topic-1", "f-g3")) is None  # released after its claim, in call order
+    found = asyncio.run(store.find("topic-1", "f-g2"))
+    assert found is not None and found.offset == 7
+
+    async def one_bad_call() -> list[object]:
+        bad = replace(key("g5"), fingerprint=None)  # type: ignore[arg-type]  # refused by the database (NOT NULL)
+        return list(await asyncio.gather(store.claim([key("g6")]), store.claim([bad]), store.claim([key("g7")]),
+                                         return_exceptions=True))
+
+    good, refused, also_good = asyncio.run(one_bad_call())
+    assert good == [None] and also_good == [None] and isinstance(refused, StoreUnavailable)
+    assert asyncio.run(store.claim([])) == [] and asyncio.run(store.accept([])) == []
+    store.close()
+    assert asyncio.run(store.claim([key("g8")])) == [None]  # usable again after close (an app restarted in-process)
+    store.close()
 
 
 def _registered_findings(register_url: str) -> list[str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from services.common.audit import AuditEntry, Who
 from services.patrol.domain.access import Principal
-from services.patrol.domain.audit import AuditEntry, Who, describe_submission, masked_problems
+from services.patrol.domain.audit import describe_submission, masked_problems
 from services.patrol.domain.masking import mask_phone, mask_resident_id, mask_subject, mask_text
 
 RESIDENT_ID = "11010519491231002X"

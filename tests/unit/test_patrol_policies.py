@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.common.rate_limit import TokenBuckets
 from services.patrol.domain.batch import duplicate_items
 from services.patrol.domain.idempotency import KeyRecord, KeyState, Verdict, decide, fingerprint
-from services.patrol.domain.rate_limit import TokenBuckets
 
 
 def record(fp: str, state: KeyState) -> KeyRecord:

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from schemas.api import FindingSubmission
+from services.common.audit import MemoryAuditLog
 from services.common.envelope import Record
-from services.patrol.adapters.audit_log import MemoryAuditLog
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.idempotency import KeyRecord, KeyState, fingerprint
@@ -54,14 +54,14 @@ class FakeStore:
     def _key(r: KeyRecord) -> tuple[str, str, str]:
         return r.scope, r.reporter, r.client_report_id
 
-    def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
+    async def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
         found: list[KeyRecord | None] = []
         for r in records:
             found.append(self.rows.get(self._key(r)))
             self.rows.setdefault(self._key(r), r)
         return found
 
-    def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
+    async def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
         for r, ack in accepted:
             stored = self.rows[self._key(r)]
             if stored.state is KeyState.PENDING and stored.fingerprint == r.fingerprint:
@@ -69,13 +69,13 @@ class FakeStore:
                                                   offset=ack.offset)
         return [self.rows[self._key(r)] for r, _ in accepted]
 
-    def release(self, records: Sequence[KeyRecord]) -> None:
+    async def release(self, records: Sequence[KeyRecord]) -> None:
         for r in records:
             stored = self.rows.get(self._key(r))
             if stored and stored.state is KeyState.PENDING and stored.fingerprint == r.fingerprint:
                 del self.rows[self._key(r)]
 
-    def find(self, scope: str, finding_id: str) -> KeyRecord | None:
+    async def find(self, scope: str, finding_id: str) -> KeyRecord | None:
         return next((r for r in self.rows.values() if r.scope == scope and r.finding_id == finding_id), None)
 
 

@@ -1,12 +1,23 @@
-"""Idempotency records in SQL (SQLite by default, PostgreSQL when several patrol instances share them)."""
+"""Idempotency records in SQL (SQLite by default, PostgreSQL when several patrol instances share them).
+
+``SqlIdempotencyStore`` runs each call in one transaction with one statement per kind of work, not one per record
+(a batch of 500 is a handful of statements). ``GroupCommitStore`` is what the service uses: writes go to one writer
+thread, and the calls that arrive while it is writing are written together in its next transaction — one commit
+(one fsync) for all of them. Each call still gets its own answer, as if the calls had run one after another, and
+every call returns only once its transaction is committed.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -19,15 +30,17 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     create_engine,
     delete,
     event,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from services.patrol.domain.idempotency import KeyRecord, KeyState, StoreUnavailable
 from services.patrol.ports import Ack
@@ -50,62 +63,154 @@ keys = Table(
     Column("kafka_offset", BigInteger, nullable=True),
 )
 
+_LOOKUP_CHUNK = 500  # keys per "IN (...)" lookup: 1,500 parameters, far below SQLite's and PostgreSQL's limits
+
+Key = tuple[str, str, str]
+
 
 def make_store_engine(url: str) -> Engine:
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
+    # A SQLite file cannot drop a connection: pinging it before every transaction only costs a statement.
+    engine = create_engine(url, pool_pre_ping=not is_sqlite)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
+            # Every commit reaches the disk (fsync of the WAL) before the call returns, so an answer given after it
+            # survives a power cut too; group commit (GroupCommitStore) spreads that fsync over many requests.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")  # patrol threads and restarts share the file
             cursor.close()
     metadata.create_all(engine)
     return engine
 
 
+@dataclass(frozen=True)
+class StoreCall:
+    """One call of the store's write API, to be run together with others (``SqlIdempotencyStore.run_together``)."""
+
+    kind: Literal["claim", "accept", "release"]
+    records: tuple[KeyRecord, ...] = ()
+    acks: tuple[Ack, ...] = ()  # for "accept": one per record
+
+
 class SqlIdempotencyStore:
+    """Synchronous: each call is one transaction. The service uses it through ``GroupCommitStore``."""
+
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-        self._insert = dialect.insert
+        # RETURNING, not rowcount: drivers differ in what rowcount says for ON CONFLICT DO NOTHING.
+        self._claim_statement = (dialect.insert(keys).on_conflict_do_nothing()
+                                 .returning(keys.c.scope, keys.c.reporter, keys.c.client_report_id))
+        pending_with_fingerprint = and_(
+            keys.c.scope == bindparam("b_scope"), keys.c.reporter == bindparam("b_reporter"),
+            keys.c.client_report_id == bindparam("b_client_report_id"), keys.c.state == KeyState.PENDING.value,
+            keys.c.fingerprint == bindparam("b_fingerprint"))
+        self._accept_statement = update(keys).where(pending_with_fingerprint).values(
+            state=KeyState.ACCEPTED.value, kafka_partition=bindparam("b_partition"),
+            kafka_offset=bindparam("b_offset"))
+        self._release_statement = delete(keys).where(pending_with_fingerprint)
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
         """Claim each key; None where this call claimed it, else the record already there."""
-        results: list[KeyRecord | None] = []
         with self._transaction() as conn:
-            for record in records:
-                # RETURNING, not rowcount: drivers differ in what rowcount says for ON CONFLICT DO NOTHING.
-                inserted = conn.execute(self._insert(keys).values(_row(record)).on_conflict_do_nothing()
-                                        .returning(keys.c.scope)).first()
-                results.append(None if inserted is not None else self._get(conn, record))
-        return results
+            return self._claim(conn, records)
 
     def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
         """Record the acknowledgements; the first one recorded for a key stays its answer."""
         with self._transaction() as conn:
-            for record, ack in accepted:
-                conn.execute(update(keys).where(_key(record), keys.c.state == KeyState.PENDING.value,
-                                                keys.c.fingerprint == record.fingerprint)
-                             .values(state=KeyState.ACCEPTED.value, kafka_partition=ack.partition,
-                                     kafka_offset=ack.offset))
-            stored = [self._get(conn, record) for record, _ack in accepted]
-        return [s for s in stored if s is not None]
+            return self._accept(conn, accepted)
 
     def release(self, records: Sequence[KeyRecord]) -> None:
         """Drop claims that were never handed to the broker: the key is free again."""
         with self._transaction() as conn:
-            for record in records:
-                conn.execute(delete(keys).where(_key(record), keys.c.state == KeyState.PENDING.value,
-                                                keys.c.fingerprint == record.fingerprint))
+            self._release(conn, records)
 
     def find(self, scope: str, finding_id: str) -> KeyRecord | None:
         with self._transaction() as conn:
             row = conn.execute(select(keys).where(keys.c.scope == scope, keys.c.finding_id == finding_id)).first()
         return _record(row._mapping) if row else None
+
+    def run_together(self, calls: Sequence[StoreCall]) -> list[Any]:
+        """Run the calls in order in one transaction; each gets its result, or the StoreUnavailable that stopped it.
+
+        When the transaction fails on a data error (one call's values refused by the database), each call is run
+        again on its own so that only the call at fault fails; any other failure (locked, disconnected, disk) fails
+        them all at once — retrying one by one would only wait out the same timeout again and again.
+        """
+        try:
+            with self._transaction() as conn:
+                return [self._run(conn, call) for call in calls]
+        except StoreUnavailable as exc:
+            if len(calls) == 1 or not isinstance(exc.__cause__, IntegrityError | DataError):
+                return [exc] * len(calls)
+        results: list[Any] = []
+        for call in calls:
+            try:
+                with self._transaction() as conn:
+                    results.append(self._run(conn, call))
+            except StoreUnavailable as exc:
+                results.append(exc)
+        return results
+
+    def _run(self, conn: Connection, call: StoreCall) -> Any:
+        if call.kind == "claim":
+            return self._claim(conn, call.records)
+        if call.kind == "accept":
+            return self._accept(conn, list(zip(call.records, call.acks, strict=True)))
+        self._release(conn, call.records)
+        return None
+
+    def _claim(self, conn: Connection, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
+        first: dict[Key, KeyRecord] = {}
+        for record in records:
+            first.setdefault(_key_of(record), record)
+        inserted: set[Key] = set()
+        if first:
+            rows = conn.execute(self._claim_statement, [_row(r) for r in first.values()])
+            inserted = {(row[0], row[1], row[2]) for row in rows}
+        existing = self._get_many(conn, [k for k in first if k not in inserted])
+        results: list[KeyRecord | None] = []
+        claimed: set[Key] = set()
+        for record in records:
+            key = _key_of(record)
+            if key in inserted and key not in claimed:
+                claimed.add(key)
+                results.append(None)
+            else:  # already there, or claimed by an earlier record of this same call (as if claimed before)
+                results.append(first[key] if key in inserted else existing.get(key))
+        return results
+
+    def _accept(self, conn: Connection, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
+        if not accepted:
+            return []
+        conn.execute(self._accept_statement, [
+            {**_bind_key(record), "b_partition": ack.partition, "b_offset": ack.offset} for record, ack in accepted])
+        stored = self._get_many(conn, [_key_of(record) for record, _ack in accepted])
+        return [stored[_key_of(record)] for record, _ack in accepted if _key_of(record) in stored]
+
+    def _release(self, conn: Connection, records: Sequence[KeyRecord]) -> None:
+        if records:
+            conn.execute(self._release_statement, [_bind_key(record) for record in records])
+
+    def _get_many(self, conn: Connection, wanted: Sequence[Key]) -> dict[Key, KeyRecord]:
+        found: dict[Key, KeyRecord] = {}
+        columns = tuple_(keys.c.scope, keys.c.reporter, keys.c.client_report_id)
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = list(dict.fromkeys(wanted[start:start + _LOOKUP_CHUNK]))
+            for row in conn.execute(select(keys).where(columns.in_(chunk))):
+                record = _record(row._mapping)
+                found[_key_of(record)] = record
+        return found
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -115,14 +220,84 @@ class SqlIdempotencyStore:
         except SQLAlchemyError as exc:
             raise StoreUnavailable(f"idempotency store: {type(exc).__name__}: {exc}") from exc
 
-    def _get(self, conn: Connection, record: KeyRecord) -> KeyRecord | None:
-        row = conn.execute(select(keys).where(_key(record))).first()
-        return _record(row._mapping) if row else None
+
+class GroupCommitStore:
+    """The service's idempotency store (the ``IdempotencyStore`` port): one writer thread, group commit.
+
+    Calls made while the writer is busy wait together and go into its next transaction, in the order they were
+    made. A call returns (or raises StoreUnavailable) once that transaction is committed. With SQLite, one writer
+    also means the process's requests never wait on each other's file lock. Reads (``find``) use their own
+    connections and do not wait for writes.
+    """
+
+    def __init__(self, store: SqlIdempotencyStore) -> None:
+        self._store = store
+        self._writer: ThreadPoolExecutor | None = None  # started on first use; again after close()
+        self._waiting: list[tuple[StoreCall, asyncio.Future[Any]]] = []
+        self._draining: asyncio.Task[None] | None = None
+
+    async def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
+        if not records:
+            return []
+        result: list[KeyRecord | None] = await self._write(StoreCall("claim", tuple(records)))
+        return result
+
+    async def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
+        if not accepted:
+            return []
+        result: list[KeyRecord] = await self._write(StoreCall("accept", tuple(r for r, _a in accepted),
+                                                              tuple(a for _r, a in accepted)))
+        return result
+
+    async def release(self, records: Sequence[KeyRecord]) -> None:
+        if records:
+            await self._write(StoreCall("release", tuple(records)))
+
+    async def find(self, scope: str, finding_id: str) -> KeyRecord | None:
+        return await asyncio.to_thread(self._store.find, scope, finding_id)
+
+    def close(self) -> None:
+        """Wait for the writer to finish what it has, then let go of the thread and the connections."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.shutdown(wait=True)
+        self._store.engine.dispose()
+
+    async def _write(self, call: StoreCall) -> Any:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((call, future))
+        draining = self._draining
+        if draining is None or draining.done() or draining.get_loop() is not loop:
+            self._draining = loop.create_task(self._drain())
+        result = await future
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    async def _drain(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            if self._writer is None:
+                self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="patrol-store-writer")
+            try:
+                results = await loop.run_in_executor(self._writer, self._store.run_together, [c for c, _f in group])
+            except Exception as exc:  # never leave a caller waiting: each gets the error
+                results = [exc] * len(group)
+            for (_call, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    with contextlib.suppress(RuntimeError):  # its event loop is gone (an app test ended)
+                        future.set_result(result)
 
 
-def _key(record: KeyRecord) -> Any:
-    return and_(keys.c.scope == record.scope, keys.c.reporter == record.reporter,
-                keys.c.client_report_id == record.client_report_id)
+def _key_of(record: KeyRecord) -> Key:
+    return record.scope, record.reporter, record.client_report_id
+
+
+def _bind_key(record: KeyRecord) -> dict[str, Any]:
+    return {"b_scope": record.scope, "b_reporter": record.reporter, "b_client_report_id": record.client_report_id,
+            "b_fingerprint": record.fingerprint}
 
 
 def _row(record: KeyRecord) -> dict[str, Any]:

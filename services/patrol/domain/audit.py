@@ -1,51 +1,11 @@
-"""Audit entries for every accepted or refused write: who, what, when, outcome — built from an allow-list, masked."""
+"""What patrol's audit entries say about a write: an allow-listed, masked summary (entries: services.common.audit)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from services.patrol.domain.access import Principal
 from services.patrol.domain.masking import mask_subject, mask_text
-
-
-@dataclass(frozen=True)
-class Who:
-    subject: str = "anonymous"
-    role: str = ""
-    method: str = ""  # "jwt", "api_key", or "" when no credential was accepted
-    client_address: str = ""
-
-    @classmethod
-    def of(cls, principal: Principal | None, client_address: str) -> Who:
-        if principal is None:
-            return cls(client_address=client_address)
-        return cls(principal.subject, principal.role, principal.method, client_address)
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    at: datetime
-    request_id: str
-    api: str  # "json" or "open311"
-    action: str  # e.g. "submit_finding", "submit_batch"
-    who: Who
-    outcome: str  # accepted, replayed, rejected, conflict, unavailable, rate_limited, unauthenticated, forbidden
-    status: int
-    reason: str = ""
-    what: dict[str, Any] = field(default_factory=dict)
-    problems: tuple[tuple[str, str], ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "at": self.at.isoformat(), "request_id": self.request_id, "api": self.api, "action": self.action,
-            "who": {"subject": self.who.subject, "role": self.who.role, "method": self.who.method,
-                    "client_address": self.who.client_address},
-            "what": self.what, "outcome": self.outcome, "status": self.status, "reason": self.reason,
-            "problems": [{"field": f, "message": m} for f, m in self.problems],
-        }
 
 
 def describe_submission(raw: Any, item_index: int | None = None) -> dict[str, Any]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
+from services.common.jwt_auth import bearer_token
+from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
 from services.patrol.adapters.publisher import FindingPublisher
 from services.patrol.auth import Authenticator, AuthError
 from services.patrol.domain.access import Principal
 from services.patrol.domain.idempotency import KeyRecord, StoreUnavailable
-from services.patrol.domain.rate_limit import TokenBuckets
 from services.patrol.domain.register import CaseLookup, Registered, RegisterUnavailable
 from services.patrol.ports import IdempotencyStore
 from services.patrol.service import Context, IntakeService
@@ -28,10 +29,15 @@ api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, scheme_name="s
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after_seconds: int, principal: Principal | None) -> None:
-        super().__init__(f"rate limit exceeded; retry in {retry_after_seconds} s")
+    """429: the caller's rate limit, or (``failed_authentications``) its address's brute-force guard."""
+
+    def __init__(self, retry_after_seconds: int, principal: Principal | None, *,
+                 failed_authentications: bool = False) -> None:
+        super().__init__(f"too many failed authentications from this address; retry in {retry_after_seconds} s"
+                         if failed_authentications else f"rate limit exceeded; retry in {retry_after_seconds} s")
         self.retry_after_seconds = retry_after_seconds
         self.principal = principal
+        self.failed_authentications = failed_authentications
 
 
 @dataclass
@@ -42,6 +48,7 @@ class Patrol:
     service: IntakeService
     authenticator: Authenticator
     limiter: TokenBuckets
+    auth_failures: AuthFailureLimit
     lookup: CaseLookup
     store: IdempotencyStore
     publisher: FindingPublisher
@@ -50,13 +57,21 @@ class Patrol:
     def principal(self, authorization: str | None, api_key: str | None) -> Principal | None:
         """The caller named by a bearer token or an API key; None when neither is given; AuthError when invalid."""
         if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise AuthError(401, "Authorization must be 'Bearer <token>'")
-            return self.authenticator.from_token(token.strip())
+            return self.authenticator.from_token(bearer_token(authorization))
         if api_key:
             return self.authenticator.from_api_key(api_key)
         return None
+
+    def authenticate(self, authorization: str | None, api_key: str | None, client_address: str) -> Principal | None:
+        """As ``principal``, for a request's own credential: behind the per-address brute-force guard, so each
+        failure counts and an address out of failures gets 429 (RateLimited) before its credential is checked."""
+        if not authorization and not api_key:
+            return None
+        try:
+            return self.auth_failures.authenticate(client_address, time.monotonic(),
+                                                   lambda: self.principal(authorization, api_key))
+        except TooManyAuthFailures as exc:
+            raise RateLimited(exc.retry_after_seconds, None, failed_authentications=True) from None
 
     def throttle(self, principal: Principal | None, client_address: str) -> None:
         key = f"principal:{principal.subject}" if principal else f"address:{client_address}"
@@ -74,7 +89,7 @@ class Patrol:
         record = None
         if self.publisher.known_scope:
             with contextlib.suppress(StoreUnavailable):  # the register may still answer
-                record = await asyncio.to_thread(self.store.find, self.publisher.known_scope, finding_id)
+                record = await self.store.find(self.publisher.known_scope, finding_id)
         if registered is None and record is None and unavailable is not None:
             raise unavailable
         return registered, record

@@ -70,14 +70,20 @@ def render(request_path: str, refused: Refused) -> Response:
 
 
 def audit_refusal(request: Request, refused: Refused, principal: Principal | None = None,
-                  what: dict[str, Any] | None = None) -> None:
-    """Every refused write is audited and counted, whichever layer refused it."""
-    action = WRITE_ACTIONS.get(request.url.path)
-    if request.method != "POST" or action is None:
+                  what: dict[str, Any] | None = None, *, reads_too: bool = False) -> None:
+    """Every refused write is audited and counted, whichever layer refused it; with ``reads_too`` (refused
+    credentials, the brute-force guard) a refused read is audited as well, action "read", and not counted."""
+    action = WRITE_ACTIONS.get(request.url.path) if request.method == "POST" else None
+    if action is None and not reads_too:
         return
     patrol = patrol_of(request)
     who = principal if principal is not None else best_effort_principal(request)
     api = "open311" if request.url.path.startswith(OPEN311_PREFIX) else "json"
+    if action is None:  # the route template only: a query string may hold an api_key
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        patrol.service.record(patrol.context(request, api, "read", who), refused,
+                              {"method": request.method, "route": route}, count=False)
+        return
     patrol.service.record(patrol.context(request, api, action, who), refused, what or {})
 
 
@@ -111,13 +117,13 @@ def install(app: FastAPI) -> None:
     async def auth_failed(request: Request, exc: AuthError) -> Response:
         refused = Refused(exc.status, "unauthenticated" if exc.status == 401 else "forbidden",
                           (Problem("", exc.reason),))
-        audit_refusal(request, refused, principal=None)
+        audit_refusal(request, refused, principal=None, reads_too=True)
         return render(request.url.path, refused)
 
     @app.exception_handler(RateLimited)
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         refused = Refused(429, "rate_limited", (Problem("", str(exc)),), exc.retry_after_seconds)
-        audit_refusal(request, refused, principal=exc.principal)
+        audit_refusal(request, refused, principal=exc.principal, reads_too=exc.failed_authentications)
         return render(request.url.path, refused)
 
     @app.exception_handler(RegisterUnavailable)

@@ -30,7 +30,7 @@ def caller(request: Request,
            api_key: Annotated[str | None, Depends(api_key_header)]) -> Principal:
     """Authenticated and within its rate limit, or the request ends here (401/403/429)."""
     patrol = patrol_of(request)
-    principal = patrol.principal(request.headers.get("authorization"), api_key)
+    principal = patrol.authenticate(request.headers.get("authorization"), api_key, client_address(request))
     if principal is None:
         raise AuthError(401, "a bearer token (Authorization: Bearer ...) or an X-API-Key is required")
     patrol.throttle(principal, client_address(request))

@@ -32,7 +32,8 @@ def reader(request: Request, _token: Annotated[HTTPAuthorizationCredentials | No
            ) -> Principal | None:
     """Reads work without credentials (a public view); a valid key or token shows its townships in full."""
     patrol = patrol_of(request)
-    principal = patrol.principal(request.headers.get("authorization"), api_key or request.headers.get("x-api-key"))
+    principal = patrol.authenticate(request.headers.get("authorization"), api_key or request.headers.get("x-api-key"),
+                                    client_address(request))
     patrol.throttle(principal, client_address(request))
     return principal
 

@@ -60,7 +60,7 @@ async def _post(patrol: Patrol, request: Request, fmt: str) -> Response:
         return _bad_form(request, fmt, "file uploads are not accepted: send media_url and attribute[photo_sha256]")
     pairs = [(k, str(v)) for k, v in submitted.multi_items()]
     api_key = next((v for k, v in pairs if k == "api_key"), None)
-    principal = patrol.principal(request.headers.get("authorization"), api_key)
+    principal = patrol.authenticate(request.headers.get("authorization"), api_key, client_address(request))
     if principal is None:
         raise AuthError(403, "api_key is required")
     patrol.throttle(principal, client_address(request))

@@ -1,0 +1,135 @@
+"""Dispatch's durable state: dict tables split by input partition, each backed by a compacted changelog topic.
+
+A table is a plain mapping to the service layer (``service.Dispatcher``). The worker tells the store which input
+partition it is processing (``processing(partition)``); every write then lands in that partition's rows and is queued
+as a changelog record for the same partition, which the worker sends before it commits the input offset. A worker
+that takes a partition over reads that partition of every changelog from the start (``restore``), so the rows follow
+the input partition from worker to worker — the same co-partitioning Kafka Streams and Faust use.
+
+Changelog records: key = the row key as JSON, value = the row as JSON, a deletion is a tombstone (no value).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ChangelogRecord:
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes | None
+
+
+def encode_key(key: str) -> bytes:
+    return json.dumps(key).encode()
+
+
+def encode_value(value: Any) -> bytes | None:
+    return None if value is None else json.dumps(value, separators=(",", ":")).encode()
+
+
+class NoPartition(RuntimeError):
+    """A table was written outside ``StateStore.processing``: the row would have no changelog partition."""
+
+
+class PartitionedTable(MutableMapping[str, Any]):
+    """One table of the store. Reads see every partition this worker owns; writes go to the current one."""
+
+    def __init__(self, name: str, changelog_topic: str, store: StateStore) -> None:
+        self.name = name
+        self.changelog_topic = changelog_topic
+        self._store = store
+        self._rows: dict[str, Any] = {}
+        self._partition_of: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        return self._rows[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        partition = self._store.current_partition()
+        self._rows[key] = value
+        self._partition_of[key] = partition
+        self._store.queue(ChangelogRecord(self.changelog_topic, partition, encode_key(key), encode_value(value)))
+
+    def __delitem__(self, key: str) -> None:
+        partition = self._store.current_partition()
+        del self._rows[key]
+        self._partition_of.pop(key, None)
+        self._store.queue(ChangelogRecord(self.changelog_topic, partition, encode_key(key), None))
+
+    # -- the store's side ---------------------------------------------------------------------------------------
+
+    def load(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """Apply one changelog record read back during a restore (no new changelog record)."""
+        row_key = json.loads(key)
+        if value is None:
+            self._rows.pop(row_key, None)
+            self._partition_of.pop(row_key, None)
+        else:
+            self._rows[row_key] = json.loads(value)
+            self._partition_of[row_key] = partition
+
+    def drop(self, partitions: set[int]) -> None:
+        """Forget the rows of partitions this worker no longer owns."""
+        gone = [key for key, partition in self._partition_of.items() if partition in partitions]
+        for key in gone:
+            del self._rows[key]
+            del self._partition_of[key]
+
+
+class StateStore:
+    def __init__(self, changelog_topics: dict[str, str]) -> None:
+        """``changelog_topics``: table name → its changelog topic (same partition count as the input topics)."""
+        self.tables = {name: PartitionedTable(name, topic, self) for name, topic in changelog_topics.items()}
+        self._current: int | None = None
+        self._pending: list[ChangelogRecord] = []
+
+    def current_partition(self) -> int:
+        if self._current is None:
+            raise NoPartition("a dispatch table was written outside the processing of an input event")
+        return self._current
+
+    def queue(self, record: ChangelogRecord) -> None:
+        self._pending.append(record)
+
+    def processing(self, partition: int) -> _Processing:
+        return _Processing(self, partition)
+
+    def take_pending(self) -> list[ChangelogRecord]:
+        """The changelog records written since the last call, in order, to be sent before the input is committed."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def table_of_topic(self, topic: str) -> PartitionedTable:
+        return next(table for table in self.tables.values() if table.changelog_topic == topic)
+
+    def drop(self, partitions: Iterable[int]) -> None:
+        gone = set(partitions)
+        for table in self.tables.values():
+            table.drop(gone)
+
+
+class _Processing:
+    def __init__(self, store: StateStore, partition: int) -> None:
+        self._store = store
+        self._partition = partition
+
+    def __enter__(self) -> None:
+        self._store._current = self._partition
+
+    def __exit__(self, *_exc: object) -> None:
+        self._store._current = None

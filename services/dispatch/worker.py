@@ -1,0 +1,353 @@
+"""The dispatch worker: consume findings and responses, call the Dispatcher, publish, then commit. Plain aiokafka.
+
+Why not Faust here: dispatch's state has to follow its partitions through crashes and rebalances, and faust-streaming's
+table recovery can stall after a rebalance (seen in this project's kill tests; upstream issues 21, 74, 216, 93 of
+faust-streaming, robinhood/faust 218 and 517). This loop is small enough to be read whole and proven by tests:
+
+1. One consumer group over the findings and referral-responses topics, range assignment: both topics have the same
+   partition count and key (the dedup group), so partition p of each lands on the same worker with state p.
+2. On assignment, each newly owned partition's state is read back from the changelog topics (``state.StateStore``);
+   a partition kept through a rebalance is re-read only if its changelog moved meanwhile (another worker wrote to
+   it while this one was away), which the changelog end offsets show.
+3. Each batch: decode, decide, queue outputs and changelog records, wait until the broker has all of them
+   (acks=all, idempotent producer), then commit the input offsets. A crash anywhere before the commit means the
+   batch is processed again: the Dispatcher re-emits the same events with the same ids (service.py), never new ones.
+4. A batch and a rebalance never overlap (one lock), and a worker that was frozen long enough to lose its partitions
+   stops instead of acting on them (``PauseGuard``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError
+from aiokafka.structs import ConsumerRecord
+
+from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
+from services.common.dead_letters import dead_letter
+from services.common.envelope import PoisonEvent, Record, decode, encode
+from services.common.kafka_admin import TopicCreator, ensure_topics
+from services.common.pause_guard import PauseGuard, stop_on_unexpected_error
+from services.common.topics import (
+    CASE_EVENTS,
+    DEAD_LETTERS,
+    DEDUP_PARTITIONS,
+    FINDINGS,
+    REFERRAL_RESPONSES,
+    REFERRALS_FAMILY,
+    TopicSpec,
+    referrals_topic,
+)
+from services.dispatch import metrics, observe
+from services.dispatch.domain import dedup
+from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
+from services.dispatch.settings import DispatchSettings
+from services.dispatch.state import StateStore
+from services.reference.loader import ReferenceData, load_reference_data
+
+log = logging.getLogger("liandong.dispatch")
+TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
+SOURCE = "/dispatch"
+MAX_BATCH = 500
+
+
+def group_id(settings: DispatchSettings) -> str:
+    return f"{settings.group_prefix}-dispatch"
+
+
+def changelog_topic(group: str, table: str) -> str:
+    return f"{group}-{table}-changelog"
+
+
+def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
+    """The tables' changelog topics: compacted, partitioned like the input topics."""
+    return [(changelog_topic(group, name),
+             TopicSpec(f"{name}-changelog", DEDUP_PARTITIONS, "table key", f"changelog of dispatch table {name}",
+                       {"cleanup.policy": "compact"}))
+            for name in TABLE_NAMES]
+
+
+class DispatchWorker(ConsumerRebalanceListener):
+    def __init__(self, settings: DispatchSettings, reference: ReferenceData | None = None) -> None:
+        self.settings = settings
+        self.group = group_id(settings)
+        self.reference = reference or load_reference_data()
+        prefix = settings.topic_prefix
+        self.findings_topic = FINDINGS.name(prefix)
+        self.responses_topic = REFERRAL_RESPONSES.name(prefix)
+        self.case_events_topic = CASE_EVENTS.name(prefix)
+        self.dead_letters_topic = DEAD_LETTERS.name(prefix)
+        self.store = StateStore({name: changelog_topic(self.group, name) for name in TABLE_NAMES})
+        self.dispatcher = Dispatcher(self.reference, self.store.tables)  # type: ignore[arg-type]
+        # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
+        # worker its partitions. The margin covers clock jitter.
+        self.pause_guard = PauseGuard(settings.session_timeout_seconds * 0.8, log)
+        # A batch still unfinished after this long could outlive this worker's membership (the group drops a silent
+        # member after the session timeout and hands its partitions on): the worker stops instead, uncommitted.
+        self.batch_deadline_seconds = settings.session_timeout_seconds * 0.5
+        self.owned: set[int] = set()
+        # The changelog end offsets this worker knows of (its own writes included), per (topic, partition).
+        self.changelog_ends: dict[tuple[str, int], int] = {}
+        self.known_topics: set[str] = set()
+        self.topic_creator = TopicCreator(settings.bootstrap_servers)
+        self.batch_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.consumer: AIOKafkaConsumer
+        self.producer: AIOKafkaProducer
+
+    # -- start and stop -----------------------------------------------------------------------------------------
+
+    def prepare_topics(self) -> None:
+        # Every known body's referrals topic exists before the first finding: creating one on the hot path costs a
+        # broker round trip per new body.
+        bodies = [(referrals_topic(body.body_id, self.settings.topic_prefix), REFERRALS_FAMILY)
+                  for body in self.reference.bodies()]
+        ensure_topics(self.settings.bootstrap_servers, self.settings.topic_prefix,
+                      extra=[*changelog_specs(self.group), *bodies], timeout_seconds=120)
+        self.known_topics = {name for name, _spec in bodies}
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stopping.set)
+        await loop.run_in_executor(None, self.prepare_topics)
+        servers = self.settings.bootstrap_servers
+        self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
+                                         linger_ms=2, max_batch_size=256 * 1024, client_id=self.group)
+        self.consumer = AIOKafkaConsumer(
+            bootstrap_servers=servers, group_id=self.group, client_id=self.group, enable_auto_commit=False,
+            auto_offset_reset="earliest", partition_assignment_strategy=(RangePartitionAssignor,),
+            session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
+            heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 5) * 1000),
+            max_poll_records=MAX_BATCH,
+        )
+        await self.producer.start()
+        await self.consumer.start()
+        await self._wait_until_served()
+        self.consumer.subscribe([self.findings_topic, self.responses_topic], listener=self)
+        timers = [asyncio.create_task(self._every(self.settings.deadline_check_interval_seconds, self._ask_checks)),
+                  asyncio.create_task(self._every(self.settings.metrics_refresh_interval_seconds, self._gauges)),
+                  asyncio.create_task(self.pause_guard.run())]
+        log.info("dispatch worker started: group %s", self.group)
+        try:
+            await self._consume()
+        finally:
+            stop_after(30)
+            for timer in timers:
+                timer.cancel()
+            await self.consumer.stop()  # leaves the group: its partitions move at once, no session timeout
+            await self.producer.stop()
+            log.info("dispatch worker stopped")
+
+    async def _consume(self) -> None:
+        while not self.stopping.is_set():
+            batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+            if not batch:
+                continue
+            async with self.batch_lock:
+                self.pause_guard.check()
+                try:
+                    await asyncio.wait_for(self._process(batch), self.batch_deadline_seconds)
+                except TimeoutError:
+                    stop_on_unexpected_error(log, RuntimeError(
+                        f"a batch took longer than {self.batch_deadline_seconds:.1f}s: the group may give its "
+                        "partitions to another worker before it could commit, so it must not finish"))
+                except CommitFailedError as exc:
+                    # The group rebalanced under this batch: its outputs are out (same ids if processed again),
+                    # its offsets are not committed, and the new owner will process it again.
+                    log.warning("commit refused after a rebalance; the batch will be processed again: %s", exc)
+                except Exception as exc:
+                    stop_on_unexpected_error(log, exc)
+
+    # -- one batch ------------------------------------------------------------------------------------------------
+
+    async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        sends: list[Awaitable[object]] = []
+        offsets = {}
+        for tp, records in batch.items():
+            if tp.partition not in self.owned:
+                continue  # fetched before a rebalance took the partition away
+            with self.store.processing(tp.partition):
+                for record in records:
+                    sends.extend(await self._handle(record))
+            offsets[tp] = records[-1].offset + 1
+        for change in self.store.take_pending():
+            sends.append(await self.producer.send(change.topic, change.value, key=change.key,
+                                                  partition=change.partition))
+        results = await asyncio.gather(*sends)
+        for result in results:
+            if getattr(result, "topic", "").endswith("-changelog"):
+                where = (result.topic, result.partition)  # type: ignore[attr-defined]
+                self.changelog_ends[where] = max(self.changelog_ends.get(where, 0), result.offset + 1)  # type: ignore[attr-defined]
+        if offsets:
+            await self.consumer.commit(offsets)
+
+    async def _handle(self, record: ConsumerRecord) -> list[Awaitable[object]]:
+        try:
+            if record.topic == self.findings_topic:
+                _ce, finding = decode(record.headers or [], record.value, [FindingReported])
+                if not record.key:
+                    raise PoisonEvent("finding without a key (the dedup group)")
+                unknown = self.dispatcher.unknown_reference(finding)  # type: ignore[arg-type]
+                if unknown:
+                    raise PoisonEvent(unknown)
+                return await self._publish(self.dispatcher.on_finding(finding, record.key.decode()))  # type: ignore[arg-type]
+            _ce, command = decode(record.headers or [], record.value, RESPONSE_TOPIC_MODELS)
+        except PoisonEvent as exc:
+            return [await self._dead_letter(record, exc.reason)]
+        if isinstance(command, DeadlineCheck):
+            return await self._publish(self.dispatcher.on_deadline_check(command))
+        return await self._publish(self.dispatcher.on_response(command))  # type: ignore[arg-type]
+
+    async def _publish(self, outgoing: list[Outgoing]) -> list[Awaitable[object]]:
+        sends = []
+        for out in outgoing:
+            if not out.replay:
+                observe.record(out.model, self.dispatcher)
+            record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
+            sends.append(await self._send(self.case_events_topic, record))
+            if out.referral_body_id is not None:
+                topic = await self._referral_topic(out.referral_body_id)
+                sends.append(await self._send(topic, record))
+                if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
+                    metrics.E2E_SECONDS.observe(
+                        max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
+        return sends
+
+    async def _send(self, topic: str, record: Record) -> Awaitable[object]:
+        return await self.producer.send(topic, record.value, key=record.key, headers=record.headers)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> Awaitable[object]:
+        log.warning("dead letter from %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
+        letter = dead_letter("dispatch", record.key, record.value, record.headers or [], reason, record.topic,
+                             record.partition, record.offset)
+        return await self._send(self.dead_letters_topic, letter)
+
+    async def _referral_topic(self, body_id: str) -> str:
+        name = referrals_topic(body_id, self.settings.topic_prefix)
+        if name not in self.known_topics:  # a body the reference data did not know at start
+            await asyncio.get_running_loop().run_in_executor(None, self.topic_creator.ensure, name, REFERRALS_FAMILY)
+            self.known_topics.add(name)
+        return name
+
+    # -- rebalances -----------------------------------------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # Waits for a batch in flight: it commits before the partitions can go to another worker.
+        async with self.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        async with self.batch_lock:
+            await self._take_partitions({tp.partition for tp in assigned})
+
+    async def _take_partitions(self, partitions: set[int]) -> None:
+        started = time.perf_counter()
+        lost = self.owned - partitions
+        kept = self.owned & partitions
+        stale = await self._moved_since_owned(kept)
+        self.store.drop(lost | stale)
+        to_read = (partitions - self.owned) | stale
+        records = await self._restore(to_read)
+        self.owned = partitions
+        rebuild_started = time.perf_counter()
+        with self.pause_guard.excused():  # synchronous: the guard's ticker cannot run meanwhile
+            size = self.dispatcher.rebuild_index()
+        log.info("partitions %s: restored %s from %d changelog records and dropped %s in %.2fs; "
+                 "dedup index rebuilt: %d open cases in %.2fs", sorted(partitions), sorted(to_read), records,
+                 sorted(lost | stale), rebuild_started - started, size, time.perf_counter() - rebuild_started)
+
+    async def _wait_until_served(self) -> None:
+        """Wait until the broker serves every partition this worker reads or writes.
+
+        Right after topics are created a broker may answer NotLeaderForPartition for a few seconds; a batch or a
+        restore must not spend that time inside the group (it would hold a rebalance up), so it is spent here.
+        """
+        topics = [self.findings_topic, self.responses_topic, self.case_events_topic, self.dead_letters_topic,
+                  *(table.changelog_topic for table in self.store.tables.values()), *sorted(self.known_topics)]
+        started = time.perf_counter()
+        await self.consumer.topics()  # refreshes the cluster metadata
+        tps = [TopicPartition(topic, p) for topic in topics
+               for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+        await self.consumer.end_offsets(tps)
+        log.info("broker serves all %d partitions (%.1fs)", len(tps), time.perf_counter() - started)
+
+    async def _moved_since_owned(self, partitions: set[int]) -> set[int]:
+        """Kept partitions whose changelog another worker wrote to since this one last did (it was away)."""
+        if not partitions:
+            return set()
+        tps = [TopicPartition(table.changelog_topic, p) for table in self.store.tables.values() for p in partitions]
+        ends = await self.consumer.end_offsets(tps)
+        return {tp.partition for tp, end in ends.items()
+                if end != self.changelog_ends.get((tp.topic, tp.partition), 0)}
+
+    async def _restore(self, partitions: set[int]) -> int:
+        """Read the changelog partitions from the start to their current end into the tables."""
+        if not partitions:
+            return 0
+        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
+                                  group_id=None, client_id=f"{self.group}-restore",
+                                  max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        await reader.start()
+        count = 0
+        try:
+            tps = [TopicPartition(table.changelog_topic, p) for table in self.store.tables.values()
+                   for p in partitions]
+            reader.assign(tps)
+            ends = await reader.end_offsets(tps)
+            log.info("reading changelogs: %d records in %d partitions", sum(ends.values()), len(tps))
+            await reader.seek_to_beginning(*tps)
+            remaining = {tp for tp in tps if ends[tp] > 0}
+            while remaining:
+                fetched = await reader.getmany(*remaining, timeout_ms=500, max_records=50_000)
+                for tp, records in fetched.items():
+                    table = self.store.table_of_topic(tp.topic)
+                    for record in records:
+                        table.load(tp.partition, record.key, record.value)
+                    count += len(records)
+                for tp in list(remaining):
+                    if await reader.position(tp) >= ends[tp]:
+                        remaining.discard(tp)
+            for tp, end in ends.items():
+                self.changelog_ends[(tp.topic, tp.partition)] = end
+        finally:
+            await reader.stop()
+        log.info("changelogs read: %d records", count)
+        return count
+
+    # -- timers ----------------------------------------------------------------------------------------------------
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await action()
+            except Exception as exc:
+                stop_on_unexpected_error(log, exc)
+
+    async def _ask_checks(self) -> None:
+        # Only asks: the check is handled with the referral's own responses, in order, by whoever owns it then.
+        for key, check in self.dispatcher.due_checks(datetime.now(UTC)):
+            record = encode(check, event_id=f"deadline-check:{check.referral_id}:{check.checked_at.isoformat()}",
+                            source=SOURCE, key=key, subject=check.case_id)
+            await (await self._send(self.responses_topic, record))
+            metrics.DEADLINE_CHECKS.inc()
+
+    async def _gauges(self) -> None:
+        observe.refresh_gauges(self.dispatcher, datetime.now(UTC))
+
+
+def stop_after(seconds: float) -> None:
+    """A clean stop that hangs (a broker gone for good) must not keep the process alive forever."""
+    def _exit(*_args: object) -> None:
+        os._exit(75)  # EX_TEMPFAIL
+    signal.signal(signal.SIGALRM, _exit)
+    signal.alarm(int(seconds))
