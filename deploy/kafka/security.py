@@ -54,7 +54,7 @@ def service_acls(user: str, prefix: str, group_prefix: str) -> list[ACL]:
     return [
         *_allow(user, ResourceType.TOPIC, f"{prefix}.", ACLOperation.ALL, pattern=ACLResourcePatternType.PREFIXED),
         *_allow(user, ResourceType.TOPIC, f"{group_prefix}-", ACLOperation.ALL,
-                pattern=ACLResourcePatternType.PREFIXED),  # Faust changelog topics
+                pattern=ACLResourcePatternType.PREFIXED),  # dispatch table changelogs
         *_allow(user, ResourceType.GROUP, f"{group_prefix}-", ACLOperation.ALL,
                 pattern=ACLResourcePatternType.PREFIXED),
     ]

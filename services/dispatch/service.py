@@ -44,7 +44,7 @@ from services.dispatch.domain.lifecycle import (
     State,
     next_step_after_return,
 )
-from services.dispatch.domain.routing import RoutingDecision, route
+from services.dispatch.domain.routing import RoutingDecision, RoutingMemo, route
 from services.reference.loader import ReferenceData
 
 Table = MutableMapping[str, Any]
@@ -70,6 +70,7 @@ class Dispatcher:
         self.tables = tables
         self.policy = policy or DeadlinePolicy()
         self.index = dedup.DedupIndex()
+        self._routes = RoutingMemo(reference)
 
     def rebuild_index(self) -> int:
         """Restore the in-memory dedup index from the durable tables (after start, recovery or rebalance)."""
@@ -120,7 +121,7 @@ class Dispatcher:
         return [self._merged(finding, decision.case_id, decision.rule, decision.distance_m)]
 
     def _route(self, finding: FindingReported) -> RoutingDecision:
-        return route(self.reference, finding.township_code, finding.category_code, finding.received_at)
+        return self._routes.route(finding.township_code, finding.category_code, finding.received_at)
 
     def _with_merge_facts(self, row: dedup.Row, decision: dedup.MergeIntoCase) -> dedup.Row:
         # The membership row also keeps why it merged, so a replay re-emits the same FindingMerged.

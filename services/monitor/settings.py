@@ -16,7 +16,7 @@ class MonitorSettings(KafkaSettings):
     lag_group_regex: str = ""
     lag_topic_regex: str = ""
     # Assigned partitions a group never committed count from the log start (the services reset to earliest),
-    # except these topics: Faust reads table changelogs to recover and tracks that position itself.
+    # except these topics: dispatch reads its table changelogs back outside any group, so they have no commit.
     lag_uncommitted_skip_regex: str = r"-changelog$"
 
     def group_pattern(self) -> re.Pattern[str]:

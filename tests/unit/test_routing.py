@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.dispatch.domain.routing import RoutingRule, route
+from services.dispatch.domain.routing import RoutingMemo, RoutingRule, route
 from services.reference.loader import ReferenceData, load_reference_data
 
 CST = timezone(timedelta(hours=8))
@@ -147,3 +147,20 @@ def test_unknown_codes_are_refused(ref: ReferenceData) -> None:
         route(ref, "999999999", "food_safety", at(2025, 9, 1))
     with pytest.raises(KeyError, match="unknown category"):
         route(ref, KUANDIAN_TOWN, "alien_landing", at(2025, 9, 1))
+
+
+def test_the_routing_memo_decides_exactly_as_route_around_every_instant_the_catalogue_changes() -> None:
+    reference = load_reference_data()
+    memo = RoutingMemo(reference)
+    instants = sorted({v.published_at for v in reference.versions}
+                      | {g.effective_from for g in reference.grants}
+                      | {g.revoked_from for g in reference.grants if g.revoked_from is not None})
+    moments = [i + d for i in instants for d in (-timedelta(microseconds=1), timedelta(0), timedelta(days=3))]
+    townships = sorted(reference.townships)[::7]
+    compared = 0
+    for at in moments * 2:  # the second pass answers from the memo
+        for township in townships:
+            for category in reference.categories:
+                assert memo.route(township, category, at) == route(reference, township, category, at)
+                compared += 1
+    assert compared > 1000

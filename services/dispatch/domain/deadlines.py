@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, datetime, time, timedelta, timezone
 
 import chinese_calendar
@@ -23,6 +24,7 @@ class CalendarNotCovered(LookupError):
         )
 
 
+@lru_cache(maxsize=8192)  # a deadline walks up to 5 days ahead per referral; the calendar is fixed per day
 def is_working_day(day: date) -> bool:
     try:
         return bool(chinese_calendar.is_workday(day))

