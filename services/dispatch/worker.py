@@ -90,13 +90,19 @@ class DispatchWorker(ConsumerRebalanceListener):
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.
         self.pause_guard = PauseGuard(settings.session_timeout_seconds * 0.8, log)
-        # A batch still unfinished after this long could outlive this worker's membership (the group drops a silent
-        # member after the session timeout and hands its partitions on): the worker stops instead, uncommitted.
-        self.batch_deadline_seconds = settings.session_timeout_seconds * 0.5
+        # A rebalance waits for the batch in flight (see on_partitions_revoked), and the group waits for this
+        # member to rejoin for the rebalance timeout, then hands its partitions on. A batch still unfinished after
+        # half that time could outlive the membership: the worker stops instead, uncommitted.
+        self.batch_deadline_seconds = settings.batch_deadline_seconds
+        self.rebalance_timeout_seconds = 2 * settings.batch_deadline_seconds
         self.owned: set[int] = set()
+        # Bumped by every revocation: a batch fetched under an earlier assignment is not processed (its records are
+        # fetched again, from the committed offsets, by whoever owns them now).
+        self.assignment_epoch = 0
         # The changelog end offsets this worker knows of (its own writes included), per (topic, partition).
         self.changelog_ends: dict[tuple[str, int], int] = {}
         self.known_topics: set[str] = set()
+        self.served_topics: dict[str, int] = {}  # topic -> partitions, as ensured at start
         self.topic_creator = TopicCreator(settings.bootstrap_servers)
         self.batch_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
@@ -113,6 +119,10 @@ class DispatchWorker(ConsumerRebalanceListener):
         ensure_topics(self.settings.bootstrap_servers, self.settings.topic_prefix,
                       extra=[*changelog_specs(self.group), *bodies], timeout_seconds=120)
         self.known_topics = {name for name, _spec in bodies}
+        prefix = self.settings.topic_prefix
+        self.served_topics = {spec.name(prefix): spec.partitions
+                              for spec in (FINDINGS, REFERRAL_RESPONSES, CASE_EVENTS, DEAD_LETTERS)}
+        self.served_topics.update({name: spec.partitions for name, spec in [*changelog_specs(self.group), *bodies]})
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -126,6 +136,7 @@ class DispatchWorker(ConsumerRebalanceListener):
             bootstrap_servers=servers, group_id=self.group, client_id=self.group, enable_auto_commit=False,
             auto_offset_reset="earliest", partition_assignment_strategy=(RangePartitionAssignor,),
             session_timeout_ms=int(self.settings.session_timeout_seconds * 1000),
+            rebalance_timeout_ms=int(self.rebalance_timeout_seconds * 1000),
             heartbeat_interval_ms=int(min(3.0, self.settings.session_timeout_seconds / 5) * 1000),
             max_poll_records=MAX_BATCH,
         )
@@ -149,11 +160,15 @@ class DispatchWorker(ConsumerRebalanceListener):
 
     async def _consume(self) -> None:
         while not self.stopping.is_set():
+            epoch = self.assignment_epoch
             batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
             if not batch:
                 continue
             async with self.batch_lock:
                 self.pause_guard.check()
+                if epoch != self.assignment_epoch:
+                    log.info("a batch fetched before a rebalance is left to the partitions' owners")
+                    continue
                 try:
                     await asyncio.wait_for(self._process(batch), self.batch_deadline_seconds)
                 except TimeoutError:
@@ -243,7 +258,7 @@ class DispatchWorker(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         # Waits for a batch in flight: it commits before the partitions can go to another worker.
         async with self.batch_lock:
-            pass
+            self.assignment_epoch += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         async with self.batch_lock:
@@ -271,12 +286,8 @@ class DispatchWorker(ConsumerRebalanceListener):
         Right after topics are created a broker may answer NotLeaderForPartition for a few seconds; a batch or a
         restore must not spend that time inside the group (it would hold a rebalance up), so it is spent here.
         """
-        topics = [self.findings_topic, self.responses_topic, self.case_events_topic, self.dead_letters_topic,
-                  *(table.changelog_topic for table in self.store.tables.values()), *sorted(self.known_topics)]
         started = time.perf_counter()
-        await self.consumer.topics()  # refreshes the cluster metadata
-        tps = [TopicPartition(topic, p) for topic in topics
-               for p in sorted(self.consumer.partitions_for_topic(topic) or ())]
+        tps = [TopicPartition(topic, p) for topic, count in self.served_topics.items() for p in range(count)]
         await self.consumer.end_offsets(tps)
         log.info("broker serves all %d partitions (%.1fs)", len(tps), time.perf_counter() - started)
 
@@ -293,8 +304,10 @@ class DispatchWorker(ConsumerRebalanceListener):
         """Read the changelog partitions from the start to their current end into the tables."""
         if not partitions:
             return 0
+        # auto_offset_reset="earliest" too: aiokafka resets an assigned partition's position by that policy in the
+        # background, and a "latest" reset landing after seek_to_beginning once skipped a whole changelog.
         reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
-                                  group_id=None, client_id=f"{self.group}-restore",
+                                  group_id=None, client_id=f"{self.group}-restore", auto_offset_reset="earliest",
                                   max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
         await reader.start()
         count = 0

@@ -1,8 +1,8 @@
 """Who is calling the info-share API: a bearer JWT (HS256 pinned; iss, aud, exp, sub required), or nobody.
 
 Claims: ``sub``; ``role`` (see domain.audience); ``body_id`` for a county team, dispatched agency or county
-coordination; ``townships`` (or ``township``) for township officers. The verification is the patrol service's scheme
-(services/patrol/auth.py); ``decode_token`` is written so that both can share it from services/common.
+coordination; ``townships`` (or ``township``) for township officers. The verification is shared with patrol
+(services/common/jwt_auth.py); each service checks its own audience.
 """
 
 from __future__ import annotations

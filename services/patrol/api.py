@@ -7,13 +7,13 @@ import contextlib
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common.audit import AuditLog, JsonLinesAuditLog
 from services.common.rate_limit import AuthFailureLimit, TokenBuckets
@@ -74,16 +74,7 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     app.state.patrol = patrol
     app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
 
-    @app.middleware("http")
-    async def time_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = uuid.uuid4().hex
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.REQUEST_SECONDS.labels("patrol", getattr(route, "path", "unmatched"),
-                                       f"{response.status_code // 100}xx").observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals
 
     errors.install(app)
     app.include_router(json_api.router(openapi_doc.submission_examples(reference, datetime.now(UTC))))
@@ -99,6 +90,39 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
 
     app.openapi = lambda: openapi_doc.document(app, settings.max_batch_items)  # type: ignore[method-assign]
     return app
+
+
+class RequestTiming:
+    """Gives every request its id (``request.state.request_id``, answered as ``X-Request-ID``) and times it.
+
+    A plain ASGI middleware: ``@app.middleware("http")`` (BaseHTTPMiddleware) runs every request in an extra task
+    group with memory streams, which cost more than the whole validation of a finding.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  (b"x-request-id", request_id.encode("latin-1"))]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+        route = scope.get("route")
+        metrics.REQUEST_SECONDS.labels("patrol", getattr(route, "path", "unmatched"),
+                                       f"{status // 100}xx").observe(time.perf_counter() - started)
 
 
 async def _connect_early(publisher: FindingPublisher) -> None:

@@ -67,8 +67,10 @@ def accepts_only_valid_findings(ctx: Any, response: Any, case: Any) -> bool | No
 
 def test_fuzz_finds_no_server_error_and_no_invalid_acceptance(kafka_bootstrap: str, topic_prefix: str,
                                                               tmp_path: Path) -> None:
+    # Limits off: the fuzzer sends far more requests, and (check ST401) bad credentials, than any one client may.
     config = patrol_settings(kafka_bootstrap, topic_prefix, tmp_path, rate_limit_burst=1_000_000,
-                             rate_limit_per_minute=60_000_000.0)
+                             rate_limit_per_minute=60_000_000.0, auth_failure_burst=1_000_000,
+                             auth_failures_per_minute=60_000_000.0)
     Register(config.database_url)  # an empty register, as info-share creates it on start
     app = create_app(config, audit=MemoryAuditLog())
     headers = {"Authorization": f"Bearer {issue_token(config, 'officer-fuzz', [TOWNSHIP])}"}
