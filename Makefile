@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit faults bench lint typecheck schemas reference kafka-fetch clean
+.PHONY: help install run test test-unit faults faults-short bench lint typecheck schemas reference kafka-fetch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,6 +29,10 @@ test: install ## Run the whole test suite (unit + integration against a real bro
 faults: install ## Fault tests (kill/freeze workers) and the fault-injection suite; writes build/faults-report.json
 	$(PY) -m pytest -m faults
 	$(PY) -m faults
+
+faults-short: install ## The same at small volumes (every scenario; what CI runs after the tests)
+	$(PY) -m pytest -m faults
+	$(PY) -m faults --short
 
 bench: install ## Benchmarks on a real broker (not part of the tests); writes bench/results/latest.json
 	$(PY) -m bench

@@ -288,7 +288,13 @@ class DispatchWorker(ConsumerRebalanceListener):
         """
         started = time.perf_counter()
         tps = [TopicPartition(topic, p) for topic, count in self.served_topics.items() for p in range(count)]
-        await self.consumer.end_offsets(tps)
+        probe = self._reader("probe")
+        await probe.start()
+        try:
+            probe.assign(tps)  # assigned topics are the ones a consumer keeps metadata for
+            await probe.end_offsets(tps)
+        finally:
+            await probe.stop()
         log.info("broker serves all %d partitions (%.1fs)", len(tps), time.perf_counter() - started)
 
     async def _moved_since_owned(self, partitions: set[int]) -> set[int]:
@@ -300,15 +306,19 @@ class DispatchWorker(ConsumerRebalanceListener):
         return {tp.partition for tp, end in ends.items()
                 if end != self.changelog_ends.get((tp.topic, tp.partition), 0)}
 
+    def _reader(self, purpose: str) -> AIOKafkaConsumer:
+        """A consumer outside any group, for reading changelogs and probing partitions."""
+        # auto_offset_reset="earliest": aiokafka resets an assigned partition's position by that policy in the
+        # background, and a "latest" reset landing after seek_to_beginning once skipped a whole changelog.
+        return AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
+                                group_id=None, client_id=f"{self.group}-{purpose}", auto_offset_reset="earliest",
+                                max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+
     async def _restore(self, partitions: set[int]) -> int:
         """Read the changelog partitions from the start to their current end into the tables."""
         if not partitions:
             return 0
-        # auto_offset_reset="earliest" too: aiokafka resets an assigned partition's position by that policy in the
-        # background, and a "latest" reset landing after seek_to_beginning once skipped a whole changelog.
-        reader = AIOKafkaConsumer(bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False,
-                                  group_id=None, client_id=f"{self.group}-restore", auto_offset_reset="earliest",
-                                  max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
+        reader = self._reader("restore")
         await reader.start()
         count = 0
         try:

@@ -35,7 +35,6 @@ from sqlalchemy import (
     delete,
     event,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -63,7 +62,8 @@ keys = Table(
     Column("kafka_offset", BigInteger, nullable=True),
 )
 
-_LOOKUP_CHUNK = 500  # keys per "IN (...)" lookup: 1,500 parameters, far below SQLite's and PostgreSQL's limits
+_LOOKUP_CHUNK = 500  # keys per lookup: at most 1,500 parameters, far below SQLite's and PostgreSQL's limits
+_LOOKUP_PROBES = 4096  # combinations of the lookup's three IN lists, each one primary-key search
 
 Key = tuple[str, str, str]
 
@@ -115,6 +115,10 @@ class SqlIdempotencyStore:
             state=KeyState.ACCEPTED.value, kafka_partition=bindparam("b_partition"),
             kafka_offset=bindparam("b_offset"))
         self._release_statement = delete(keys).where(pending_with_fingerprint)
+        self._lookup_statement = select(keys).where(
+            keys.c.scope.in_(bindparam("b_scopes", expanding=True)),
+            keys.c.reporter.in_(bindparam("b_reporters", expanding=True)),
+            keys.c.client_report_id.in_(bindparam("b_client_report_ids", expanding=True)))
 
     @property
     def engine(self) -> Engine:
@@ -203,13 +207,22 @@ class SqlIdempotencyStore:
             conn.execute(self._release_statement, [_bind_key(record) for record in records])
 
     def _get_many(self, conn: Connection, wanted: Sequence[Key]) -> dict[Key, KeyRecord]:
+        """The records of these keys, in one indexed lookup per chunk.
+
+        Three ``IN`` lists, not ``(scope, reporter, client_report_id) IN (...)``: SQLite answers a row-value IN by
+        scanning the whole table, but searches the primary key for each combination of the three lists. Rows of
+        combinations that were not asked for are dropped here.
+        """
         found: dict[Key, KeyRecord] = {}
-        columns = tuple_(keys.c.scope, keys.c.reporter, keys.c.client_report_id)
-        for start in range(0, len(wanted), _LOOKUP_CHUNK):
-            chunk = list(dict.fromkeys(wanted[start:start + _LOOKUP_CHUNK]))
-            for row in conn.execute(select(keys).where(columns.in_(chunk))):
+        for chunk in _lookup_chunks(wanted):
+            asked = set(chunk)
+            rows = conn.execute(self._lookup_statement, {
+                "b_scopes": sorted({k[0] for k in chunk}), "b_reporters": sorted({k[1] for k in chunk}),
+                "b_client_report_ids": sorted({k[2] for k in chunk})})
+            for row in rows:
                 record = _record(row._mapping)
-                found[_key_of(record)] = record
+                if _key_of(record) in asked:
+                    found[_key_of(record)] = record
         return found
 
     @contextmanager
@@ -289,6 +302,26 @@ class GroupCommitStore:
                 if not future.done():
                     with contextlib.suppress(RuntimeError):  # its event loop is gone (an app test ended)
                         future.set_result(result)
+
+
+def _lookup_chunks(wanted: Sequence[Key]) -> Iterator[list[Key]]:
+    """The distinct keys in chunks whose three lists make at most _LOOKUP_PROBES combinations (index searches):
+    a batch of one reporter is one chunk, a group of single requests from many reporters a few."""
+    chunk: list[Key] = []
+    scopes: set[str] = set()
+    reporters: set[str] = set()
+    ids: set[str] = set()
+    for key in dict.fromkeys(wanted):
+        probes = (len(scopes | {key[0]}) * len(reporters | {key[1]}) * len(ids | {key[2]}))
+        if chunk and (len(chunk) >= _LOOKUP_CHUNK or probes > _LOOKUP_PROBES):
+            yield chunk
+            chunk, scopes, reporters, ids = [], set(), set(), set()
+        chunk.append(key)
+        scopes.add(key[0])
+        reporters.add(key[1])
+        ids.add(key[2])
+    if chunk:
+        yield chunk
 
 
 def _key_of(record: KeyRecord) -> Key:
