@@ -40,7 +40,8 @@ class PauseGuard:
         self._excused = False
 
     async def run(self) -> None:
-        """The ticker: run it as a task of the worker's event loop."""
+        """The ticker: run it as a task of the worker's event loop, from the moment the worker joins its group."""
+        self.last_tick = time.monotonic()
         while True:
             await asyncio.sleep(self.tick_seconds)
             self.tick()

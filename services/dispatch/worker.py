@@ -167,7 +167,7 @@ class DispatchWorker(ConsumerRebalanceListener):
             async with self.batch_lock:
                 self.pause_guard.check()
                 if epoch != self.assignment_epoch:
-                    log.info("a batch fetched before a rebalance is left to the partitions' owners")
+                    self._refetch(batch)
                     continue
                 try:
                     await asyncio.wait_for(self._process(batch), self.batch_deadline_seconds)
@@ -181,6 +181,18 @@ class DispatchWorker(ConsumerRebalanceListener):
                     log.warning("commit refused after a rebalance; the batch will be processed again: %s", exc)
                 except Exception as exc:
                     stop_on_unexpected_error(log, exc)
+
+    def _refetch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        """Leave a batch that a rebalance overtook unprocessed: its records are read again by their owner.
+
+        The batch may hold records of partitions this worker owns now too; its position has moved past them, so it
+        is moved back, or they would be skipped (and committed past) until the next rebalance.
+        """
+        assigned = self.consumer.assignment()
+        for tp, records in batch.items():
+            if tp in assigned:
+                self.consumer.seek(tp, records[0].offset)
+        log.info("a batch fetched before a rebalance is read again from its first records")
 
     # -- one batch ------------------------------------------------------------------------------------------------
 

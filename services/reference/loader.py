@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import json
+from bisect import bisect_right
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
@@ -79,6 +80,9 @@ class ReferenceData:
         self.categories = MappingProxyType(dict(categories))
         self.provenance = MappingProxyType(dict(provenance))
         self._bodies = MappingProxyType({b.body_id: b for b in _derive_bodies(self)})
+        self._change_instants = sorted({v.published_at for v in versions} | {g.effective_from for g in grants}
+                                       | {g.revoked_from for g in grants if g.revoked_from is not None})
+        self._category_lists: dict[tuple[str, int], dict[str, Category]] = {}
 
     def township(self, code: str) -> Township:
         try:
@@ -127,9 +131,23 @@ class ReferenceData:
         }
 
     def categories_for_township(self, township_code: str, at: datetime) -> dict[str, Category]:
-        """Categories the township's patrol can report at ``at`` (by code): those with an item in its list."""
-        listed = self.township_items(township_code, at)
-        return {code: c for code, c in self.categories.items() if any(i in listed for i in c.item_codes)}
+        """Categories the township's patrol can report at ``at`` (by code): those with an item in its list.
+
+        Computed once per township and epoch (see ``_epoch``) and copied out: patrol asks for every finding.
+        """
+        key = (township_code, self._epoch(at))
+        found = self._category_lists.get(key)
+        if found is None:
+            listed = self.township_items(township_code, at)  # raises for an unknown township or before any version
+            found = {code: c for code, c in self.categories.items() if any(i in listed for i in c.item_codes)}
+            self._category_lists[key] = found
+        return dict(found)
+
+    def _epoch(self, at: datetime) -> int:
+        """Index of the interval between two instants at which the lists change (a catalogue version published, a
+        grant taking effect or revoked): ``township_items`` and ``grant_in_force`` give the same answer for any two
+        times of one interval, since each compares ``at`` only with such instants."""
+        return bisect_right(self._change_instants, _aware(at, "at"))
 
     def body(self, body_id: str) -> EnforcementBody:
         try:

@@ -7,7 +7,13 @@ from datetime import UTC, datetime
 from services.common.audit import AuditEntry, Who
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import describe_submission, masked_problems
-from services.patrol.domain.masking import mask_phone, mask_resident_id, mask_subject, mask_text
+from services.patrol.domain.masking import (
+    MIN_PHONE_DIGITS,
+    mask_phone,
+    mask_resident_id,
+    mask_subject,
+    mask_text,
+)
 
 RESIDENT_ID = "11010519491231002X"
 
@@ -64,3 +70,24 @@ def test_audit_entry_masks_problem_messages_and_names_the_caller() -> None:
                            "client_address": "10.0.0.1"}
     assert data["problems"] == [{"field": "subjects[0].value", "message": "bad 110105********002X"}]
     assert Who.of(None, "10.0.0.2") == Who(client_address="10.0.0.2")
+
+
+def test_no_valid_phone_number_has_fewer_digits_than_the_fast_path_skips() -> None:
+    # mask_text returns text with fewer than MIN_PHONE_DIGITS digits untouched, without the matcher.
+    import phonenumbers
+    from phonenumbers.phonemetadata import PhoneMetadata
+
+    shortest = min(
+        len(str(metadata.country_code)) + min(n for n in metadata.general_desc.possible_length if n > 0)
+        for metadata in [*(PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS),
+                         *(PhoneMetadata.metadata_for_nongeo_region(c)
+                           for c in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+        if metadata is not None and any(n > 0 for n in metadata.general_desc.possible_length))
+    assert shortest >= MIN_PHONE_DIGITS
+    assert mask_text("+49 30 1234567") != "+49 30 1234567"
+
+
+def test_text_seen_clean_stays_clean_and_masked_text_is_never_remembered() -> None:
+    for _ in range(2):  # the second time from the cache of clean texts
+        assert mask_text("210603008") == "210603008"
+        assert mask_text("電話13912345678") == "電話139****5678"

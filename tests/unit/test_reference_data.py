@@ -222,3 +222,25 @@ def test_validation_rejects_township_outside_its_county() -> None:
     divisions["townships"][0]["county_code"] = "210603"
     with pytest.raises(ValueError, match="does not sit under county 210603"):
         build_reference_data(divisions, catalogue, categories)
+
+
+def test_category_lists_are_the_same_as_computed_afresh_around_every_change() -> None:
+    # categories_for_township is kept per township and per interval between list changes; around every change
+    # instant (a version published, a grant effective or revoked) it must equal the list computed from scratch.
+    ref = load_reference_data()
+    instants = sorted({v.published_at for v in ref.versions} | {g.effective_from for g in ref.grants}
+                      | {g.revoked_from for g in ref.grants if g.revoked_from is not None})
+    first = ref.versions[0].published_at
+    for instant in instants:
+        for at in (instant - timedelta(microseconds=1), instant, instant + timedelta(days=1)):
+            if at < first:
+                with pytest.raises(LookupError):
+                    ref.categories_for_township(HUSHAN, at)
+                continue
+            for township in (KUANDIAN_TOWN, HUSHAN, GUSHAN, QIDAO, JINSHAN):
+                listed = ref.township_items(township, at)
+                expected = {code: c for code, c in ref.categories.items() if any(i in listed for i in c.item_codes)}
+                assert ref.categories_for_township(township, at) == expected, (township, at)
+    lists = ref.categories_for_township(HUSHAN, instants[-1])
+    lists.clear()  # a copy: the caller's changes do not reach the next caller
+    assert ref.categories_for_township(HUSHAN, instants[-1])

@@ -132,7 +132,8 @@ class SqlIdempotencyStore:
     def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
         """Record the acknowledgements; the first one recorded for a key stays its answer."""
         with self._transaction() as conn:
-            return self._accept(conn, accepted)
+            stored = self._accept_many(conn, accepted)
+        return [stored[_key_of(record)] for record, _ack in accepted if _key_of(record) in stored]
 
     def release(self, records: Sequence[KeyRecord]) -> None:
         """Drop claims that were never handed to the broker: the key is free again."""
@@ -145,7 +146,12 @@ class SqlIdempotencyStore:
         return _record(row._mapping) if row else None
 
     def run_together(self, calls: Sequence[StoreCall]) -> list[Any]:
-        """Run the calls in order in one transaction; each gets its result, or the StoreUnavailable that stopped it.
+        """Run concurrent calls in one transaction; each gets its result, or the StoreUnavailable that stopped it.
+
+        The calls were made concurrently (none has returned yet), so any order of them is a correct answer; the
+        transaction runs every release, then every acknowledgement, then every claim — each kind in one statement
+        for all the calls, in the order they were made. Acknowledgements before claims: a retry arriving with its
+        key's acknowledgement replays the answer instead of publishing again.
 
         When the transaction fails on a data error (one call's values refused by the database), each call is run
         again on its own so that only the call at fault fails; any other failure (locked, disconnected, disk) fails
@@ -153,7 +159,7 @@ class SqlIdempotencyStore:
         """
         try:
             with self._transaction() as conn:
-                return [self._run(conn, call) for call in calls]
+                return self._run_group(conn, calls)
         except StoreUnavailable as exc:
             if len(calls) == 1 or not isinstance(exc.__cause__, IntegrityError | DataError):
                 return [exc] * len(calls)
@@ -161,18 +167,28 @@ class SqlIdempotencyStore:
         for call in calls:
             try:
                 with self._transaction() as conn:
-                    results.append(self._run(conn, call))
+                    results.append(self._run_group(conn, [call])[0])
             except StoreUnavailable as exc:
                 results.append(exc)
         return results
 
-    def _run(self, conn: Connection, call: StoreCall) -> Any:
-        if call.kind == "claim":
-            return self._claim(conn, call.records)
-        if call.kind == "accept":
-            return self._accept(conn, list(zip(call.records, call.acks, strict=True)))
-        self._release(conn, call.records)
-        return None
+    def _run_group(self, conn: Connection, calls: Sequence[StoreCall]) -> list[Any]:
+        results: list[Any] = [None] * len(calls)
+        self._release(conn, [r for call in calls if call.kind == "release" for r in call.records])
+        accepts = [(i, call) for i, call in enumerate(calls) if call.kind == "accept"]
+        if accepts:
+            stored = self._accept_many(conn, [pair for _i, call in accepts
+                                              for pair in zip(call.records, call.acks, strict=True)])
+            for i, call in accepts:
+                results[i] = [stored[_key_of(r)] for r in call.records if _key_of(r) in stored]
+        claims = [(i, call) for i, call in enumerate(calls) if call.kind == "claim"]
+        if claims:
+            found = self._claim(conn, [r for _i, call in claims for r in call.records])
+            start = 0
+            for i, call in claims:
+                results[i] = found[start:start + len(call.records)]
+                start += len(call.records)
+        return results
 
     def _claim(self, conn: Connection, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
         first: dict[Key, KeyRecord] = {}
@@ -194,13 +210,13 @@ class SqlIdempotencyStore:
                 results.append(first[key] if key in inserted else existing.get(key))
         return results
 
-    def _accept(self, conn: Connection, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
+    def _accept_many(self, conn: Connection, accepted: Sequence[tuple[KeyRecord, Ack]]) -> dict[Key, KeyRecord]:
+        """Each key's record after the acknowledgements (the first one recorded for a key stays)."""
         if not accepted:
-            return []
+            return {}
         conn.execute(self._accept_statement, [
             {**_bind_key(record), "b_partition": ack.partition, "b_offset": ack.offset} for record, ack in accepted])
-        stored = self._get_many(conn, [_key_of(record) for record, _ack in accepted])
-        return [stored[_key_of(record)] for record, _ack in accepted if _key_of(record) in stored]
+        return self._get_many(conn, [_key_of(record) for record, _ack in accepted])
 
     def _release(self, conn: Connection, records: Sequence[KeyRecord]) -> None:
         if records:
