@@ -35,7 +35,7 @@ class Sizes:
     single_requests: int = 1_500
     batch_findings: int = 10_000
     scale_cases: int = 1_000_000
-    recovery_cases: int = 50_000
+    recovery_cases: int = 1_000_000
     broker_tool_records: int = 100_000
 
     @classmethod

@@ -74,8 +74,9 @@ class Dispatcher:
 
     def rebuild_index(self) -> int:
         """Restore the in-memory dedup index from the durable tables (after start, recovery or rebalance)."""
-        rows = [dedup.Row(table, key, value) for table in (dedup.CASES_TABLE, dedup.MEMBERS_TABLE)
-                for key, value in list(self.tables[table].items())]
+        # A generator: at a million cases, a list of every decoded row would double the worker's peak memory.
+        rows = (dedup.Row(table, key, value) for table in (dedup.CASES_TABLE, dedup.MEMBERS_TABLE)
+                for key, value in self.tables[table].items())
         self.index = dedup.DedupIndex.restore(rows)
         return len(self.index)
 

@@ -38,17 +38,23 @@ class NoPartition(RuntimeError):
 
 
 class PartitionedTable(MutableMapping[str, Any]):
-    """One table of the store. Reads see every partition this worker owns; writes go to the current one."""
+    """One table of the store. Reads see every partition this worker owns; writes go to the current one.
 
-    def __init__(self, name: str, changelog_topic: str, store: StateStore) -> None:
+    A table kept ``encoded`` holds each row as its changelog JSON and decodes it on every read: for tables read
+    rarely but large (the dedup rows, also held as objects by the dedup index) that is several times less memory.
+    """
+
+    def __init__(self, name: str, changelog_topic: str, store: StateStore, encoded: bool = False) -> None:
         self.name = name
         self.changelog_topic = changelog_topic
+        self.encoded = encoded
         self._store = store
         self._rows: dict[str, Any] = {}
         self._partition_of: dict[str, int] = {}
 
     def __getitem__(self, key: str) -> Any:
-        return self._rows[key]
+        row = self._rows[key]
+        return json.loads(row) if self.encoded else row
 
     def __contains__(self, key: object) -> bool:
         return key in self._rows
@@ -61,9 +67,10 @@ class PartitionedTable(MutableMapping[str, Any]):
 
     def __setitem__(self, key: str, value: Any) -> None:
         partition = self._store.current_partition()
-        self._rows[key] = value
+        encoded = encode_value(value)
+        self._rows[key] = encoded if self.encoded else value
         self._partition_of[key] = partition
-        self._store.queue(ChangelogRecord(self.changelog_topic, partition, encode_key(key), encode_value(value)))
+        self._store.queue(ChangelogRecord(self.changelog_topic, partition, encode_key(key), encoded))
 
     def __delitem__(self, key: str) -> None:
         partition = self._store.current_partition()
@@ -80,7 +87,7 @@ class PartitionedTable(MutableMapping[str, Any]):
             self._rows.pop(row_key, None)
             self._partition_of.pop(row_key, None)
         else:
-            self._rows[row_key] = json.loads(value)
+            self._rows[row_key] = value if self.encoded else json.loads(value)
             self._partition_of[row_key] = partition
 
     def drop(self, partitions: set[int]) -> None:
@@ -92,9 +99,11 @@ class PartitionedTable(MutableMapping[str, Any]):
 
 
 class StateStore:
-    def __init__(self, changelog_topics: dict[str, str]) -> None:
-        """``changelog_topics``: table name → its changelog topic (same partition count as the input topics)."""
-        self.tables = {name: PartitionedTable(name, topic, self) for name, topic in changelog_topics.items()}
+    def __init__(self, changelog_topics: dict[str, str], encoded: frozenset[str] = frozenset()) -> None:
+        """``changelog_topics``: table name → its changelog topic (same partition count as the input topics);
+        ``encoded``: the tables kept as changelog JSON in memory (see ``PartitionedTable``)."""
+        self.tables = {name: PartitionedTable(name, topic, self, encoded=name in encoded)
+                       for name, topic in changelog_topics.items()}
         self._current: int | None = None
         self._pending: list[ChangelogRecord] = []
 

@@ -85,7 +85,9 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.responses_topic = REFERRAL_RESPONSES.name(prefix)
         self.case_events_topic = CASE_EVENTS.name(prefix)
         self.dead_letters_topic = DEAD_LETTERS.name(prefix)
-        self.store = StateStore({name: changelog_topic(self.group, name) for name in TABLE_NAMES})
+        # The dedup rows are read only to rebuild the index and to replay a decision; the index holds them as objects.
+        self.store = StateStore({name: changelog_topic(self.group, name) for name in TABLE_NAMES},
+                                encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
         self.dispatcher = Dispatcher(self.reference, self.store.tables)  # type: ignore[arg-type]
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.

@@ -51,3 +51,23 @@ def test_restoring_the_changelog_gives_the_same_rows_and_dropping_a_partition_fo
 
     restored.drop({1})
     assert dict(restored.tables["cases"]) == {"b": {"n": 2}}
+
+
+def test_an_encoded_table_reads_and_restores_the_same_rows_as_a_plain_one() -> None:
+    topics = {"cases": "g-dispatch-cases-changelog", "members": "g-dispatch-members-changelog"}
+    plain, encoded = store(), StateStore(topics, encoded=frozenset({"cases"}))
+    for state in (plain, encoded):
+        with state.processing(3):
+            state.tables["cases"]["c1"] = {"lat": 40.1, "subjects": [["uscc", "X"]]}
+            state.tables["cases"]["c2"] = {"lat": 40.2}
+            del state.tables["cases"]["c2"]
+    assert encoded.tables["cases"].encoded and not plain.tables["cases"].encoded
+    assert dict(encoded.tables["cases"]) == dict(plain.tables["cases"]) == {"c1": {"lat": 40.1,
+                                                                                   "subjects": [["uscc", "X"]]}}
+    assert encoded.take_pending() == plain.take_pending()
+    restored = StateStore({"cases": "g-dispatch-cases-changelog"}, encoded=frozenset({"cases"}))
+    with encoded.processing(3):
+        encoded.tables["cases"]["c3"] = {"lat": 1.0}
+    for record in encoded.take_pending():
+        restored.table_of_topic(record.topic).load(record.partition, record.key, record.value)
+    assert restored.tables["cases"]["c3"] == {"lat": 1.0}
