@@ -1,8 +1,7 @@
 """Profiles of the hot paths (not part of ``make bench``): ``python -m bench.profile [--findings N]``.
 
-1. The dispatch service layer in-process (decode → Dispatcher.on_finding → encode), under pyinstrument, and the
-   current Dispatcher against the proposed one (bench.proposals) on the same findings, alternating, with a check
-   that both emit exactly the same events.
+1. The dispatch service layer in-process (decode → Dispatcher.on_finding → encode): its rate, then a run under
+   pyinstrument.
 2. A real dispatch worker draining pre-loaded findings, sampled by py-spy (all threads).
 3. The patrol service under single-request load, sampled by py-spy.
 
@@ -22,7 +21,6 @@ from pyinstrument import Profiler
 from bench import data, flame, patrol
 from bench.kafka_io import preload, wait_for_commit
 from bench.machine import load_average
-from bench.proposals import ProposedDispatcher
 from bench.stack import BenchStack, remove, temporary_stack
 from schemas.events import FindingReported
 from services.common.envelope import Record, decode, encode
@@ -52,32 +50,23 @@ def service_layer(count: int, runs: int) -> str:
     generated = data.findings(count, tag="profile")
     items = [(key, record) for (key, _f), record in zip(generated.items, generated.records(), strict=True)]
     reference = load_reference_data()
-    fresh = {"current": lambda: Dispatcher(reference, {n: {} for n in TABLE_NAMES}),
-             "proposed": lambda: ProposedDispatcher(reference, {n: {} for n in TABLE_NAMES})}
-    rates: dict[str, list[float]] = {"current": [], "proposed": []}
+    def fresh() -> Dispatcher:
+        return Dispatcher(reference, {n: {} for n in TABLE_NAMES})
+    rates: list[float] = []
     loads: list[float] = []
-    outputs: dict[str, list[str]] = {}
     for _run in range(runs):
-        for name, make in fresh.items():
-            rate, emitted = _drive(make(), items)
-            rates[name].append(round(rate, 1))
-            outputs[name] = emitted
+        rate, _emitted = _drive(fresh(), items)
+        rates.append(round(rate, 1))
         loads.append(round(load_average(), 2))
-    if outputs["current"] != outputs["proposed"]:
-        raise AssertionError("the proposed dispatcher emitted different events")
     profiler = Profiler(interval=0.0005)
     profiler.start()
-    _drive(fresh["current"](), items)
+    _drive(fresh(), items)
     profiler.stop()
     tree = profiler.output_text(unicode=True, color=False, show_all=False)
-    median = {name: statistics.median(values) for name, values in rates.items()}
     return "\n".join([
-        f"## Service layer in-process ({count:,} findings, {runs} alternating runs each)", "",
-        f"- current: {median['current']:,.0f} findings/s (runs {rates['current']})",
-        f"- proposed (routing memo + dedup disk cache and walk): {median['proposed']:,.0f} findings/s "
-        f"(runs {rates['proposed']}); same {len(outputs['current']):,} events, same ids",
-        f"- change: {100 * (median['proposed'] / median['current'] - 1):+.0f} %; load average per run: {loads}", "",
-        "pyinstrument, current code, one run:", "", "```", _trim(tree, 70), "```", ""])
+        f"## Service layer in-process ({count:,} findings, {runs} runs)", "",
+        f"- {statistics.median(rates):,.0f} findings/s (runs {rates}); load average per run: {loads}", "",
+        "pyinstrument, one run:", "", "```", _trim(tree, 70), "```", ""])
 
 
 def _trim(text: str, lines: int) -> str:

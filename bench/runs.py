@@ -203,15 +203,13 @@ class Bench:
         self.log(f"  dedup index with {sizes.scale_cases:,} open cases over every township-level unit (subprocess)")
         out = subprocess.run(
             [sys.executable, "-m", "bench.scale_index", "--cases", str(sizes.scale_cases), "--repeats",
-             str(sizes.runs), "--compare"], capture_output=True, text=True, cwd=ROOT, env=self.stack.env, timeout=1800)
+             str(sizes.runs)], capture_output=True, text=True, cwd=ROOT, env=self.stack.env, timeout=1800)
         if out.returncode != 0:
             raise RuntimeError(f"bench.scale_index failed:\n{out.stderr[-3000:]}")
         index = json.loads(out.stdout.strip().splitlines()[-1])
         self.results["context"]["scale_index"] = index
         for value in index["current_decide_us"]:
             self.record("scale_decide_us", "µs", value)
-        for value in index.get("proposed_decide_us", []):
-            self.record("scale_decide_proposed_us", "µs", value)
         self.record("scale_rss_bytes", "bytes", index["rss_bytes"])
         self.figure("scale_rss_bytes", "bytes").notes.append(
             f"one build of {index['cases']:,} cases ({index['members']:,} members) in a fresh process; the index "

@@ -37,7 +37,6 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--reports", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--compare", action="store_true", help="also time the proposed lookup (bench.proposals)")
     args = parser.parse_args()
     national.categories()
     national._county_shapes()
@@ -55,9 +54,6 @@ def main() -> None:
         "index_rss_bytes": held - baseline, "decide_us": [], "decide_p99_us": [],
     }
     variants: dict[str, Callable[[dedup.Report, dedup.DedupIndex], dedup.Decision]] = {"current": dedup.decide}
-    if args.compare:
-        from bench import proposals
-        variants["proposed"] = proposals.decide
     for name, decide in variants.items():
         medians, p99s = [], []
         for repeat in range(args.repeats):
@@ -65,10 +61,6 @@ def main() -> None:
             timings, outcomes = time_decisions(index, reports, decide)
             medians.append(round(statistics.median(timings), 2))
             p99s.append(round(percentile(timings, 99), 2))
-            if name == "proposed":
-                expected = time_decisions(index, reports, dedup.decide)[1]
-                if outcomes != expected:
-                    raise AssertionError("the proposed lookup decided differently from dedup.decide")
             merges = sum(o.startswith("MergeIntoCase") for o in outcomes)
             result.setdefault(f"{name}_merge_share", round(merges / len(outcomes), 3))
         result[f"{name}_decide_us"] = medians
