@@ -82,7 +82,7 @@ def make_store_engine(url: str) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             # Every commit reaches the disk (fsync of the WAL) before the call returns, so an answer given after it
             # survives a power cut too; group commit (GroupCommitStore) spreads that fsync over many requests.
-            cursor.execute("PRAGMA synchronous=" + __import__("os").environ.get("XSYNC", "FULL"))
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=10000")  # patrol threads and restarts share the file
             cursor.close()
     metadata.create_all(engine)
