@@ -1,6 +1,6 @@
 """Dispatch's service layer: findings and responses in, events out. Durable state is plain dict-like tables.
 
-No Kafka here: the Faust agents (``agents.py``) decode, call ``Dispatcher`` and publish what it returns; tests drive
+No Kafka here: the worker (``worker.py``) decodes, calls ``Dispatcher`` and publishes what it returns; tests drive
 it directly. Every output is derived from the input and the tables only — event times are the finding's trusted
 receive time or the response's time, ids are uuid5 — so re-processing an event after a crash emits identical events,
 which consumers drop by id.
