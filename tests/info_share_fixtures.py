@@ -32,6 +32,7 @@ from schemas.events import (
     WireModel,
 )
 from services.common.envelope import encode
+from tests.databases import fresh_postgres_database
 
 BEIJING = timezone(timedelta(hours=8))
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=BEIJING)  # a Monday, a working day
@@ -180,22 +181,7 @@ def _empty_register(request: pytest.FixtureRequest, sqlite_path: Path, backend: 
     if (backend or request.param) == "sqlite":
         yield f"sqlite:///{sqlite_path}"
         return
-    yield from _fresh_postgres_database(request.getfixturevalue("postgres_url"))
-
-
-def _fresh_postgres_database(server_url: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"register_{uuid.uuid4().hex[:12]}"
-    base, _, _db = server_url.rpartition("/")
-    plain = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from fresh_postgres_database(request.getfixturevalue("postgres_url"), "register")
 
 
 # -- Kafka ----------------------------------------------------------------------------------------------------------

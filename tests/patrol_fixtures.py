@@ -26,6 +26,7 @@ from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
+from tests.databases import fresh_postgres_database
 from tests.topic_reader import read_records
 
 JWT_SECRET = "patrol-tests-secret-0123456789-abcdef"
@@ -161,26 +162,10 @@ def make_patrol(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iter
         harness.client.__exit__(None, None, None)
 
 
-def fresh_postgres_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the session's PostgreSQL server, dropped afterwards."""
-    import psycopg
-
-    name = f"patrol_{uuid.uuid4().hex[:12]}"
-    base, _, _db = server_url.rpartition("/")
-    plain = base.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty database: a SQLite file, or a fresh database on the session's PostgreSQL server."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'db.sqlite'}"
         return
-    yield from fresh_postgres_database(request.getfixturevalue("postgres_url"))
+    yield from fresh_postgres_database(request.getfixturevalue("postgres_url"), "patrol")

@@ -37,7 +37,7 @@ from services.info_share.rebuild import RebuildReport, rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
 from services.info_share.verify_ledger import verify
-from tests.info_share_fixtures import _fresh_postgres_database
+from tests.databases import fresh_postgres_database
 from tests.integration.test_dispatch_crash import REFERENCE, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events, read_records
@@ -77,7 +77,7 @@ class History:
 @pytest.fixture
 def register_db(postgres_url: str) -> Iterator[str]:
     """A fresh, empty database on the session's PostgreSQL server, used by the worker alone."""
-    yield from _fresh_postgres_database(postgres_url)
+    yield from fresh_postgres_database(postgres_url, "register")
 
 
 def dispatched() -> list[Outgoing]:
