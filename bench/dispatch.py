@@ -40,9 +40,9 @@ def run_dispatch(stack: BenchStack, total: int, name: str) -> DispatchRun:
     return DispatchRun(span.rate_per_s(total), span, drained)
 
 
-def run_passthrough(stack: BenchStack, total: int, destination: str) -> float:
+def run_passthrough(stack: BenchStack, total: int, destination: str, batched: bool = True) -> float:
     span = passthrough(stack.bootstrap_servers, FINDINGS.name(stack.topic_prefix), destination,
-                       f"bench-passthrough-{uuid.uuid4().hex[:6]}", total)
+                       f"bench-passthrough-{uuid.uuid4().hex[:6]}", total, batched=batched)
     if span.records != total:
         raise RuntimeError(f"passthrough wrote {span.records} records, expected {total}")
     return span.rate_per_s(total)

@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from services.common.envelope import Record
+from services.common.outbox import Outbox
 
 Offsets = dict[TopicPartition, int]
 
@@ -123,32 +124,46 @@ def _timestamp_at(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> i
     raise TimeoutError(f"no record at {tp.topic}[{tp.partition}]@{offset}")
 
 
-async def _passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int) -> None:
-    # Same consumer and producer defaults as the Faust worker (acks=all, aiokafka batching), commit after the acks.
+async def _passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int,
+                       batched: bool) -> None:
+    # The dispatch worker's consumer and producer settings (acks=all, idempotent), commit after the acks. ``batched``
+    # hands the records over through the same outbox as the worker (one record batch per partition); otherwise
+    # one ``send`` per record.
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap_servers, group_id=group,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all")
+                                enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
+                                linger_ms=2, max_batch_size=256 * 1024)
     await consumer.start()
     await producer.start()
+    partition_ids: dict[str, list[int]] = {}
     try:
         seen = 0
         while seen < total:
-            batches = await consumer.getmany(timeout_ms=1000)
-            futures = []
-            for messages in batches.values():
-                for message in messages:
-                    futures.append(await producer.send(destination, message.value, key=message.key,
-                                                       headers=list(message.headers)))
-            await asyncio.gather(*futures)
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            if batched:
+                outbox = Outbox(producer, partition_ids)
+                for messages in batches.values():
+                    for message in messages:
+                        await outbox.add(destination, message.value, key=message.key, headers=list(message.headers))
+                        seen += 1
+                await outbox.send()
+            else:
+                futures = []
+                for messages in batches.values():
+                    for message in messages:
+                        futures.append(await producer.send(destination, message.value, key=message.key,
+                                                           headers=list(message.headers)))
+                await asyncio.gather(*futures)
+                seen += len(futures)
             await consumer.commit()
-            seen += len(futures)
     finally:
         await producer.stop()
         await consumer.stop()
 
 
-def passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int) -> Span:
+def passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int,
+                batched: bool = True) -> Span:
     """A bare consume→produce loop (no decoding, no work) over ``total`` messages; its output span."""
     before = end_offsets(bootstrap_servers, [destination])
-    asyncio.run(_passthrough(bootstrap_servers, source, destination, group, total))
+    asyncio.run(_passthrough(bootstrap_servers, source, destination, group, total, batched))
     return span_since(bootstrap_servers, before)

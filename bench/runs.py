@@ -116,6 +116,9 @@ class Bench:
             # Interleaved, so a disturbance from outside hits both sides of the comparison alike.
             passthrough = run_passthrough(stack, n, passthrough_topic)
             self.record("passthrough_msgs_per_s", "msg/s", passthrough)
+            # The older baseline, one send() per record: how much of the limit the outbox itself buys.
+            self.record("passthrough_send_per_record_msgs_per_s", "msg/s",
+                        run_passthrough(stack, n, passthrough_topic, batched=False))
             result = run_dispatch(stack, n, f"dispatch-{run}")
             self.record("dispatch_findings_per_s", "findings/s", result.findings_per_s)
             self.record("dispatch_second_half_findings_per_s", "findings/s",

@@ -9,7 +9,8 @@ faust-streaming, robinhood/faust 218 and 517). This loop is small enough to be r
 2. On assignment, each newly owned partition's state is read back from the changelog topics (``state.StateStore``);
    a partition kept through a rebalance is re-read only if its changelog moved meanwhile (another worker wrote to
    it while this one was away), which the changelog end offsets show.
-3. Each batch: decode, decide, queue outputs and changelog records, wait until the broker has all of them
+3. Each batch: decode, decide, collect outputs and changelog records in an outbox (one record batch per topic
+   partition), wait until the broker has all of them
    (acks=all, idempotent producer), then commit the input offsets. A crash anywhere before the commit means the
    batch is processed again: the Dispatcher re-emits the same events with the same ids (service.py), never new ones.
 4. A batch and a rebalance never overlap (one lock), and a worker that was frozen long enough to lose its partitions
@@ -19,12 +20,14 @@ faust-streaming, robinhood/faust 218 and 517). This loop is small enough to be r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
@@ -33,8 +36,9 @@ from aiokafka.structs import ConsumerRecord
 
 from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
 from services.common.dead_letters import dead_letter
-from services.common.envelope import PoisonEvent, Record, decode, encode
+from services.common.envelope import PoisonEvent, decode, encode
 from services.common.kafka_admin import TopicCreator, ensure_topics
+from services.common.outbox import HandedOver, Outbox
 from services.common.pause_guard import PauseGuard, stop_on_unexpected_error
 from services.common.topics import (
     CASE_EVENTS,
@@ -88,6 +92,8 @@ class DispatchWorker(ConsumerRebalanceListener):
         # The dedup rows are read only to rebuild the index and to replay a decision; the index holds them as objects.
         self.store = StateStore({name: changelog_topic(self.group, name) for name in TABLE_NAMES},
                                 encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
+        self.changelog_topics = frozenset(changelog_topic(self.group, name) for name in TABLE_NAMES)
+        self.partition_ids: dict[str, list[int]] = {}  # topic -> its partitions, for the outbox's partitioner
         self.dispatcher = Dispatcher(self.reference, self.store.tables)  # type: ignore[arg-type]
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.
@@ -107,6 +113,7 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.served_topics: dict[str, int] = {}  # topic -> partitions, as ensured at start
         self.topic_creator = TopicCreator(settings.bootstrap_servers)
         self.batch_lock = asyncio.Lock()
+        self.finishing: asyncio.Task[None] | None = None  # acks and commit of the last batch handed over
         self.stopping = asyncio.Event()
         self.consumer: AIOKafkaConsumer
         self.producer: AIOKafkaProducer
@@ -161,28 +168,31 @@ class DispatchWorker(ConsumerRebalanceListener):
             log.info("dispatch worker stopped")
 
     async def _consume(self) -> None:
-        while not self.stopping.is_set():
-            epoch = self.assignment_epoch
-            batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
-            if not batch:
-                continue
-            async with self.batch_lock:
-                self.pause_guard.check()
-                if epoch != self.assignment_epoch:
-                    self._refetch(batch)
+        try:
+            while not self.stopping.is_set():
+                epoch = self.assignment_epoch
+                batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
+                if not batch:
                     continue
-                try:
-                    await asyncio.wait_for(self._process(batch), self.batch_deadline_seconds)
-                except TimeoutError:
-                    stop_on_unexpected_error(log, RuntimeError(
-                        f"a batch took longer than {self.batch_deadline_seconds:.1f}s: the group may give its "
-                        "partitions to another worker before it could commit, so it must not finish"))
-                except CommitFailedError as exc:
-                    # The group rebalanced under this batch: its outputs are out (same ids if processed again),
-                    # its offsets are not committed, and the new owner will process it again.
-                    log.warning("commit refused after a rebalance; the batch will be processed again: %s", exc)
-                except Exception as exc:
-                    stop_on_unexpected_error(log, exc)
+                async with self.batch_lock:
+                    self.pause_guard.check()
+                    if epoch != self.assignment_epoch:
+                        self._refetch(batch)
+                        continue
+                    try:
+                        await asyncio.wait_for(self._process(batch), self.batch_deadline_seconds)
+                    except TimeoutError:
+                        self._overran_deadline()
+                    except Exception as exc:
+                        stop_on_unexpected_error(log, exc)
+        finally:
+            async with self.batch_lock:
+                await self._settle()
+
+    def _overran_deadline(self) -> NoReturn:
+        stop_on_unexpected_error(log, RuntimeError(
+            f"a batch took longer than {self.batch_deadline_seconds:.1f}s: the group may give its partitions to "
+            "another worker before it could commit, so it must not finish"))
 
     def _refetch(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         """Leave a batch that a rebalance overtook unprocessed: its records are read again by their owner.
@@ -199,27 +209,65 @@ class DispatchWorker(ConsumerRebalanceListener):
     # -- one batch ------------------------------------------------------------------------------------------------
 
     async def _process(self, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        sends: list[Awaitable[object]] = []
+        """Decide a batch and hand its records to the producer; the acks and the commit follow in the background.
+
+        While the broker acknowledges batch N, batch N+1 is decided (the CPU and the broker work at the same time).
+        Commits stay in input order: each finishing step waits for the one before. A rebalance and a stop wait for
+        every batch in flight to commit (``_settle``).
+        """
+        outbox = Outbox(self.producer, self.partition_ids)
         offsets = {}
         for tp, records in batch.items():
             if tp.partition not in self.owned:
                 continue  # fetched before a rebalance took the partition away
             with self.store.processing(tp.partition):
                 for record in records:
-                    sends.extend(await self._handle(record))
+                    await self._handle(record, outbox)
             offsets[tp] = records[-1].offset + 1
         for change in self.store.take_pending():
-            sends.append(await self.producer.send(change.topic, change.value, key=change.key,
-                                                  partition=change.partition))
-        results = await asyncio.gather(*sends)
-        for result in results:
-            if getattr(result, "topic", "").endswith("-changelog"):
-                where = (result.topic, result.partition)  # type: ignore[attr-defined]
-                self.changelog_ends[where] = max(self.changelog_ends.get(where, 0), result.offset + 1)  # type: ignore[attr-defined]
+            await outbox.add(change.topic, change.value, key=change.key, partition=change.partition)
+        handed = await outbox.hand_over()
+        finishing = asyncio.create_task(
+            asyncio.wait_for(self._finish(self.finishing, handed, offsets), self.batch_deadline_seconds))
+        finishing.add_done_callback(self._finished)
+        self.finishing = finishing
+
+    async def _finish(self, previous: asyncio.Task[None] | None, handed: HandedOver,
+                      offsets: dict[TopicPartition, int]) -> None:
+        if previous is not None:
+            # A batch whose predecessor did not commit must not commit either: its offsets would cover the
+            # predecessor's records. (Its failure is reported by its own callback; this one repeats it.)
+            await asyncio.shield(previous)
+        for written in await handed.acknowledged():
+            if written.topic in self.changelog_topics:
+                where = (written.topic, written.partition)
+                self.changelog_ends[where] = max(self.changelog_ends.get(where, 0), written.end_offset)
         if offsets:
             await self.consumer.commit(offsets)
 
-    async def _handle(self, record: ConsumerRecord) -> list[Awaitable[object]]:
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is None:
+            return
+        if isinstance(exc, CommitFailedError):
+            # The group rebalanced under this batch: its outputs are out (same ids if processed again), its offsets
+            # are not committed, and the new owner will process it again.
+            log.warning("commit refused after a rebalance; the batch will be processed again: %s", exc)
+        elif isinstance(exc, TimeoutError):
+            self._overran_deadline()
+        else:
+            stop_on_unexpected_error(log, exc)
+
+    async def _settle(self) -> None:
+        """Wait until every batch in flight is acknowledged and committed (or its commit refused)."""
+        finishing, self.finishing = self.finishing, None
+        if finishing is not None:
+            with contextlib.suppress(CommitFailedError):
+                await asyncio.shield(finishing)
+
+    async def _handle(self, record: ConsumerRecord, outbox: Outbox) -> None:
         try:
             if record.topic == self.findings_topic:
                 _ce, finding = decode(record.headers or [], record.value, [FindingReported])
@@ -228,37 +276,35 @@ class DispatchWorker(ConsumerRebalanceListener):
                 unknown = self.dispatcher.unknown_reference(finding)  # type: ignore[arg-type]
                 if unknown:
                     raise PoisonEvent(unknown)
-                return await self._publish(self.dispatcher.on_finding(finding, record.key.decode()))  # type: ignore[arg-type]
+                await self._publish(self.dispatcher.on_finding(finding, record.key.decode()), outbox)  # type: ignore[arg-type]
+                return
             _ce, command = decode(record.headers or [], record.value, RESPONSE_TOPIC_MODELS)
         except PoisonEvent as exc:
-            return [await self._dead_letter(record, exc.reason)]
+            await self._dead_letter(record, exc.reason, outbox)
+            return
         if isinstance(command, DeadlineCheck):
-            return await self._publish(self.dispatcher.on_deadline_check(command))
-        return await self._publish(self.dispatcher.on_response(command))  # type: ignore[arg-type]
+            await self._publish(self.dispatcher.on_deadline_check(command), outbox)
+        else:
+            await self._publish(self.dispatcher.on_response(command), outbox)  # type: ignore[arg-type]
 
-    async def _publish(self, outgoing: list[Outgoing]) -> list[Awaitable[object]]:
-        sends = []
+    async def _publish(self, outgoing: list[Outgoing], outbox: Outbox) -> None:
         for out in outgoing:
             if not out.replay:
                 observe.record(out.model, self.dispatcher)
             record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
-            sends.append(await self._send(self.case_events_topic, record))
+            await outbox.add(self.case_events_topic, record.value, key=record.key, headers=record.headers)
             if out.referral_body_id is not None:
                 topic = await self._referral_topic(out.referral_body_id)
-                sends.append(await self._send(topic, record))
+                await outbox.add(topic, record.value, key=record.key, headers=record.headers)
                 if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
                     metrics.E2E_SECONDS.observe(
                         max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
-        return sends
 
-    async def _send(self, topic: str, record: Record) -> Awaitable[object]:
-        return await self.producer.send(topic, record.value, key=record.key, headers=record.headers)
-
-    async def _dead_letter(self, record: ConsumerRecord, reason: str) -> Awaitable[object]:
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, outbox: Outbox) -> None:
         log.warning("dead letter from %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)
         letter = dead_letter("dispatch", record.key, record.value, record.headers or [], reason, record.topic,
                              record.partition, record.offset)
-        return await self._send(self.dead_letters_topic, letter)
+        await outbox.add(self.dead_letters_topic, letter.value, key=letter.key, headers=letter.headers)
 
     async def _referral_topic(self, body_id: str) -> str:
         name = referrals_topic(body_id, self.settings.topic_prefix)
@@ -270,8 +316,9 @@ class DispatchWorker(ConsumerRebalanceListener):
     # -- rebalances -----------------------------------------------------------------------------------------------
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        # Waits for a batch in flight: it commits before the partitions can go to another worker.
+        # Waits for the batches in flight: they commit before the partitions can go to another worker.
         async with self.batch_lock:
+            await self._settle()
             self.assignment_epoch += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -375,7 +422,8 @@ class DispatchWorker(ConsumerRebalanceListener):
         for key, check in self.dispatcher.due_checks(datetime.now(UTC)):
             record = encode(check, event_id=f"deadline-check:{check.referral_id}:{check.checked_at.isoformat()}",
                             source=SOURCE, key=key, subject=check.case_id)
-            await (await self._send(self.responses_topic, record))
+            await self.producer.send_and_wait(self.responses_topic, record.value, key=record.key,
+                                              headers=record.headers)
             metrics.DEADLINE_CHECKS.inc()
 
     async def _gauges(self) -> None:
