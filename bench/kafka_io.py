@@ -60,6 +60,16 @@ def preload(bootstrap_servers: str, topic: str, records: Sequence[Record]) -> fl
     return produce(bootstrap_servers, topic, records, acks="all", linger_ms=20, max_batch_size=512 * 1024)
 
 
+def records_in_topics(bootstrap_servers: str, prefixes: Iterable[str]) -> int:
+    """Records on every topic whose name starts with one of ``prefixes`` (sum of end offsets)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, client_id="liandong-bench")
+    try:
+        topics = [t for t in admin.list_topics() if t.startswith(tuple(prefixes))]
+    finally:
+        admin.close()
+    return sum(end_offsets(bootstrap_servers, topics).values()) if topics else 0
+
+
 def end_offsets(bootstrap_servers: str, topics: Iterable[str]) -> Offsets:
     consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     try:
@@ -125,10 +135,10 @@ def _timestamp_at(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> i
 
 
 async def _passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int,
-                       batched: bool) -> None:
+                       batched: bool, copies: float) -> None:
     # The dispatch worker's consumer and producer settings (acks=all, idempotent), commit after the acks. ``batched``
     # hands the records over through the same outbox as the worker (one record batch per partition); otherwise
-    # one ``send`` per record.
+    # one ``send`` per record. ``copies``: records written per record read, on average (1 for a plain passthrough).
     consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap_servers, group_id=group,
                                 enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=500)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
@@ -138,13 +148,18 @@ async def _passthrough(bootstrap_servers: str, source: str, destination: str, gr
     partition_ids: dict[str, list[int]] = {}
     try:
         seen = 0
+        owed = 0.0
         while seen < total:
             batches = await consumer.getmany(timeout_ms=1000, max_records=500)
             if batched:
                 outbox = Outbox(producer, partition_ids)
                 for messages in batches.values():
                     for message in messages:
-                        await outbox.add(destination, message.value, key=message.key, headers=list(message.headers))
+                        owed += copies
+                        while owed >= 1:
+                            await outbox.add(destination, message.value, key=message.key,
+                                             headers=list(message.headers))
+                            owed -= 1
                         seen += 1
                 await outbox.send()
             else:
@@ -162,8 +177,8 @@ async def _passthrough(bootstrap_servers: str, source: str, destination: str, gr
 
 
 def passthrough(bootstrap_servers: str, source: str, destination: str, group: str, total: int,
-                batched: bool = True) -> Span:
+                batched: bool = True, copies: float = 1.0) -> Span:
     """A bare consume→produce loop (no decoding, no work) over ``total`` messages; its output span."""
     before = end_offsets(bootstrap_servers, [destination])
-    asyncio.run(_passthrough(bootstrap_servers, source, destination, group, total, batched))
+    asyncio.run(_passthrough(bootstrap_servers, source, destination, group, total, batched, copies))
     return span_since(bootstrap_servers, before)

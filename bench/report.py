@@ -16,6 +16,8 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("dispatch_findings_per_s", ""),
     ("passthrough_msgs_per_s", ""),
     ("dispatch_ratio", "≥ 0.5"),
+    ("passthrough_amplified_msgs_per_s", ""),
+    ("dispatch_ratio_same_output", ""),
     ("broker_producer_msgs_per_s", ""),
     ("broker_consumer_msgs_per_s", ""),
     ("e2e_latency_p50_s", ""),
@@ -46,6 +48,12 @@ def build(results: dict[str, Any], sizes: Sizes, sections: list[str], load: dict
         details["dispatch_ratio"] = {"median": document["dispatch_ratio"], "unit": "",
                                      "runs": dispatch.extra.get("ratio_per_run", []),
                                      "notes": ["median dispatch / median passthrough; runs: each run's pair"]}
+    amplified = figures.get("passthrough_amplified_msgs_per_s")
+    if dispatch and amplified and dispatch.median and amplified.median:
+        document["dispatch_ratio_same_output"] = round(dispatch.median / amplified.median, 3)
+        details["dispatch_ratio_same_output"] = {
+            "median": document["dispatch_ratio_same_output"], "unit": "", "runs": [],
+            "notes": ["median dispatch / median passthrough writing as many records per input as dispatch"]}
     document["targets_met"] = {key: _meets(document.get(key), *target) for key, target in TARGETS.items()
                                if document.get(key) is not None}
     document["details"] = details

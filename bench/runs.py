@@ -121,6 +121,12 @@ class Bench:
                         run_passthrough(stack, n, passthrough_topic, batched=False))
             result = run_dispatch(stack, n, f"dispatch-{run}")
             self.record("dispatch_findings_per_s", "findings/s", result.findings_per_s)
+            # The same loop writing as many records per input as dispatch did: the limit for dispatch's output
+            # volume on this machine (the broker shares its 2 cores), with no decoding and no decisions.
+            self.record("passthrough_amplified_msgs_per_s", "input msg/s",
+                        run_passthrough(stack, n, passthrough_topic, copies=result.records_per_finding))
+            self.figure("passthrough_amplified_msgs_per_s", "input msg/s").extra.setdefault(
+                "records_per_input", []).append(round(result.records_per_finding, 2))
             self.record("dispatch_second_half_findings_per_s", "findings/s",
                         result.span.second_half_rate_per_s(n))
             fig = self.figure("dispatch_findings_per_s", "findings/s")
