@@ -25,10 +25,9 @@ RECORD_SIZE_BYTES = 700  # a FindingReported record: ~560 bytes of JSON body plu
 
 @dataclass(frozen=True)
 class Sizes:
-    # The defaults keep a whole `make bench` near 20 minutes on the 2-core machine (see docs/benchmarks.md):
-    # the 100,000 findings per dispatch run would take ~10 minutes per run there.
+    # The defaults keep a whole `make bench` near 20 minutes on the 2-core machine (see docs/benchmarks.md).
     runs: int = 3
-    dispatch_findings: int = 15_000
+    dispatch_findings: int = 100_000
     latency_rate_per_s: float = 500.0
     latency_seconds: float = 60.0
     sustainable_seconds: float = 20.0  # e2e latency again at 80 % of the measured single-request capacity

@@ -7,6 +7,9 @@ that takes a partition over reads that partition of every changelog from the sta
 the input partition from worker to worker — the same co-partitioning Kafka Streams and Faust use.
 
 Changelog records: key = the row key as JSON, value = the row as JSON, a deletion is a tombstone (no value).
+Keys are written by the standard library's encoder and never change form: compaction keeps the last record per key
+bytes. Values are written and read with orjson — several times faster, and a restore reads millions of them; any JSON
+reader can read them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import json
 from collections.abc import Iterable, Iterator, MutableMapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 
 @dataclass(frozen=True)
@@ -30,7 +35,7 @@ def encode_key(key: str) -> bytes:
 
 
 def encode_value(value: Any) -> bytes | None:
-    return None if value is None else json.dumps(value, separators=(",", ":")).encode()
+    return None if value is None else orjson.dumps(value)
 
 
 class NoPartition(RuntimeError):
@@ -54,7 +59,7 @@ class PartitionedTable(MutableMapping[str, Any]):
 
     def __getitem__(self, key: str) -> Any:
         row = self._rows[key]
-        return json.loads(row) if self.encoded else row
+        return orjson.loads(row) if self.encoded else row
 
     def __contains__(self, key: object) -> bool:
         return key in self._rows
@@ -82,12 +87,12 @@ class PartitionedTable(MutableMapping[str, Any]):
 
     def load(self, partition: int, key: bytes, value: bytes | None) -> None:
         """Apply one changelog record read back during a restore (no new changelog record)."""
-        row_key = json.loads(key)
+        row_key = orjson.loads(key)
         if value is None:
             self._rows.pop(row_key, None)
             self._partition_of.pop(row_key, None)
         else:
-            self._rows[row_key] = value if self.encoded else json.loads(value)
+            self._rows[row_key] = value if self.encoded else orjson.loads(value)
             self._partition_of[row_key] = partition
 
     def drop(self, partitions: set[int]) -> None:
