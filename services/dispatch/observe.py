@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from datetime import datetime
+from functools import lru_cache
+
+from prometheus_client import Counter
 
 from schemas.events import CaseOpened, CaseTransitioned, FindingMerged, ReferralIssued, WireModel
 from services.dispatch import metrics
@@ -23,17 +26,24 @@ def _department(body_id: str) -> str:
     return parts[2] if parts[0] in ("team", "agency") and len(parts) > 2 else parts[0]
 
 
+@lru_cache(maxsize=65_536)
+def _counter(counter: Counter, *labels: str) -> Counter:
+    # One labelled child per label set, looked up once: ``labels()`` takes a lock and builds a tuple on every call,
+    # and this runs for every event. Counters are never cleared, so a cached child stays the registered one.
+    return counter.labels(*labels)
+
+
 def record(model: WireModel, dispatcher: Dispatcher) -> None:
     """Count one published event (called once per event first published, not for replays)."""
-    metrics.EVENTS_EMITTED.labels(getattr(model, "event", type(model).__name__)).inc()
+    _counter(metrics.EVENTS_EMITTED, getattr(model, "event", type(model).__name__)).inc()
     if isinstance(model, CaseOpened):
         f = model.finding
-        metrics.CASES_OPENED.labels(f.county_code, f.township_code, model.routing.rule).inc()
+        _counter(metrics.CASES_OPENED, f.county_code, f.township_code, model.routing.rule).inc()
     elif isinstance(model, FindingMerged):
         f = model.finding
-        metrics.FINDINGS_MERGED.labels(f.county_code, f.township_code, model.rule).inc()
+        _counter(metrics.FINDINGS_MERGED, f.county_code, f.township_code, model.rule).inc()
     elif isinstance(model, ReferralIssued):
-        metrics.REFERRALS_ISSUED.labels(_county(model.body_id), model.body_id, _department(model.body_id)).inc()
+        _counter(metrics.REFERRALS_ISSUED, _county(model.body_id), model.body_id, _department(model.body_id)).inc()
     elif isinstance(model, CaseTransitioned):
         county = _county(model.body_id)
         metrics.TRANSITIONS.labels(county, model.body_id, model.action.value).inc()
