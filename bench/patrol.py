@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import zlib
 from collections.abc import Sequence
@@ -25,7 +26,12 @@ BATCH_ITEMS = 500  # the patrol service's default max_batch_items: an app catchi
 
 def patrol_env(stack: BenchStack) -> dict[str, str]:
     # The bench sends from a few principals at rates no single officer reaches: the per-caller limit is lifted.
+    # Patrol runs as it is deployed on a machine like this one: a worker process per CPU (BENCH_PATROL_WORKERS to
+    # compare other counts).
+    linger = os.environ.get("BENCH_LINGER_MS")
     return {"LIANDONG_RATE_LIMIT_PER_MINUTE": "100000000", "LIANDONG_RATE_LIMIT_BURST": "1000000",
+            "LIANDONG_PATROL_WORKERS": os.environ.get("BENCH_PATROL_WORKERS", str(len(os.sched_getaffinity(0)))),
+            **({"LIANDONG_PUBLISH_LINGER_MS": linger} if linger else {}),
             "LIANDONG_PATROL_STORE_URL": f"sqlite:///{stack.run_dir / 'patrol.db'}",
             "LIANDONG_AUDIT_LOG_PATH": str(stack.run_dir / "logs" / "audit.jsonl")}
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import jwt
+
+T = TypeVar("T")
 
 ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
 
@@ -40,3 +44,48 @@ def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"invalid token: {exc}") from None
     return claims
+
+
+class VerifiedTokens(Generic[T]):
+    """What verified tokens stood for, so a token sent with every request is verified in full only once.
+
+    Only a token that passed ``decode_token`` is kept, with what the caller derived from its claims. Signature,
+    algorithm, issuer, audience and required claims do not change with time, so they hold for the same token string;
+    its time claims do, and are checked again on every use with PyJWT's own rules (``exp`` > now, ``nbf`` and ``iat``
+    <= now, no leeway). A token past any of them is a miss: the caller verifies it in full again, so the refusal and
+    its message are PyJWT's. Tokens with a bad signature are never kept, so filling the cache takes valid tokens.
+    """
+
+    def __init__(self, max_tokens: int = 10_000, clock: Callable[[], float] = time.time) -> None:
+        self._max_tokens = max_tokens
+        self._clock = clock
+        self._entries: dict[str, tuple[T, int, int, int]] = {}  # token -> (value, exp, nbf, iat)
+
+    def get(self, token: str) -> T | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        value, exp, nbf, iat = entry
+        now = self._clock()
+        if exp <= now or nbf > now or iat > now:
+            del self._entries[token]
+            return None
+        return value
+
+    def put(self, token: str, claims: dict[str, Any], value: T) -> None:
+        """Remember ``value`` for a token whose ``claims`` ``decode_token`` has just returned."""
+        try:
+            exp = int(claims["exp"])
+            nbf = int(claims.get("nbf", _NEVER))
+            iat = int(claims.get("iat", _NEVER))
+        except (KeyError, TypeError, ValueError, OverflowError):
+            return  # not the shape decode_token lets through: verify it in full each time
+        if len(self._entries) >= self._max_tokens:
+            now = self._clock()
+            self._entries = {t: e for t, e in self._entries.items() if e[1] > now}
+            while len(self._entries) >= self._max_tokens:  # still full of live tokens: forget the oldest
+                del self._entries[next(iter(self._entries))]
+        self._entries[token] = (value, exp, nbf, iat)
+
+
+_NEVER = -(2**62)  # an absent nbf / iat: in the past, whatever the clock says

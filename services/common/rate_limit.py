@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from services.common.jwt_auth import AuthError
 
@@ -21,41 +21,70 @@ class RateDecision:
     retry_after_seconds: int = 0  # whole seconds until one token is back (the Retry-After header)
 
 
+class Buckets(Protocol):
+    """Token buckets by caller key: ``TokenBuckets`` in one process's memory, or a table several processes share."""
+
+    def take(self, key: str, now: float, cost: float = 1.0) -> RateDecision: ...
+
+    def peek(self, key: str, now: float, cost: float = 1.0) -> RateDecision: ...
+
+
+@dataclass(frozen=True)
+class BucketPolicy:
+    """The arithmetic of one token bucket: ``burst`` tokens at most, refilled at ``per_minute``."""
+
+    per_minute: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if self.per_minute <= 0 or self.burst < 1:
+            raise ValueError("rate limits need per_minute > 0 and burst >= 1")
+
+    @property
+    def rate_per_second(self) -> float:
+        return self.per_minute / 60.0
+
+    @property
+    def full_after(self) -> float:
+        """Seconds an empty bucket takes to refill: a bucket untouched that long is the same as a new one."""
+        return self.burst / self.rate_per_second
+
+    def refilled(self, tokens: float, at: float, now: float) -> float:
+        return min(float(self.burst), tokens + max(0.0, now - at) * self.rate_per_second)
+
+    def decide(self, tokens: float, cost: float) -> RateDecision:
+        if tokens >= cost:
+            return RateDecision(True)
+        return RateDecision(False, max(1, math.ceil((cost - tokens) / self.rate_per_second)))
+
+
 class TokenBuckets:
-    """``burst`` requests at once, refilled at ``per_minute``; one bucket per caller key."""
+    """``burst`` requests at once, refilled at ``per_minute``; one bucket per caller key, in this process."""
 
     def __init__(self, per_minute: float, burst: int, max_keys: int = 100_000) -> None:
-        if per_minute <= 0 or burst < 1:
-            raise ValueError("rate limits need per_minute > 0 and burst >= 1")
-        self._rate_per_second = per_minute / 60.0
-        self._burst = float(burst)
+        self._policy = BucketPolicy(per_minute, burst)
         self._max_keys = max_keys
         self._buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, at)
 
     def take(self, key: str, now: float, cost: float = 1.0) -> RateDecision:
         tokens = self._tokens(key, now)
-        decision = self._decide(tokens, cost)
+        decision = self._policy.decide(tokens, cost)
         self._store(key, tokens - cost if decision.allowed else tokens, now)
         return decision
 
     def peek(self, key: str, now: float, cost: float = 1.0) -> RateDecision:
         """What ``take`` would answer now, taking nothing."""
-        return self._decide(self._tokens(key, now), cost)
+        return self._policy.decide(self._tokens(key, now), cost)
 
     def _tokens(self, key: str, now: float) -> float:
-        tokens, at = self._buckets.get(key, (self._burst, now))
-        return min(self._burst, tokens + max(0.0, now - at) * self._rate_per_second)
-
-    def _decide(self, tokens: float, cost: float) -> RateDecision:
-        if tokens >= cost:
-            return RateDecision(True)
-        return RateDecision(False, max(1, math.ceil((cost - tokens) / self._rate_per_second)))
+        tokens, at = self._buckets.get(key, (float(self._policy.burst), now))
+        return self._policy.refilled(tokens, at, now)
 
     def _store(self, key: str, tokens: float, now: float) -> None:
         self._buckets[key] = (tokens, now)
         if len(self._buckets) > self._max_keys:
             # A bucket that has refilled completely is the same as no bucket: forget those to bound memory.
-            full_after = self._burst / self._rate_per_second
+            full_after = self._policy.full_after
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < full_after}
 
 
@@ -75,8 +104,13 @@ class AuthFailureLimit:
     that address is refused too until a failure is refilled. Successful authentications cost nothing.
     """
 
-    def __init__(self, per_minute: float, burst: int) -> None:
-        self._buckets = TokenBuckets(per_minute, burst)
+    def __init__(self, per_minute: float, burst: int, buckets: Buckets | None = None) -> None:
+        """``buckets`` (refilled at ``per_minute`` up to ``burst``) when the budget is shared with other processes."""
+        self._buckets: Buckets = buckets or TokenBuckets(per_minute, burst)
+
+    def locked_out(self, client_address: str, now: float) -> bool:
+        """Whether ``authenticate`` would refuse this address now, before looking at its credential."""
+        return not self._buckets.peek(client_address, now).allowed
 
     def authenticate(self, client_address: str, now: float, verify: Callable[[], T]) -> T:
         """``verify()``'s answer; TooManyAuthFailures when the address is locked out; its AuthError counts."""

@@ -4,31 +4,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from schemas.api import FindingSubmission
 from services.common.audit import AuditLog, JsonLinesAuditLog
-from services.common.rate_limit import AuthFailureLimit, TokenBuckets
+from services.common.rate_limit import AuthFailureLimit, Buckets, TokenBuckets
 from services.common.topics import FINDINGS
 from services.patrol import metrics
 from services.patrol.adapters.case_lookup import SqlCaseLookup
 from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.adapters.publisher import FindingPublisher
+from services.patrol.adapters.shared_buckets import SharedTokenBuckets
 from services.patrol.auth import Authenticator
 from services.patrol.domain.access import parse_adjoining
 from services.patrol.domain.intake import IntakeLimits, Problem
 from services.patrol.domain.register import CaseLookup
 from services.patrol.entrypoints import errors, json_api, open311, open311_format, openapi_doc
 from services.patrol.entrypoints.deps import Patrol
+from services.patrol.entrypoints.fast_lane import FastLane, Lane
 from services.patrol.entrypoints.guards import FORM_TYPES, JSON_TYPES, WriteGuard, WriteRule
+from services.patrol.entrypoints.json_models import FindingBatch
 from services.patrol.ports import BrokerUnavailable, IdempotencyStore
 from services.patrol.service import Context, IntakeService, Refused
 from services.patrol.settings import PatrolSettings
@@ -40,7 +47,8 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
                audit: AuditLog | None = None, clock: Callable[[], datetime] | None = None) -> FastAPI:
     reference = load_reference_data()
     publisher = publisher or FindingPublisher(settings.bootstrap_servers, FINDINGS.name(settings.topic_prefix),
-                                              settings.publish_timeout_seconds, settings.connect_timeout_seconds)
+                                              settings.publish_timeout_seconds, settings.connect_timeout_seconds,
+                                              settings.publish_linger_ms)
     audit = audit or JsonLinesAuditLog(settings.audit_log_path)
     adjoining = parse_adjoining(settings.adjoining_townships)
     service = IntakeService(
@@ -49,9 +57,9 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
         limits=IntakeLimits(timedelta(seconds=settings.max_future_skew_seconds),
                             timedelta(days=settings.max_age_days), adjoining),
         retry_after_seconds=settings.retry_after_seconds, **({"clock": clock} if clock else {}))
+    limiter, auth_failures = _rate_limits(settings)
     patrol = Patrol(settings=settings, service=service, authenticator=Authenticator(settings),
-                    limiter=TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
-                    auth_failures=AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst),
+                    limiter=limiter, auth_failures=auth_failures,
                     lookup=lookup or SqlCaseLookup(settings.database_url), store=service.store,
                     publisher=publisher, adjoining=adjoining)
 
@@ -68,17 +76,22 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
             if close is not None:
                 close()
 
+    # FastAPI's native OpenTelemetry is off: the service reports through Prometheus (metrics.py), and asking on
+    # every request whether an OpenTelemetry provider is configured cost ~3 % of a single finding's CPU.
     app = FastAPI(title="liandong patrol service", version="1.1.0", lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="The only way findings enter liandong: the JSON API under /v1 and Open311 GeoReport "
                               "v2 under /open311/v2. See docs/patrol.md.")
     app.state.patrol = patrol
-    app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
-
-    app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals
-
     errors.install(app)
-    app.include_router(json_api.router(openapi_doc.submission_examples(reference, datetime.now(UTC))))
+    json_router = json_api.router(openapi_doc.submission_examples(reference, datetime.now(UTC)))
+    app.include_router(json_router)
     app.include_router(open311.router())
+
+    # Middleware, innermost first: the JSON write routes' fast lane sees bodies the guard has let through.
+    app.add_middleware(FastLane, patrol=patrol, lanes=_fast_lanes(json_router))
+    app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
+    app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
@@ -86,7 +99,7 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
 
     @app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_metrics_registry()), media_type=CONTENT_TYPE_LATEST)
 
     app.openapi = lambda: openapi_doc.document(app, settings.max_batch_items)  # type: ignore[method-assign]
     return app
@@ -125,10 +138,39 @@ class RequestTiming:
                                        f"{status // 100}xx").observe(time.perf_counter() - started)
 
 
+def _rate_limits(settings: PatrolSettings) -> tuple[Buckets, AuthFailureLimit]:
+    """In memory for one process; in files when several share them (LIANDONG_RATE_LIMIT_STATE_DIR)."""
+    if not settings.rate_limit_state_dir:
+        return (TokenBuckets(settings.rate_limit_per_minute, settings.rate_limit_burst),
+                AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst))
+    state = Path(settings.rate_limit_state_dir)
+    failures = SharedTokenBuckets(state / "auth-failures", settings.auth_failures_per_minute,
+                                  settings.auth_failure_burst)
+    return (SharedTokenBuckets(state / "requests", settings.rate_limit_per_minute, settings.rate_limit_burst),
+            AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst, failures))
+
+
+def _metrics_registry() -> CollectorRegistry:
+    """This process's metrics, or every worker's when they run in prometheus_client's multiprocess mode."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
+
+
 async def _connect_early(publisher: FindingPublisher) -> None:
     # Learn the topic id at start so status lookups see accepted-but-unregistered findings before the first write.
     with contextlib.suppress(BrokerUnavailable):
         await publisher.scope()
+
+
+def _fast_lanes(router: APIRouter) -> dict[str, Lane]:
+    posts = {route.path: route for route in router.routes
+             if isinstance(route, APIRoute) and "POST" in (route.methods or ())}
+    return {"/v1/findings": Lane(posts["/v1/findings"], FindingSubmission.model_validate, json_api.file_finding),
+            "/v1/findings/batch": Lane(posts["/v1/findings/batch"], FindingBatch.model_validate,
+                                       json_api.file_batch)}
 
 
 def _write_rules(settings: PatrolSettings) -> list[WriteRule]:

@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -70,9 +71,16 @@ class Context:
 @dataclass
 class _Pending:
     index: int
-    record: KeyRecord
+    finding: FindingReported
+    fingerprint: str
     event: Record
+    record: KeyRecord | None = None  # once the topic incarnation (the record's scope) is known
     claimed_here: bool = False
+
+    @property
+    def key(self) -> KeyRecord:
+        assert self.record is not None
+        return self.record
 
 
 class IntakeService:
@@ -106,31 +114,30 @@ class IntakeService:
                 continue
             event = encode(finding, event_id=finding.finding_id, source=f"/patrol/{finding.township_code}", key=key,
                            subject=finding.finding_id, time=received_at)
-            pending.append(_Pending(index, _key_record(finding, item.fingerprint, received_at), event))
+            pending.append(_Pending(index, finding, item.fingerprint, event))
         if pending:
-            for index, outcome in (await self._publish(pending)).items():
+            for index, outcome in (await self._publish(pending, received_at)).items():
                 outcomes[index] = outcome
         final = [o if o is not None else self.unavailable("internal", "no outcome") for o in outcomes]
-        for item, outcome in zip(items, final, strict=True):
-            self.record(ctx, outcome, item.what)
+        self.record_all(ctx, [(outcome, item.what) for item, outcome in zip(items, final, strict=True)])
         return final
 
-    async def _publish(self, pending: list[_Pending]) -> dict[int, Outcome]:
+    async def _publish(self, pending: list[_Pending], received_at: datetime) -> dict[int, Outcome]:
         try:
             scope = await self.publisher.scope()
         except BrokerUnavailable as exc:
             return {p.index: self.unavailable("broker_unavailable", f"not accepted, retry later: {exc}")
                     for p in pending}
         for p in pending:
-            p.record = _scoped(p.record, scope)
+            p.record = _key_record(p.finding, p.fingerprint, received_at, scope)
         try:
-            existing = await self.store.claim([p.record for p in pending])
+            existing = await self.store.claim([p.key for p in pending])
         except StoreUnavailable as exc:
             return {p.index: self.unavailable("store_unavailable", str(exc)) for p in pending}
         outcomes: dict[int, Outcome] = {}
         to_send: list[_Pending] = []
         for p, found in zip(pending, existing, strict=True):
-            verdict = decide(found, p.record.fingerprint)
+            verdict = decide(found, p.fingerprint)
             if verdict is Verdict.CONFLICT:
                 assert found is not None
                 outcomes[p.index] = Refused(409, "idempotency_conflict", (Problem(
@@ -155,14 +162,14 @@ class IntakeService:
         outcomes: dict[int, Outcome] = {}
         try:
             # Never sent: free the key. Sent but unconfirmed: keep the claim, the record may still land.
-            await self.store.release([p.record for p, r in failed if p.claimed_here and not r.sent])
-            stored = await self.store.accept([(p.record, ack) for p, ack in acked])
+            await self.store.release([p.key for p, r in failed if p.claimed_here and not r.sent])
+            stored = await self.store.accept([(p.key, ack) for p, ack in acked])
         except StoreUnavailable as exc:
             # The broker has these findings; a retry with the same key republishes the same finding id.
             return {p.index: self.unavailable("store_unavailable", str(exc)) for p in to_send}
         by_key = {(s.reporter, s.client_report_id): s for s in stored}
         for p, _ack in acked:
-            outcomes[p.index] = _accepted(by_key[(p.record.reporter, p.record.client_report_id)], replayed=False)
+            outcomes[p.index] = _accepted(by_key[(p.key.reporter, p.key.client_report_id)], replayed=False)
         for p, failure in failed:
             outcomes[p.index] = self.unavailable("broker_unavailable", f"not accepted, retry later: {failure}")
         return outcomes
@@ -170,32 +177,35 @@ class IntakeService:
     def record(self, ctx: Context, outcome: Outcome, what: dict[str, Any], *, count: bool = True) -> None:
         """Audit and count one outcome (also for refusals decided before the service, e.g. by auth); ``count``
         False audits without touching the findings metrics (a refused read)."""
-        problems: tuple[tuple[str, str], ...] = ()
-        if not count:
-            assert isinstance(outcome, Refused)
-            kind, status, reason = _outcome_kind(outcome), outcome.status, outcome.reason
-            problems = masked_problems([(p.field, p.message) for p in outcome.problems])
-        elif isinstance(outcome, Accepted):
-            kind, reason = ("replayed" if outcome.replayed else "accepted"), ""
-            status = 200 if ctx.api == "open311" else 202
-            what = {**what, "finding_id": outcome.finding_id}
-            if outcome.replayed:
-                metrics.FINDINGS_REPLAYED.labels(ctx.api).inc()
+        self.record_all(ctx, [(outcome, what)], count=count)
+
+    def record_all(self, ctx: Context, outcomes: Sequence[tuple[Outcome, dict[str, Any]]], *,
+                   count: bool = True) -> None:
+        """``record`` for every outcome of one request: one audit write, one increment per metric series."""
+        at, who = self.clock(), Who.of(ctx.principal, ctx.client_address)
+        counts: Counter[tuple[Any, tuple[str, ...]]] = Counter()
+        entries = []
+        for outcome, what in outcomes:
+            problems: tuple[tuple[str, str], ...] = ()
+            if isinstance(outcome, Accepted):
+                assert count, "only refusals are recorded uncounted"
+                kind, reason = ("replayed" if outcome.replayed else "accepted"), ""
+                status = 200 if ctx.api == "open311" else 202
+                what = {**what, "finding_id": outcome.finding_id}
+                counts[(metrics.FINDINGS_REPLAYED, (ctx.api,)) if outcome.replayed else (
+                    metrics.FINDINGS_ACCEPTED, (ctx.api, str(what.get("township_code", "")),
+                                                str(what.get("category_code", "")), str(what.get("source", ""))))] += 1
             else:
-                metrics.FINDINGS_ACCEPTED.labels(ctx.api, str(what.get("township_code", "")),
-                                                 str(what.get("category_code", "")),
-                                                 str(what.get("source", ""))).inc()
-        else:
-            kind, status, reason = _outcome_kind(outcome), outcome.status, outcome.reason
-            problems = masked_problems([(p.field, p.message) for p in outcome.problems])
-            if outcome.status >= 500:
-                metrics.PUBLISH_FAILURES.labels(ctx.api).inc()
-            else:
-                metrics.FINDINGS_REJECTED.labels(ctx.api, outcome.reason).inc()
-        self.audit.record(AuditEntry(
-            at=self.clock(), request_id=ctx.request_id, api=ctx.api, action=ctx.action,
-            who=Who.of(ctx.principal, ctx.client_address), outcome=kind, status=status, reason=reason,
-            what=what, problems=problems))
+                kind, status, reason = _outcome_kind(outcome), outcome.status, outcome.reason
+                problems = masked_problems([(p.field, p.message) for p in outcome.problems])
+                if count:
+                    counts[(metrics.PUBLISH_FAILURES, (ctx.api,)) if outcome.status >= 500 else (
+                        metrics.FINDINGS_REJECTED, (ctx.api, outcome.reason))] += 1
+            entries.append(AuditEntry(at=at, request_id=ctx.request_id, api=ctx.api, action=ctx.action, who=who,
+                                      outcome=kind, status=status, reason=reason, what=what, problems=problems))
+        self.audit.record_many(entries)
+        for (metric, labels), n in counts.items():
+            metric.labels(*labels).inc(n)
 
 
 def _outcome_kind(refused: Refused) -> str:
@@ -203,15 +213,11 @@ def _outcome_kind(refused: Refused) -> str:
         refused.status, "unavailable" if refused.status >= 500 else "rejected")
 
 
-def _key_record(finding: FindingReported, fingerprint: str, received_at: datetime) -> KeyRecord:
-    return KeyRecord(scope="", reporter=finding.reporter, client_report_id=finding.client_report_id,
+def _key_record(finding: FindingReported, fingerprint: str, received_at: datetime, scope: str) -> KeyRecord:
+    return KeyRecord(scope=scope, reporter=finding.reporter, client_report_id=finding.client_report_id,
                      fingerprint=fingerprint, finding_id=finding.finding_id, township_code=finding.township_code,
                      category_code=finding.category_code, latitude=finding.location.latitude,
                      longitude=finding.location.longitude, state=KeyState.PENDING, claimed_at=received_at)
-
-
-def _scoped(record: KeyRecord, scope: str) -> KeyRecord:
-    return replace(record, scope=scope)
 
 
 def _accepted(record: KeyRecord, *, replayed: bool) -> Accepted:

@@ -25,6 +25,8 @@ class PatrolSettings(BaseSettings):
     publish_timeout_seconds: float = 5.0
     # How long connecting to the broker (producer start, findings topic lookup) may take on a busy host.
     connect_timeout_seconds: float = 15.0
+    # How long the producer waits for more findings to send with one (acks=all) produce request.
+    publish_linger_ms: int = Field(default=2, ge=0)
     retry_after_seconds: int = 5
     max_future_skew_seconds: float = 300.0
     max_age_days: float = 30.0
@@ -38,6 +40,12 @@ class PatrolSettings(BaseSettings):
     # the rate below; while an address has none left, every request of it carrying a credential gets 429.
     auth_failure_burst: int = 20
     auth_failures_per_minute: float = 10.0
+    # Worker processes behind the port (python -m services.patrol); more than one shares the store, the rate limits
+    # and the metrics between them (services/patrol/workers.py).
+    patrol_workers: int = Field(default=1, ge=1)
+    # Where the rate-limit buckets live when several processes must share them (set by the parent for its workers;
+    # set it to share them between instances on one host). Empty: in this process's memory.
+    rate_limit_state_dir: str = ""
     # The case register written by services.info_share; patrol only reads it (status lookups, Open311 GET).
     database_url: str = "sqlite:///.run/register.db"
     # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError as SyncKafkaError
 
@@ -19,8 +21,9 @@ log = logging.getLogger(__name__)
 
 class FindingPublisher:
     def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float,
-                 connect_timeout_seconds: float | None = None) -> None:
+                 connect_timeout_seconds: float | None = None, linger_ms: int = 2) -> None:
         self._bootstrap_servers = bootstrap_servers
+        self._linger_ms = linger_ms
         self._topic = topic
         self._timeout_seconds = timeout_seconds
         # Connecting (producer start, topic lookup) happens once, not per finding, and is slow on a busy host; a
@@ -48,7 +51,8 @@ class FindingPublisher:
             if self._producer is None:
                 producer = AIOKafkaProducer(
                     bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True,
-                    request_timeout_ms=int(self._timeout_seconds * 1000), linger_ms=2,
+                    request_timeout_ms=int(self._timeout_seconds * 1000), linger_ms=self._linger_ms,
+                    partitioner=KeyHashMemo(),
                 )
                 try:
                     await asyncio.wait_for(producer.start(), self._connect_timeout_seconds)
@@ -106,6 +110,23 @@ class FindingPublisher:
 
     async def close(self) -> None:
         await self._reset()
+
+
+class KeyHashMemo:
+    """aiokafka's default partitioner, with the murmur2 hash of each key remembered.
+
+    Findings are keyed by dedup group — a few hundred keys — and the pure-Python murmur2 was ~4 % of a batch's CPU.
+    The partition is still the hash modulo the partitions known now, exactly as ``DefaultPartitioner`` (and the Java
+    client) picks it, so every finding of a dedup group still lands on the one partition dispatch expects.
+    """
+
+    def __init__(self, max_keys: int = 65_536) -> None:
+        self._hash = functools.lru_cache(maxsize=max_keys)(murmur2)
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        if key is None:
+            return DefaultPartitioner()(key, all_partitions, available)
+        return all_partitions[(self._hash(key) & 0x7FFFFFFF) % len(all_partitions)]
 
 
 def _failure(future: asyncio.Future[object], done: set[asyncio.Future[object]]) -> str:

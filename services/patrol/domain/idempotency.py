@@ -57,5 +57,9 @@ def decide(existing: KeyRecord | None, fingerprint: str) -> Verdict:
 
 def fingerprint(content: Any) -> str:
     """SHA-256 of the canonical JSON of what the client sent (after parsing, before defaults that vary in time)."""
-    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(_CANONICAL.encode(content).encode()).hexdigest()
+
+
+# json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str), with the encoder built
+# once: json.dumps builds one per call when given any option.
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)

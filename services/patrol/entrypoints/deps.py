@@ -12,7 +12,7 @@ from fastapi import Request
 from fastapi.security import APIKeyHeader, HTTPBearer
 
 from services.common.jwt_auth import bearer_token
-from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
+from services.common.rate_limit import AuthFailureLimit, Buckets, TooManyAuthFailures
 from services.patrol.adapters.publisher import FindingPublisher
 from services.patrol.auth import Authenticator, AuthError
 from services.patrol.domain.access import Principal
@@ -47,7 +47,7 @@ class Patrol:
     settings: PatrolSettings
     service: IntakeService
     authenticator: Authenticator
-    limiter: TokenBuckets
+    limiter: Buckets
     auth_failures: AuthFailureLimit
     lookup: CaseLookup
     store: IdempotencyStore
@@ -74,10 +74,30 @@ class Patrol:
             raise RateLimited(exc.retry_after_seconds, None, failed_authentications=True) from None
 
     def throttle(self, principal: Principal | None, client_address: str) -> None:
-        key = f"principal:{principal.subject}" if principal else f"address:{client_address}"
-        decision = self.limiter.take(key, time.monotonic())
+        decision = self.limiter.take(_throttle_key(principal, client_address), time.monotonic())
         if not decision.allowed:
             raise RateLimited(decision.retry_after_seconds, principal)
+
+    def admit(self, authorization: str | None, api_key: str | None, client_address: str) -> Principal | None:
+        """``authenticate`` then ``throttle`` for a request that neither refuses: the caller, charged one request.
+
+        None, with nothing counted or charged, when either would refuse (or no credential is given): the request
+        then goes through ``authenticate`` and ``throttle`` themselves, which count and answer as they always do.
+        """
+        if not authorization and not api_key:
+            return None
+        now = time.monotonic()
+        if self.auth_failures.locked_out(client_address, now):
+            return None
+        try:
+            principal = self.principal(authorization, api_key)
+        except AuthError:
+            return None
+        # A refused take leaves the bucket as it was (refilled to now, nothing taken): the ordinary path then
+        # refuses the same request itself.
+        if principal is None or not self.limiter.take(_throttle_key(principal, client_address), now).allowed:
+            return None
+        return principal
 
     async def find(self, finding_id: str) -> tuple[Registered | None, KeyRecord | None]:
         """The registered report and the idempotency record (which also knows requests not registered yet)."""
@@ -97,6 +117,10 @@ class Patrol:
     def context(self, request: Request, api: str, action: str, principal: Principal | None) -> Context:
         return Context(request_id=request_id(request), api=api, action=action, principal=principal,
                        client_address=client_address(request))
+
+
+def _throttle_key(principal: Principal | None, client_address: str) -> str:
+    return f"principal:{principal.subject}" if principal else f"address:{client_address}"
 
 
 def patrol_of(request: Request) -> Patrol:

@@ -62,7 +62,7 @@ class WriteGuard:
                 await self._refuse(rule, scope, receive, send, 413, "body_too_large",
                                    f"body exceeds the limit of {rule.max_bytes} bytes")
                 return
-        await self.app(scope, _replay(bytes(body), receive), send)
+        await self.app(scope, replay(bytes(body), receive), send)
 
     def _rule_for(self, scope: Scope) -> WriteRule | None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -75,7 +75,8 @@ class WriteGuard:
         await rule.render(status, reason, message, scope)(scope, receive, send)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay(body: bytes, receive: Receive) -> Receive:
+    """``receive`` with ``body`` delivered again first (it was read already, to look at it)."""
     sent = False
 
     async def replayed() -> Message:

@@ -58,16 +58,7 @@ def router(examples: dict[str, Any]) -> APIRouter:
               summary="Submit one finding; 202 only once the broker has acknowledged it")
     async def submit_finding(request: Request, principal: Caller,
                              submission: Annotated[FindingSubmission, Body(openapi_examples=examples)]) -> Response:
-        patrol = patrol_of(request)
-        item = Item(submission, fingerprint(canonical_submission(submission)),
-                    describe_submission(submission.model_dump(mode="json")))
-        [outcome] = await patrol.service.file([item], patrol.context(request, "json", "submit_finding", principal))
-        if isinstance(outcome, Refused):
-            return refused_json(outcome)
-        accepted = FindingAccepted(finding_id=outcome.finding_id, client_report_id=outcome.client_report_id,
-                                   partition=outcome.partition, offset=outcome.offset)
-        return JSONResponse(accepted.model_dump(), status_code=202,
-                            headers={REPLAYED_HEADER: "true"} if outcome.replayed else None)
+        return await file_finding(request, principal, submission)
 
     @api.post("/findings/batch", response_model=BatchResult,
               responses={200: {"headers": {"Retry-After": {
@@ -75,22 +66,7 @@ def router(examples: dict[str, Any]) -> APIRouter:
                   "schema": {"type": "integer"}}}}, **_errors(400, 401, 403, 413, 415, 422, 429)},
               summary="Submit up to max_batch_items findings; each item gets its own result")
     async def submit_batch(request: Request, principal: Caller, batch: FindingBatch) -> Response:
-        patrol = patrol_of(request)
-        limit = patrol.settings.max_batch_items
-        if len(batch.items) > limit:
-            # Too many items breaks the documented maxItems: a schema violation like any other (422).
-            refused = Refused(422, "batch_too_large", (Problem("items", f"at most {limit} items per batch, got "
-                                                                        f"{len(batch.items)}"),))
-            audit_refusal(request, refused, principal)
-            return refused_json(refused)
-        items = _batch_items(batch.items)
-        outcomes = await patrol.service.file(items, patrol.context(request, "json", "submit_batch", principal))
-        results = [_item_result(i, raw, o) for i, (raw, o) in enumerate(zip(batch.items, outcomes, strict=True))]
-        body = BatchResult(accepted=sum(r.outcome in ("accepted", "replayed") for r in results),
-                           rejected=sum(r.status < 500 and r.error is not None for r in results),
-                           failed=sum(r.status >= 500 for r in results), results=results)
-        retry = {"Retry-After": str(patrol.settings.retry_after_seconds)} if body.failed else None
-        return JSONResponse(body.model_dump(), status_code=200, headers=retry)
+        return await file_batch(request, principal, batch)
 
     @api.get("/findings/{finding_id}", response_model=FindingStatusView,
              responses=_errors(401, 403, 404, 422, 429, 503),
@@ -107,6 +83,40 @@ def router(examples: dict[str, Any]) -> APIRouter:
                                                                                    client_report_id))
 
     return api
+
+
+async def file_finding(request: Request, principal: Principal, submission: FindingSubmission) -> Response:
+    """POST /v1/findings once the caller is authenticated and within its rate limit and the body is valid."""
+    patrol = patrol_of(request)
+    item = Item(submission, fingerprint(canonical_submission(submission)),
+                describe_submission(submission.model_dump(mode="json")))
+    [outcome] = await patrol.service.file([item], patrol.context(request, "json", "submit_finding", principal))
+    if isinstance(outcome, Refused):
+        return refused_json(outcome)
+    accepted = FindingAccepted(finding_id=outcome.finding_id, client_report_id=outcome.client_report_id,
+                               partition=outcome.partition, offset=outcome.offset)
+    return JSONResponse(accepted.model_dump(), status_code=202,
+                        headers={REPLAYED_HEADER: "true"} if outcome.replayed else None)
+
+
+async def file_batch(request: Request, principal: Principal, batch: FindingBatch) -> Response:
+    """POST /v1/findings/batch once the caller is authenticated and within its rate limit and the body is valid."""
+    patrol = patrol_of(request)
+    limit = patrol.settings.max_batch_items
+    if len(batch.items) > limit:
+        # Too many items breaks the documented maxItems: a schema violation like any other (422).
+        refused = Refused(422, "batch_too_large", (Problem("items", f"at most {limit} items per batch, got "
+                                                                    f"{len(batch.items)}"),))
+        audit_refusal(request, refused, principal)
+        return refused_json(refused)
+    items = _batch_items(batch.items)
+    outcomes = await patrol.service.file(items, patrol.context(request, "json", "submit_batch", principal))
+    results = [_item_result(i, raw, o) for i, (raw, o) in enumerate(zip(batch.items, outcomes, strict=True))]
+    body = BatchResult(accepted=sum(r.outcome in ("accepted", "replayed") for r in results),
+                       rejected=sum(r.status < 500 and r.error is not None for r in results),
+                       failed=sum(r.status >= 500 for r in results), results=results)
+    retry = {"Retry-After": str(patrol.settings.retry_after_seconds)} if body.failed else None
+    return JSONResponse(body.model_dump(), status_code=200, headers=retry)
 
 
 def _batch_items(raw_items: list[dict[str, Any]]) -> list[Item]:
