@@ -20,7 +20,8 @@ def main() -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
+                loop="uvloop", http="httptools")  # pinned dependencies; "auto" would pick them silently
 
 
 if __name__ == "__main__":
