@@ -252,4 +252,39 @@ class Bench:
                 f"(the changelog rows as dicts) plus the dedup index")
         self.results["context"]["recovery"] = {"cases": cases, "changelog_records": loaded["records"],
                                                "extrapolation_factor": factor}
+        self._recovery_full_state()
+
+    def _recovery_full_state(self) -> None:
+        # The same open cases with every row a worker holds for them — case files, referrals, overdue notices
+        # beside the dedup rows — on changelogs of their own (another group prefix), on the same broker.
+        stack, cases = self.stack, self.sizes.recovery_cases
+        stack.group_prefix = "bench-scale-full"
+        loaded = recovery.load_full_state(stack, cases)
+        self.log(f"  whole-state changelogs: {loaded['records']:,} records ({loaded['value_bytes'] / 2**20:,.0f} MiB "
+                 f"of values) for {cases:,} open cases, generated and written in {loaded['seconds']}s: "
+                 f"{loaded['records_by_table']}")
+        for run in range(self.sizes.runs):
+            result = recovery.recover_once(stack, f"recovery-full-{run}")
+            if result.open_cases != cases:
+                raise RuntimeError(f"the worker rebuilt {result.open_cases} open cases, {cases} were written")
+            if result.records_read != loaded["records"]:
+                raise RuntimeError(f"the worker read {result.records_read} changelog records, {loaded['records']} "
+                                   "were written")
+            self.record("scale_recovery_full_state_s", "s", result.seconds)
+            self.record("scale_worker_rss_full_state_bytes", "bytes", result.rss_bytes)
+            phases = self.figure("scale_recovery_full_state_s", "s").extra
+            for phase in ("startup_seconds", "reading_seconds", "rebuild_seconds"):
+                phases.setdefault(phase, []).append(round(getattr(result, phase), 2))
+        self.figure("scale_worker_rss_full_state_bytes", "bytes").notes.append(
+            f"a real dispatch worker right after recovering {cases:,} open cases with all its tables "
+            f"({loaded['records']:,} changelog records): the dedup rows as changelog JSON, case files, referrals and "
+            "overdue notices as dicts, plus the dedup index")
+        if cases != self.sizes.scale_cases:
+            self.figure("scale_recovery_full_state_s", "s").notes.append(
+                f"MEASURED at {cases:,} open cases ({loaded['records']:,} changelog records), not at "
+                f"{self.sizes.scale_cases:,}: not extrapolated, so it is not a figure for {self.sizes.scale_cases:,}")
+        self.results["context"]["recovery_full_state"] = {
+            "cases": cases, "changelog_records": loaded["records"], "records_by_table": loaded["records_by_table"],
+            "changelog_value_bytes": loaded["value_bytes"], "generate_and_write_seconds": loaded["seconds"],
+            "generating_processes": loaded["generating_processes"], "group_prefix": stack.group_prefix}
 
