@@ -114,6 +114,9 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.topic_creator = TopicCreator(settings.bootstrap_servers)
         self.batch_lock = asyncio.Lock()
         self.finishing: asyncio.Task[None] | None = None  # acks and commit of the last batch handed over
+        # While partitions are read back the tables are half loaded (a referral without its case file yet): the
+        # timers that read them skip their turn.
+        self.restoring = False
         self.stopping = asyncio.Event()
         self.consumer: AIOKafkaConsumer
         self.producer: AIOKafkaProducer
@@ -326,6 +329,13 @@ class DispatchWorker(ConsumerRebalanceListener):
             await self._take_partitions({tp.partition for tp in assigned})
 
     async def _take_partitions(self, partitions: set[int]) -> None:
+        self.restoring = True
+        try:
+            await self._restore_partitions(partitions)
+        finally:
+            self.restoring = False
+
+    async def _restore_partitions(self, partitions: set[int]) -> None:
         started = time.perf_counter()
         lost = self.owned - partitions
         kept = self.owned & partitions
@@ -419,6 +429,8 @@ class DispatchWorker(ConsumerRebalanceListener):
 
     async def _ask_checks(self) -> None:
         # Only asks: the check is handled with the referral's own responses, in order, by whoever owns it then.
+        if self.restoring:
+            return
         for key, check in self.dispatcher.due_checks(datetime.now(UTC)):
             record = encode(check, event_id=f"deadline-check:{check.referral_id}:{check.checked_at.isoformat()}",
                             source=SOURCE, key=key, subject=check.case_id)
@@ -427,6 +439,8 @@ class DispatchWorker(ConsumerRebalanceListener):
             metrics.DEADLINE_CHECKS.inc()
 
     async def _gauges(self) -> None:
+        if self.restoring:
+            return
         observe.refresh_gauges(self.dispatcher, datetime.now(UTC))
 
 
