@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from schemas.events import (
@@ -71,6 +72,7 @@ class Dispatcher:
         self.policy = policy or DeadlinePolicy()
         self.index = dedup.DedupIndex()
         self._routes = RoutingMemo(reference)
+        self._major_categories: dict[tuple[str, int], bool] = {}  # (category, routing epoch) -> major matter
 
     def rebuild_index(self) -> int:
         """Restore the in-memory dedup index from the durable tables (after start, recovery or rebalance)."""
@@ -105,7 +107,7 @@ class Dispatcher:
             latitude=finding.location.latitude, longitude=finding.location.longitude,
             trusted_at=finding.received_at,
             # Patrol normalises already; findings from other producers may not have, and 辽F·12345 is 遼F12345.
-            subjects=frozenset((s.kind, normalise_subject(s.kind, s.value)) for s in finding.subjects),
+            subjects=_normalised_subjects(finding),
             radius_m=category.dedup_radius_m,
         )
         decision = dedup.decide(report, self.index)
@@ -192,6 +194,17 @@ class Dispatcher:
         return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id)
 
     def _is_major(self, finding: FindingReported) -> bool:
+        # Depends on the time only through the catalogue version in force, which changes only at a routing epoch's
+        # start: one answer per category and epoch. Before the first epoch there is no catalogue, and it raises.
+        key = (finding.category_code, self._routes.epoch(finding.received_at))
+        major = self._major_categories.get(key)
+        if major is None:
+            major = self._major_in_catalogue(finding)
+            if key[1] > 0:
+                self._major_categories[key] = major
+        return major
+
+    def _major_in_catalogue(self, finding: FindingReported) -> bool:
         catalogue = self.reference.catalogue_in_force(finding.received_at)
         category = self.reference.categories[finding.category_code]
         return any(catalogue.items[code].major for code in category.item_codes if code in catalogue.items)
@@ -303,6 +316,16 @@ class Dispatcher:
                 table[row.key] = row.value
 
 
+def _normalised_subjects(finding: FindingReported) -> dedup.Subjects:
+    if not finding.subjects:  # most findings name no subject
+        return frozenset()
+    return frozenset((s.kind, normalise_subject(s.kind, s.value)) for s in finding.subjects)
+
+
 def _explain(decision: RoutingDecision) -> RoutingExplanation:
-    return RoutingExplanation(rule=decision.rule, item_codes=tuple(decision.item_codes),
-                              catalogue_version=decision.catalogue_version, detail=decision.detail)
+    return _explanation(decision.rule, tuple(decision.item_codes), decision.catalogue_version, decision.detail)
+
+
+@lru_cache(maxsize=1 << 12)  # decisions come from the routing memo: the same few thousand again and again
+def _explanation(rule: str, item_codes: tuple[str, ...], catalogue_version: str, detail: str) -> RoutingExplanation:
+    return RoutingExplanation(rule=rule, item_codes=item_codes, catalogue_version=catalogue_version, detail=detail)

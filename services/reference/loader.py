@@ -8,7 +8,7 @@ import io
 import json
 from bisect import bisect_right
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -57,6 +57,15 @@ def coordination_id(county_code: str) -> str:
     return f"coordination:{county_code}"
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def microseconds_since_epoch(at: datetime) -> int:
+    """An aware datetime as an int that orders exactly as the datetimes do, and compares without utcoffset() calls."""
+    return (at - _EPOCH) // _MICROSECOND  # exact: timedelta arithmetic is in whole microseconds
+
+
 def _aware(at: datetime, what: str) -> datetime:
     # Comparing naive and aware datetimes raises deep inside; refuse naive ones up front with a clear message.
     if at.tzinfo is None or at.utcoffset() is None:
@@ -82,7 +91,15 @@ class ReferenceData:
         self._bodies = MappingProxyType({b.body_id: b for b in _derive_bodies(self)})
         self._change_instants = sorted({v.published_at for v in versions} | {g.effective_from for g in grants}
                                        | {g.revoked_from for g in grants if g.revoked_from is not None})
+        self._change_microseconds = [microseconds_since_epoch(instant) for instant in self._change_instants]
         self._category_lists: dict[tuple[str, int], dict[str, Category]] = {}
+        self._township_lists: dict[tuple[str, int], dict[str, bool]] = {}
+        # Each item has at most a handful of grants; scanning only those keeps the grants' order, so the first grant
+        # in force found is the same one.
+        grants_by_item: dict[str, list[DutyGrant]] = {}
+        for grant in grants:
+            grants_by_item.setdefault(grant.item_code, []).append(grant)
+        self._grants_by_item = {code: tuple(found) for code, found in grants_by_item.items()}
 
     def township(self, code: str) -> Township:
         try:
@@ -104,8 +121,8 @@ class ReferenceData:
         """The approved duty-access grant that makes ``item_code`` the township's own at ``at``, if any."""
         _aware(at, "at")
         township = self.township(township_code)
-        for grant in self.grants:
-            if grant.item_code != item_code or not (grant.effective_from <= at):
+        for grant in self._grants_by_item.get(item_code, ()):
+            if not (grant.effective_from <= at):
                 continue
             if grant.revoked_from is not None and at >= grant.revoked_from:
                 continue
@@ -122,13 +139,24 @@ class ReferenceData:
         Items tied to a special office the township lacks are left out. A delegable item counts as delegated only
         through a grant in force; without one it stays with the county department.
         """
+        return dict(self.township_list(township_code, at))
+
+    def township_list(self, township_code: str, at: datetime) -> Mapping[str, bool]:
+        """``township_items`` computed once per township and epoch (see ``_epoch``), shared: read it, never write it.
+
+        Routing asks for every new case; building the list scans every item of the catalogue and its grants.
+        """
         township = self.township(township_code)
-        version = self.catalogue_in_force(at)
-        return {
-            code: item.delegable and self.grant_in_force(code, township.code, at) is not None
-            for code, item in version.items.items()
-            if item.special_office is None or item.special_office in township.special_offices
-        }
+        key = (township.code, self._epoch(at))
+        found = self._township_lists.get(key)
+        if found is None:
+            version = self.catalogue_in_force(at)
+            found = self._township_lists[key] = {
+                code: item.delegable and self.grant_in_force(code, township.code, at) is not None
+                for code, item in version.items.items()
+                if item.special_office is None or item.special_office in township.special_offices
+            }
+        return MappingProxyType(found)
 
     def categories_for_township(self, township_code: str, at: datetime) -> dict[str, Category]:
         """Categories the township's patrol can report at ``at`` (by code): those with an item in its list.
@@ -138,7 +166,7 @@ class ReferenceData:
         key = (township_code, self._epoch(at))
         found = self._category_lists.get(key)
         if found is None:
-            listed = self.township_items(township_code, at)  # raises for an unknown township or before any version
+            listed = self.township_list(township_code, at)  # raises for an unknown township or before any version
             found = {code: c for code, c in self.categories.items() if any(i in listed for i in c.item_codes)}
             self._category_lists[key] = found
         return dict(found)
@@ -147,7 +175,7 @@ class ReferenceData:
         """Index of the interval between two instants at which the lists change (a catalogue version published, a
         grant taking effect or revoked): ``township_items`` and ``grant_in_force`` give the same answer for any two
         times of one interval, since each compares ``at`` only with such instants."""
-        return bisect_right(self._change_instants, _aware(at, "at"))
+        return bisect_right(self._change_microseconds, microseconds_since_epoch(_aware(at, "at")))
 
     def body(self, body_id: str) -> EnforcementBody:
         try:

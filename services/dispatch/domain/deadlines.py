@@ -64,6 +64,11 @@ def nth_working_day_after(day: date, n: int, provisional_outside_calendar: bool 
     return current
 
 
+@lru_cache(maxsize=4096)  # every referral issued on the same day gets the same deadline
+def _end_of_nth_working_day_after(day: date, n: int, provisional_outside_calendar: bool) -> datetime:
+    return datetime.combine(nth_working_day_after(day, n, provisional_outside_calendar), END_OF_DAY, tzinfo=CHINA_TZ)
+
+
 def _local(at: datetime) -> datetime:
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError(f"deadlines need timezone-aware datetimes, got naive {at.isoformat()}")
@@ -88,9 +93,7 @@ class DeadlinePolicy:
     provisional_outside_calendar: bool = True
 
     def working_days_after(self, issued_at: datetime, n: int) -> datetime:
-        local = _local(issued_at)
-        day = nth_working_day_after(local.date(), n, self.provisional_outside_calendar)
-        return datetime.combine(day, END_OF_DAY, tzinfo=CHINA_TZ)
+        return _end_of_nth_working_day_after(_local(issued_at).date(), n, self.provisional_outside_calendar)
 
     def accept_by(self, issued_at: datetime, major: bool) -> datetime:
         if major:

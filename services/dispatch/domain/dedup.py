@@ -11,6 +11,7 @@ from functools import lru_cache
 from typing import Any
 
 import h3.api.basic_int as h3
+import h3.api.memview_int as h3_arrays
 
 from .identifiers import case_id_for
 
@@ -154,7 +155,9 @@ def _disk(cell: int, radius_m: float) -> tuple[int, ...]:
     centre = h3.cell_to_latlng(cell)
     circumradius = max(h3.great_circle_distance(centre, v, "m") for v in h3.cell_to_boundary(cell))
     k = math.ceil((radius_m + 2 * circumradius * _SIZE_SLACK) / (_RING_SPACING * circumradius))
-    return tuple(h3.grid_disk(cell, k))
+    # The same cells in the same order as h3.grid_disk's list, which converts h3's array one Python call per cell:
+    # most of a lookup's time at a place not seen before.
+    return tuple(memoryview(h3_arrays.grid_disk(cell, k)).tolist())
 
 
 class _Grid:
@@ -188,11 +191,13 @@ class _Grid:
 
     def near(self, report: Report) -> Iterator[tuple[OpenCase, float]]:
         reach = max(report.radius_m, self.max_radius_m)
-        get = self.cells.get
-        for cell in _disk(h3.latlng_to_cell(report.latitude, report.longitude, H3_RESOLUTION), reach):
-            found = get(cell)  # most cells of a disk are empty: one dict lookup, no tuple built
-            if found is None:
-                continue
+        disk = _disk(h3.latlng_to_cell(report.latitude, report.longitude, H3_RESOLUTION), reach)
+        # Most cells of a disk are empty: the intersection finds the occupied ones in one C loop over the disk.
+        occupied = self.cells.keys() & disk
+        if not occupied:
+            return
+        for cell in (occupied.pop(),) if len(occupied) == 1 else (c for c in disk if c in occupied):
+            found = self.cells[cell]
             for case in (found,) if isinstance(found, OpenCase) else found:
                 d = distance_m(report.latitude, report.longitude, case.latitude, case.longitude)
                 # The larger radius wins: the relation is symmetric, so it does not matter which report anchors.
@@ -200,10 +205,20 @@ class _Grid:
                     yield case, d
 
 
+def _grid_of(grids: dict[str, _Grid], dedup_group: str) -> _Grid:
+    grid = grids.get(dedup_group)  # not setdefault: it would build a throw-away grid for every case added
+    if grid is None:
+        grid = grids[dedup_group] = _Grid()
+    return grid
+
+
 def subjects_compatible(a: Subjects, b: Subjects) -> bool:
     """For every kind both name, they must share a value: two shops side by side stay two cases."""
     shared_kinds = {kind for kind, _ in a} & {kind for kind, _ in b}
-    return all(any((kind, v) in b for k, v in a if k == kind) for kind in shared_kinds)
+    for kind in shared_kinds:  # noqa: SIM110 - not all()/any() over generators: closing one early raises GeneratorExit
+        if not any([(kind, v) in b for k, v in a if k == kind]):
+            return False
+    return True
 
 
 class DedupIndex:
@@ -234,7 +249,7 @@ class DedupIndex:
     def add(self, case: OpenCase) -> None:
         self._discard(case.case_id)
         self._open[case.case_id] = case
-        self._open_grids.setdefault(case.dedup_group, _Grid()).add(case)
+        _grid_of(self._open_grids, case.dedup_group).add(case)
 
     def remember(self, finding_id: str, case_id: str) -> None:
         self._members[finding_id] = case_id
@@ -315,7 +330,7 @@ class DedupIndex:
 
     def _add_closed(self, closed: ClosedCase) -> None:
         self._closed[closed.case.case_id] = closed
-        self._closed_grids.setdefault(closed.case.dedup_group, _Grid()).add(closed.case)
+        _grid_of(self._closed_grids, closed.case.dedup_group).add(closed.case)
 
     def _discard(self, case_id: str) -> None:
         if (case := self._open.pop(case_id, None)) is not None:

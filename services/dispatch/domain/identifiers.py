@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
+from functools import lru_cache
+from json.encoder import encode_basestring
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -16,25 +19,57 @@ LIANDONG_NAMESPACE = uuid.UUID("b1e13f6e-b95e-4103-8c62-b96f6ee1edcf")
 SUBJECT_KINDS = ("uscc", "plate", "resident_id")
 
 
+# uuid5 is sha1(namespace bytes + name): hashing always starts from the same namespace state, and copying that state
+# is several times cheaper than a new sha1 object.
+_NAMESPACE_SHA1 = hashlib.sha1(LIANDONG_NAMESPACE.bytes, usedforsecurity=False)
+# The RFC 4122 variant puts 10 in the top two bits of byte 8, i.e. of the 17th hex digit.
+_VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0b11] for digit in "0123456789abcdef"}
+_JSON_AS_DUMPS = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(..., ensure_ascii=False) builds per call
+
+
 def _uuid5(parts: tuple[str | int, ...]) -> str:
+    """``str(uuid.uuid5(LIANDONG_NAMESPACE, json.dumps(parts, ensure_ascii=False)))``, several times faster."""
     # JSON keeps the parts apart unambiguously: ("a", "bc") and ("ab", "c") name different things.
-    return str(uuid.uuid5(LIANDONG_NAMESPACE, json.dumps(parts, ensure_ascii=False)))
+    return _uuid5_of_name("[" + _json_items(parts) + "]")
+
+
+def _json_items(parts: tuple[str | int, ...]) -> str:
+    """The elements of ``json.dumps(parts, ensure_ascii=False)``, without its brackets."""
+    try:
+        return ", ".join(map(encode_basestring, parts))  # all strings (the usual case): json's own escaping
+    except TypeError:
+        return ", ".join(map(_json_item, parts))
+
+
+def _json_item(part: str | int) -> str:
+    if type(part) is int:
+        return int.__repr__(part)
+    return _JSON_AS_DUMPS.encode(part)  # bool, int subclasses, anything else: json decides
+
+
+def _uuid5_of_name(name: str) -> str:
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(name.encode("utf-8"))
+    hex_digits = digest.hexdigest()
+    return (f"{hex_digits[:8]}-{hex_digits[8:12]}-5{hex_digits[13:16]}-"
+            f"{_VARIANT_DIGIT[hex_digits[16]]}{hex_digits[17:20]}-{hex_digits[20:32]}")
 
 
 def case_id_for(finding_id: str) -> str:
     """A case is named after the finding that opened it."""
-    return _uuid5(("case", finding_id))
+    return _uuid5_of_name('["case", ' + _json_items((finding_id,)) + "]")
 
 
+@lru_cache(maxsize=1024, typed=True)  # asked twice in a row per referral issued: by the dispatcher, then by Referral.issue
 def referral_id_for(case_id: str, attempt: int) -> str:
-    return _uuid5(("referral", case_id, attempt))
+    return _uuid5_of_name(f'["referral", {_json_items((case_id,))}, {_json_items((attempt,))}]')
 
 
 def event_id_for(*parts: str | int) -> str:
     """Id of an event derived from what caused it, e.g. ``event_id_for("case_opened", finding_id)``."""
     if not parts:
         raise ValueError("event_id_for needs at least one part")
-    return _uuid5(("event", *parts))
+    return _uuid5_of_name('["event", ' + _json_items(parts) + "]")
 
 
 class InvalidSubject(ValueError):
@@ -81,6 +116,9 @@ def _normalise_plate(value: str) -> str:
     return plate
 
 
+# The same companies and vehicles are reported again and again, and the worker checks every subject twice (before
+# deciding, to dead-letter bad ones, then while deciding). Failures are not cached: lru_cache never keeps exceptions.
+@lru_cache(maxsize=1 << 14)
 def normalise_subject(kind: str, value: str) -> str:
     """The canonical form of a subject identifier; raises ``InvalidSubject`` when it fails its check."""
     if kind == "uscc":

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from services.reference.loader import (
     ReferenceData,
     agency_id,
     coordination_id,
+    microseconds_since_epoch,
     team_id,
     township_office_id,
 )
@@ -35,8 +38,7 @@ class RoutingDecision:
     major: bool = False  # some item is a major work-safety/food/drug/environment matter: 24-hour transfer limit
 
 
-@dataclass(frozen=True)
-class _Candidate:
+class _Candidate(NamedTuple):
     body_id: str
     rule: RoutingRule
     item: PowerItem
@@ -61,15 +63,15 @@ def route(reference: ReferenceData, township_code: str, category_code: str, foun
         first = reference.versions[0]
         return _coordination(township, (), "", f"{category.name}：{found_at.date().isoformat()}尚无生效的权责清单"
                              f"（首版{first.version}于{first.published_at.date().isoformat()}发布）")
-    listed = reference.township_items(township.code, found_at)
+    listed = reference.township_list(township.code, found_at)
     items = [version.items[c] for c in category.item_codes if c in listed]
-    codes = tuple(i.code for i in items)
-    major = any(i.major for i in items)
+    codes = tuple([i.code for i in items])
+    major = any([i.major for i in items])
     if not items:
         return _coordination(township, codes, version.version,
                              f"{category.name}：{township.name}权责清单（{version.version}）中无对应事项", major)
     candidates = _candidates(township, items, listed)
-    lead = next((c for c in candidates if c.body_id not in excluded_body_ids), None)
+    lead = _first_not_excluded(candidates, excluded_body_ids)
     if lead is None:
         returned = "、".join(sorted(excluded_body_ids & {c.body_id for c in candidates}))
         return _coordination(township, codes, version.version,
@@ -79,9 +81,27 @@ def route(reference: ReferenceData, township_code: str, category_code: str, foun
                            _detail(reference, township, lead, co, found_at), major)
 
 
-def _candidates(township: Township, items: list[PowerItem], listed: dict[str, bool]) -> list[_Candidate]:
+# Plain loops rather than next()/any() over generators below: a generator left unfinished is closed by raising
+# GeneratorExit in it, which costs more than the rest of the search.
+
+
+def _first_not_excluded(candidates: list[_Candidate], excluded_body_ids: frozenset[str]) -> _Candidate | None:
+    for candidate in candidates:
+        if candidate.body_id not in excluded_body_ids:
+            return candidate
+    return None
+
+
+def _first_delegated(items: list[PowerItem], listed: Mapping[str, bool]) -> PowerItem | None:
+    for item in items:
+        if listed[item.code]:
+            return item
+    return None
+
+
+def _candidates(township: Township, items: list[PowerItem], listed: Mapping[str, bool]) -> list[_Candidate]:
     found: list[_Candidate] = []
-    delegated = next((i for i in items if listed[i.code]), None)
+    delegated = _first_delegated(items, listed)
     if delegated is not None:
         found.append(_Candidate(township_office_id(township.code), RoutingRule.DELEGATED_TO_TOWNSHIP, delegated))
     for item in items:
@@ -131,11 +151,26 @@ class RoutingMemo:
             if grant.revoked_from is not None:
                 instants.add(grant.revoked_from)
         self._changes = sorted(instants)
+        self._change_microseconds = [microseconds_since_epoch(instant) for instant in self._changes]
         self._reference = reference
         self._decisions: dict[tuple[str, str, int], RoutingDecision] = {}
+        self._last: tuple[datetime, int] | None = None
+
+    def epoch(self, found_at: datetime) -> int:
+        """Which interval between two change instants ``found_at`` falls in; 0 is before the first instant."""
+        # Asked several times per finding with its one receive time; comparing aware datetimes is not free.
+        if self._last is not None and self._last[0] is found_at:
+            return self._last[1]
+        try:
+            # The same order as comparing the datetimes, without a utcoffset() call per comparison.
+            epoch = bisect.bisect_right(self._change_microseconds, microseconds_since_epoch(found_at))
+        except TypeError:  # naive: comparing it with the instants raises the error it deserves
+            epoch = bisect.bisect_right(self._changes, found_at)
+        self._last = (found_at, epoch)  # instants at or before found_at have happened
+        return epoch
 
     def route(self, township_code: str, category_code: str, found_at: datetime) -> RoutingDecision:
-        epoch = bisect.bisect_right(self._changes, found_at)  # instants at or before found_at have happened
+        epoch = self.epoch(found_at)
         if epoch == 0:
             return route(self._reference, township_code, category_code, found_at)
         key = (township_code, category_code, epoch)
