@@ -93,6 +93,12 @@ class Dispatcher:
             return f"unknown township {finding.township_code!r}"
         if township.county_code != finding.county_code:
             return f"township {township.code} is not in county {finding.county_code}"
+        try:
+            # A finding from before the first power catalogue (an import of old records, a wrong clock) cannot be
+            # routed; deciding it would raise on every redelivery and hold its partition up.
+            self.reference.catalogue_in_force(finding.received_at)
+        except LookupError as exc:
+            return str(exc)
         for subject in finding.subjects:
             try:
                 normalise_subject(subject.kind, subject.value)

@@ -222,6 +222,17 @@ def test_unknown_reference_is_named(spot: tuple[float, float]) -> None:
     assert dispatcher.unknown_reference(finding("f1", category, *spot)) is None
 
 
+def test_a_finding_from_before_the_first_catalogue_is_refused_not_raised(spot: tuple[float, float]) -> None:
+    dispatcher = Dispatcher(REFERENCE, tables())
+    category = category_routed_by("county_department")
+    first = REFERENCE.versions[0].published_at
+    old = finding("f1", category, *spot).model_copy(update={"received_at": first - timedelta(days=1)})
+    reason = dispatcher.unknown_reference(old)
+    assert reason is not None and reason.startswith("no power catalogue in force at")
+    on_time = finding("f2", category, *spot).model_copy(update={"received_at": first})
+    assert dispatcher.unknown_reference(on_time) is None
+
+
 def test_extension_carries_the_new_deadline(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
     dispatcher = Dispatcher(REFERENCE, tables())
