@@ -132,6 +132,7 @@ class ReferralIssued(CaseEventBase):
     finding: FindingReported
     attempt: int = Field(1, ge=1, description="1 for the first body; higher after returns")
     dedup_group: str = Field(description="Key to use when responding on the referral-responses topic")
+    designated: bool = Field(False, description="Named by county coordination (指定管辖): it cannot be returned")
 
 
 class ReferralAction(StrEnum):
@@ -142,6 +143,26 @@ class ReferralAction(StrEnum):
     VERIFY = "verify"
     CLOSE = "close"
     EXTEND = "extend"
+    REWORK = "rework"  # 驳回重办: the township sends a fed-back result back for more work
+    DECIDE = "decide"  # 指定管辖: county coordination names the competent body of a jurisdiction dispute
+
+
+class ReturnReason(StrEnum):
+    """Why a body returns a referral (退回原因), as 12345 work-order systems structure it."""
+
+    WRONG_PLACE = "wrong_place"  # 属地不符
+    OVERLAPPING_DUTIES = "overlapping_duties"  # 职能交叉
+    UNCLEAR_OWNERSHIP = "unclear_ownership"  # 权属不清
+    NOT_OUR_DUTY = "not_our_duty"  # 不属本部门职责
+    OTHER = "other"  # 其他 (the reason text says what)
+
+
+class Channel(StrEnum):
+    """How an action reached the system; the actor always comes from that channel's authentication."""
+
+    HTTP = "http"  # the lifecycle API (bearer token of the acting body)
+    KAFKA = "kafka"  # a body's own responses topic, relayed with the body the topic belongs to
+    OPEN311 = "open311"  # servicerequestupdates from an external work-order system (its API key names the body)
 
 
 class ReferralOutcome(StrEnum):
@@ -151,19 +172,34 @@ class ReferralOutcome(StrEnum):
     TRANSFERRED_TO_JUDICIARY = "transferred_to_judiciary"
 
 
+EvidenceLink = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"^https?://")]
+
+
 class ReferralResponded(WireModel):
-    """A receiving body's answer to a referral (topic referral-responses, key = referral_id)."""
+    """An action on a referral (topic referral-responses, key = the case's dedup group).
+
+    Written only by liandong's own services (the lifecycle API, the Open311 updates endpoint, the relay of the
+    bodies' own response topics): ``body_id`` is the acting body as its authentication established it and
+    ``responded_at`` the server's receive time. What the actor says of itself goes in ``stated_at``.
+    """
 
     CE_TYPE: ClassVar[str] = "cn.liandong.referral.responded.v1"
     schema_version: Literal[1] = 1
-    response_id: str = Field(min_length=1, max_length=128, description="Idempotency key chosen by the responder")
+    response_id: str = Field(min_length=1, max_length=128, description="Idempotency key: a retry is the same action")
     referral_id: str
     case_id: str
-    body_id: str
+    body_id: str = Field(max_length=80, description="The acting body, from authentication, never from a payload")
     action: ReferralAction
     reason: str | None = Field(None, max_length=2000)
     outcome: ReferralOutcome | None = None
-    responded_at: AwareDatetime
+    responded_at: AwareDatetime = Field(description="When liandong received the action (trusted clock)")
+    reason_code: ReturnReason | None = Field(None, description="Structured reason of a return")
+    designated_body_id: str | None = Field(None, max_length=80, description="decide: the body named competent")
+    due_by: AwareDatetime | None = Field(None, description="rework: the new deadline to feed back")
+    evidence: tuple[EvidenceLink, ...] = Field((), max_length=20, description="feed_back: links to evidence")
+    stated_at: AwareDatetime | None = Field(None, description="When the actor says it acted (its own clock)")
+    actor: str | None = Field(None, max_length=128, description="The person or system that acted (token subject)")
+    channel: Channel = Channel.KAFKA
 
 
 class CaseTransitioned(CaseEventBase):
@@ -179,6 +215,15 @@ class CaseTransitioned(CaseEventBase):
     reason: str | None = None
     outcome: ReferralOutcome | None = None
     accept_by: AwareDatetime | None = Field(None, description="The new acceptance deadline, set by an extension")
+    response_id: str | None = Field(None, description="The action that caused it (ReferralResponded.response_id)")
+    actor_body_id: str | None = Field(None, description="Who acted: the body, or the township verifying/closing")
+    actor: str | None = None
+    channel: Channel | None = None
+    reason_code: ReturnReason | None = None
+    designated_body_id: str | None = None
+    due_by: AwareDatetime | None = Field(None, description="rework: the new deadline to feed back")
+    evidence: tuple[str, ...] = ()
+    stated_at: AwareDatetime | None = None
 
 
 class ResponseRejected(WireModel):
@@ -193,6 +238,10 @@ class ResponseRejected(WireModel):
     referral_id: str
     body_id: str
     reason: str
+    code: Literal["not_found", "forbidden", "conflict", "invalid"] | None = Field(
+        None, description="not_found: no such referral; forbidden: not this body's to do; conflict: the state does "
+        "not allow it now; invalid: the action's details are wrong")
+    state: str | None = Field(None, description="The referral's state when the action was refused")
 
 
 class ReferralOverdue(CaseEventBase):

@@ -8,15 +8,16 @@ which consumers drop by id.
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
 from schemas.events import (
     CaseOpened,
     CaseTransitioned,
+    Channel,
     DeadlineCheck,
     FindingMerged,
     FindingReported,
@@ -26,6 +27,7 @@ from schemas.events import (
     ReferralOverdue,
     ReferralResponded,
     ResponseRejected,
+    ReturnReason,
     RoutingExplanation,
     WireModel,
 )
@@ -39,10 +41,13 @@ from services.dispatch.domain.identifiers import (
     referral_id_for,
 )
 from services.dispatch.domain.lifecycle import (
+    COORDINATION_PREFIX,
     EscalateToCoordination,
     IllegalTransition,
     Referral,
+    Refusal,
     State,
+    next_step_after_decision,
     next_step_after_return,
 )
 from services.dispatch.domain.routing import RoutingDecision, RoutingMemo, route
@@ -52,6 +57,12 @@ Table = MutableMapping[str, Any]
 CASE_FILES_TABLE = "case_files"  # case_id -> the opening finding and routing facts, for re-routing after a return
 REFERRALS_TABLE = "referrals"  # referral_id -> Referral.to_dict()
 OVERDUE_TABLE = "overdue_notices"  # referral_id -> {"deadline": iso}: the overdue warning already given
+# A trusted clock may run this far ahead of dispatch's own; a command dated further ahead was not written by one.
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class ForgedCommand(Exception):
+    """An internal command dispatch itself cannot have written (its time is ahead of dispatch's clock)."""
 
 
 @dataclass(frozen=True)
@@ -66,10 +77,12 @@ class Outgoing:
 
 
 class Dispatcher:
-    def __init__(self, reference: ReferenceData, tables: dict[str, Table], policy: DeadlinePolicy | None = None):
+    def __init__(self, reference: ReferenceData, tables: dict[str, Table], policy: DeadlinePolicy | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.reference = reference
         self.tables = tables
         self.policy = policy or DeadlinePolicy()
+        self.clock = clock  # only to refuse commands dated in the future; decisions use the commands' own times
         self.index = dedup.DedupIndex()
         self._routes = RoutingMemo(reference)
         self._major_categories: dict[tuple[str, int], bool] = {}  # (category, routing epoch) -> major matter
@@ -170,15 +183,15 @@ class Dispatcher:
                 "finding": finding.model_dump(mode="json"), "dedup_group": dedup_group,
                 "previous_case_id": previous_case_id, "major": self._is_major(finding),
             }
+        # A matter delegated to the township gets a referral to the township office too: it runs the same lifecycle
+        # (sign for, handle, feed back, verify and close), so every case can be closed and evaluated.
         out = [Outgoing(opened.event_id, case_id, opened)]
-        if decision.lead_body_id.startswith("township:"):
-            return out  # delegated to the township: it handles the case itself, no referral
         out.append(self._issue(case_id, finding, dedup_group, decision, explanation, attempt=1, replay=replay))
         return out
 
     def _issue(self, case_id: str, finding: FindingReported, dedup_group: str, decision: RoutingDecision,
                explanation: RoutingExplanation, attempt: int, replay: bool, issued_at: datetime | None = None,
-               ) -> Outgoing:
+               designated: bool = False) -> Outgoing:
         issued_at = issued_at or finding.received_at
         referral_id = referral_id_for(case_id, attempt)
         stored = self.tables[REFERRALS_TABLE].get(referral_id)
@@ -188,6 +201,7 @@ class Dispatcher:
             referral = Referral.issue(
                 case_id=case_id, body_id=decision.lead_body_id, township_body_id=f"township:{finding.township_code}",
                 attempt=attempt, issued_at=issued_at, major=self._is_major(finding), policy=self.policy,
+                designated=designated,
             )
             if not replay:
                 self.tables[REFERRALS_TABLE][referral_id] = referral.to_dict()
@@ -196,6 +210,7 @@ class Dispatcher:
             referral_id=referral_id, body_id=referral.body_id, co_body_ids=tuple(decision.co_body_ids),
             township_code=finding.township_code, category_code=finding.category_code, routing=explanation,
             accept_by=referral.accept_by, finding=finding, attempt=attempt, dedup_group=dedup_group,
+            designated=referral.designated,
         )
         return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id)
 
@@ -220,31 +235,78 @@ class Dispatcher:
     def on_response(self, response: ReferralResponded) -> list[Outgoing]:
         stored = self.tables[REFERRALS_TABLE].get(response.referral_id)
         if stored is None or stored["case_id"] != response.case_id:
-            return [self._rejected(response, f"no referral {response.referral_id} for case {response.case_id}")]
+            return [self._rejected(response, f"no referral {response.referral_id} for case {response.case_id}",
+                                   "not_found")]
         referral = Referral.from_dict(stored)
+        if response.responded_at > self.clock() + CLOCK_SKEW:
+            return [self._rejected(response, f"responded_at {response.responded_at.isoformat()} is in the future",
+                                   Refusal.INVALID, referral.state.value)]
+        problem = self._designation_problem(response, referral)
+        if problem:
+            return [self._rejected(response, problem, Refusal.INVALID, referral.state.value)]
+        details = {k: v for k, v in (("actor", response.actor), ("channel", response.channel.value),
+                                     ("evidence", list(response.evidence) or None)) if v is not None}
         try:
             transition = referral.handle(
                 response.action.value, response.body_id, at=response.responded_at, reason=response.reason,
                 outcome=response.outcome.value if response.outcome else None, response_id=response.response_id,
-                policy=self.policy,
+                policy=self.policy, reason_code=response.reason_code.value if response.reason_code else None,
+                designated_body_id=response.designated_body_id, due_by=response.due_by,
+                stated_at=response.stated_at, details=details,
             )
         except IllegalTransition as exc:
-            return [self._rejected(response, str(exc))]
+            return [self._rejected(response, str(exc), exc.kind, referral.state.value)]
         self.tables[REFERRALS_TABLE][referral.referral_id] = referral.to_dict()
         event = CaseTransitioned(
-            event_id=event_id_for("case_transitioned", response.response_id), case_id=referral.case_id,
-            occurred_at=transition.at, referral_id=referral.referral_id, body_id=referral.body_id,
-            action=ReferralAction(transition.action.value), from_state=transition.from_state.value,
-            to_state=transition.to_state.value, reason=transition.reason,
+            event_id=event_id_for("case_transitioned", transition.response_id or response.response_id),
+            case_id=referral.case_id, occurred_at=transition.at, referral_id=referral.referral_id,
+            body_id=referral.body_id, action=ReferralAction(transition.action.value),
+            from_state=transition.from_state.value, to_state=transition.to_state.value, reason=transition.reason,
             outcome=ReferralOutcome(transition.outcome.value) if transition.outcome else None,
-            accept_by=transition.accept_by,
+            accept_by=transition.accept_by, response_id=transition.response_id,
+            actor_body_id=transition.actor_body_id, actor=transition.details.get("actor"),
+            channel=Channel(transition.details["channel"]) if transition.details.get("channel") else None,
+            reason_code=ReturnReason(transition.reason_code.value) if transition.reason_code else None,
+            designated_body_id=transition.designated_body_id, due_by=transition.due_by,
+            evidence=tuple(transition.details.get("evidence") or ()), stated_at=transition.stated_at,
         )
         out = [Outgoing(event.event_id, referral.case_id, event)]
+        if transition is not referral.history[-1]:
+            return out  # a retry of an action applied before: its follow-up was issued then
         if transition.to_state is State.RETURNED:
-            out.append(self._reroute(referral, response.responded_at))
+            out.append(self._reroute(referral, transition.at))
+        elif transition.to_state is State.DECIDED:
+            out.append(self._issue_designated(referral, transition.at))
         elif transition.to_state is State.CLOSED and self.index.open_case(referral.case_id) is not None:
-            self._persist(self.index.close(referral.case_id, response.responded_at))
+            self._persist(self.index.close(referral.case_id, transition.at))
         return out
+
+    def _designation_problem(self, response: ReferralResponded, referral: Referral) -> str | None:
+        """A dispute is decided by naming a body of the case's own county (not coordination); None when fine."""
+        if response.designated_body_id is None:
+            return None
+        try:
+            body = self.reference.body(response.designated_body_id)
+        except KeyError as exc:
+            return str(exc.args[0])
+        county = referral.body_id.removeprefix(COORDINATION_PREFIX) if referral.is_coordination else None
+        if county is not None and body.county_code != county:
+            return f"{body.body_id} is not a body of county {county}; coordination names a body of its own county"
+        return None
+
+    def _issue_designated(self, decided: Referral, at: datetime) -> Outgoing:
+        step = next_step_after_decision(decided)
+        file = self.tables[CASE_FILES_TABLE][decided.case_id]
+        finding = FindingReported.model_validate(file["finding"])
+        routed = route(self.reference, finding.township_code, finding.category_code, finding.received_at)
+        body = self.reference.body(step.body_id)
+        decision = RoutingDecision(
+            lead_body_id=step.body_id, co_body_ids=(), rule="designated_by_coordination",
+            item_codes=routed.item_codes, catalogue_version=routed.catalogue_version,
+            detail=f"县司法局指定管辖：由{body.name}办理",
+        )
+        return self._issue(decided.case_id, finding, file["dedup_group"], decision, _explain(decision),
+                           attempt=step.attempt, replay=False, issued_at=at, designated=True)
 
     def _reroute(self, returned: Referral, at: datetime) -> Outgoing:
         referrals = [returned]
@@ -281,7 +343,13 @@ class Dispatcher:
         return checks
 
     def on_deadline_check(self, check: DeadlineCheck) -> list[Outgoing]:
-        """Warn and escalate once per deadline, if the referral is still unanswered when the check is processed."""
+        """Warn and escalate once per deadline, if the referral is still unanswered when the check is processed.
+
+        Raises ``ForgedCommand`` for a check dated ahead of dispatch's own clock: it would make a referral overdue
+        before its time, and no worker of dispatch writes one.
+        """
+        if check.checked_at > self.clock() + CLOCK_SKEW:
+            raise ForgedCommand(f"deadline check dated {check.checked_at.isoformat()}, ahead of dispatch's clock")
         stored = self.tables[REFERRALS_TABLE].get(check.referral_id)
         if stored is None:
             return []
@@ -305,11 +373,13 @@ class Dispatcher:
         # Escalation: county coordination gets the warning on its own referrals topic too.
         return [Outgoing(event.event_id, referral.case_id, event, referral_body_id=coordination)]
 
-    def _rejected(self, response: ReferralResponded, reason: str) -> Outgoing:
+    def _rejected(self, response: ReferralResponded, reason: str, code: str, state: str | None = None) -> Outgoing:
         event = ResponseRejected(
             event_id=event_id_for("response_rejected", response.response_id), case_id=response.case_id,
             occurred_at=response.responded_at, response_id=response.response_id,
             referral_id=response.referral_id, body_id=response.body_id, reason=reason,
+            code=str(code),  # type: ignore[arg-type]  # a Refusal value or not_found: the Literal's members
+            state=state,
         )
         return Outgoing(event.event_id, response.case_id, event)
 

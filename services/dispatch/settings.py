@@ -1,11 +1,23 @@
-"""Dispatch settings: broker, topics, consumer group; deadline defaults live in domain.deadlines.DeadlinePolicy."""
+"""Dispatch settings: broker, topics, consumer group, and the referral time limits (LIANDONG_* variables)."""
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from services.common.settings import KafkaSettings
+from services.dispatch.domain.deadlines import DeadlinePolicy
+
+_DEFAULTS = DeadlinePolicy()
 
 
 class DispatchSettings(KafkaSettings):
+    # The time limits each district government publishes (docs/dispatch.md); the defaults are Dandong's.
+    acceptance_working_days: int = Field(_DEFAULTS.acceptance_working_days, ge=1, le=60)
+    extended_acceptance_working_days: int = Field(_DEFAULTS.extended_acceptance_working_days, ge=1, le=60)
+    major_hours: float = Field(_DEFAULTS.major_hours, gt=0, le=24 * 30)
+    dispute_working_days: int = Field(_DEFAULTS.dispute_working_days, ge=1, le=60)
+    rework_working_days: int = Field(_DEFAULTS.rework_working_days, ge=1, le=60)
+
     # How often each worker looks for referrals past their acceptance deadline.
     deadline_check_interval_seconds: float = 60.0
     # How often the open-case and open/overdue-referral gauges are recounted from the tables.
@@ -13,3 +25,14 @@ class DispatchSettings(KafkaSettings):
     # Longest a batch may take before the worker gives up on it (and stops, uncommitted); the group's rebalance
     # timeout is twice this, so a rebalance never hands on partitions while a batch of this worker still runs.
     batch_deadline_seconds: float = 20.0
+
+    def deadline_policy(self) -> DeadlinePolicy:
+        if self.extended_acceptance_working_days < self.acceptance_working_days:
+            raise ValueError("LIANDONG_EXTENDED_ACCEPTANCE_WORKING_DAYS is the total after the extension; it cannot "
+                             "be less than LIANDONG_ACCEPTANCE_WORKING_DAYS")
+        return DeadlinePolicy(
+            acceptance_working_days=self.acceptance_working_days,
+            extended_acceptance_working_days=self.extended_acceptance_working_days,
+            major_hours=self.major_hours, dispute_working_days=self.dispute_working_days,
+            rework_working_days=self.rework_working_days,
+        )

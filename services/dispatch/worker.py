@@ -52,7 +52,14 @@ from services.common.topics import (
 )
 from services.dispatch import metrics, observe
 from services.dispatch.domain import dedup
-from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher, Outgoing
+from services.dispatch.service import (
+    CASE_FILES_TABLE,
+    OVERDUE_TABLE,
+    REFERRALS_TABLE,
+    Dispatcher,
+    ForgedCommand,
+    Outgoing,
+)
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.state import StateStore
 from services.reference.loader import ReferenceData, load_reference_data
@@ -94,7 +101,8 @@ class DispatchWorker(ConsumerRebalanceListener):
                                 encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
         self.changelog_topics = frozenset(changelog_topic(self.group, name) for name in TABLE_NAMES)
         self.partition_ids: dict[str, list[int]] = {}  # topic -> its partitions, for the outbox's partitioner
-        self.dispatcher = Dispatcher(self.reference, self.store.tables)  # type: ignore[arg-type]
+        self.dispatcher = Dispatcher(self.reference, self.store.tables,  # type: ignore[arg-type]
+                                     policy=settings.deadline_policy())
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.
         self.pause_guard = PauseGuard(settings.session_timeout_seconds * 0.8, log)
@@ -281,14 +289,22 @@ class DispatchWorker(ConsumerRebalanceListener):
                     raise PoisonEvent(unknown)
                 await self._publish(self.dispatcher.on_finding(finding, record.key.decode()), outbox)  # type: ignore[arg-type]
                 return
-            _ce, command = decode(record.headers or [], record.value, RESPONSE_TOPIC_MODELS)
+            ce, command = decode(record.headers or [], record.value, RESPONSE_TOPIC_MODELS)
+            if isinstance(command, DeadlineCheck):
+                # Only dispatch's own timer asks for deadline checks; the secured broker lets no body write this
+                # topic, and a check from anywhere else is refused here too, never acted on.
+                if ce["source"] != SOURCE:
+                    raise PoisonEvent(f"deadline check from {ce['source']!r}: only {SOURCE} sends them")
+                try:
+                    outgoing = self.dispatcher.on_deadline_check(command)
+                except ForgedCommand as exc:
+                    raise PoisonEvent(str(exc)) from None
+                await self._publish(outgoing, outbox)
+                return
         except PoisonEvent as exc:
             await self._dead_letter(record, exc.reason, outbox)
             return
-        if isinstance(command, DeadlineCheck):
-            await self._publish(self.dispatcher.on_deadline_check(command), outbox)
-        else:
-            await self._publish(self.dispatcher.on_response(command), outbox)  # type: ignore[arg-type]
+        await self._publish(self.dispatcher.on_response(command), outbox)  # type: ignore[arg-type]
 
     async def _publish(self, outgoing: list[Outgoing], outbox: Outbox) -> None:
         for out in outgoing:

@@ -75,11 +75,13 @@ def test_new_finding_opens_case_and_refers_to_the_competent_team(spot: tuple[flo
     assert issued.accept_by > issued.occurred_at and issued.routing.item_codes
 
 
-def test_delegated_matter_is_a_case_without_referral(spot: tuple[float, float]) -> None:
+def test_delegated_matter_is_referred_to_the_township_office_itself(spot: tuple[float, float]) -> None:
+    # The township handles it under the delegated power, through the same lifecycle as any body (so it can close).
     category = category_routed_by("delegated_to_township")
     out = Dispatcher(REFERENCE, tables()).on_finding(finding("f1", category, *spot), group_of(category))
-    assert [type(o.model) for o in out] == [CaseOpened]
+    assert [type(o.model) for o in out] == [CaseOpened, ReferralIssued]
     assert out[0].model.lead_body_id == f"township:{TOWNSHIP}"  # type: ignore[attr-defined]
+    assert out[1].referral_body_id == f"township:{TOWNSHIP}"
 
 
 def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, float]) -> None:

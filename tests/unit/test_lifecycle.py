@@ -14,10 +14,14 @@ from services.dispatch.domain.lifecycle import (
     Action,
     EscalateToCoordination,
     IllegalTransition,
+    IssueDesignated,
     Outcome,
     Referral,
+    Refusal,
     Reroute,
+    ReturnReason,
     State,
+    next_step_after_decision,
     next_step_after_return,
 )
 
@@ -228,10 +232,11 @@ def test_after_max_attempts_the_case_goes_to_county_coordination() -> None:
 def test_county_coordination_cannot_return_and_has_the_dispute_deadline() -> None:
     r = referral(body="coordination:210604", attempt=MAX_ATTEMPTS + 1)
     assert r.accept_by == DeadlinePolicy().dispute_decide_by(ISSUED)
-    with pytest.raises(IllegalTransition, match="cannot return"):
-        r.handle(Action.RETURN, "coordination:210604", at=at(1), reason="not ours either")
-    with pytest.raises(IllegalTransition, match="cannot be extended"):
-        r.handle(Action.EXTEND, "coordination:210604", at=at(1))
+    for action in (Action.RETURN, Action.EXTEND, Action.ACCEPT):
+        with pytest.raises(IllegalTransition, match=f"cannot {action.value} it") as refused:
+            r.handle(action, "coordination:210604", at=at(1), reason="not ours either")
+        assert refused.value.kind is Refusal.CONFLICT
+    assert r.state is State.ISSUED and not r.history
 
 
 def test_next_step_needs_a_returned_latest_referral() -> None:
@@ -246,3 +251,82 @@ def test_next_step_needs_a_returned_latest_referral() -> None:
 def test_domain_enums_match_the_wire_contract() -> None:
     assert {a.value for a in Action} == {a.value for a in ReferralAction}
     assert {o.value for o in Outcome} == {o.value for o in ReferralOutcome}
+
+
+def fed_back(r: Referral) -> Referral:
+    r.handle(Action.ACCEPT, BODY, at=at(1))
+    r.handle(Action.START_HANDLING, BODY, at=at(2))
+    r.handle(Action.FEED_BACK, BODY, at=at(3), outcome=Outcome.RECTIFIED)
+    return r
+
+
+def test_township_sends_a_result_back_for_rework_with_a_deadline_then_closes() -> None:
+    r = fed_back(referral())
+    with pytest.raises(IllegalTransition, match="what is to be redone") as refused:
+        r.handle(Action.REWORK, TOWNSHIP, at=at(4))
+    assert refused.value.kind is Refusal.INVALID
+    with pytest.raises(IllegalTransition, match="reporting township") as refused:
+        r.handle(Action.REWORK, BODY, at=at(4), reason="photos missing")
+    assert refused.value.kind is Refusal.FORBIDDEN
+    rework = r.handle(Action.REWORK, TOWNSHIP, at=at(4), reason="photos missing")
+    assert rework.to_state is State.HANDLING and r.reworks == 1
+    assert rework.due_by == DeadlinePolicy().rework_due_by(at(4)) == r.feedback_by
+    r.handle(Action.FEED_BACK, BODY, at=at(5), outcome=Outcome.RECTIFIED)
+    r.handle(Action.VERIFY, TOWNSHIP, at=at(6))
+    r.handle(Action.CLOSE, TOWNSHIP, at=at(7))
+    assert r.state is State.CLOSED
+    assert Referral.from_dict(r.to_dict()) == r
+
+
+def test_rework_deadline_given_by_the_township_is_bounded() -> None:
+    r = fed_back(referral())
+    for due_by in (at(3), at(4 + 24 * 91)):
+        with pytest.raises(IllegalTransition, match="due_by"):
+            r.handle(Action.REWORK, TOWNSHIP, at=at(4), reason="redo", due_by=due_by)
+    assert r.handle(Action.REWORK, TOWNSHIP, at=at(4), reason="redo", due_by=at(48)).due_by == at(48)
+
+
+def test_coordination_decides_a_dispute_by_naming_the_body() -> None:
+    dispute = referral(body="coordination:210604", attempt=MAX_ATTEMPTS + 1)
+    with pytest.raises(IllegalTransition, match="sent to coordination") as refused:
+        dispute.handle(Action.DECIDE, "coordination:210603", at=at(1), designated_body_id=BODY)
+    assert refused.value.kind is Refusal.FORBIDDEN
+    with pytest.raises(IllegalTransition, match="name the competent body"):
+        dispute.handle(Action.DECIDE, "coordination:210604", at=at(1))
+    decided = dispute.handle(Action.DECIDE, "coordination:210604", at=at(1), designated_body_id=BODY,
+                             reason="the land is collectively owned")
+    assert decided.to_state is State.DECIDED
+    assert next_step_after_decision(dispute) == IssueDesignated(MAX_ATTEMPTS + 2, BODY)
+    with pytest.raises(IllegalTransition, match="only a dispute referral"):
+        referral().handle(Action.DECIDE, BODY, at=at(1), designated_body_id=OTHER)
+
+
+def test_a_designated_body_cannot_return_the_referral() -> None:
+    designated = Referral.issue(case_id="case-1", body_id=BODY, township_body_id=TOWNSHIP, attempt=5,
+                                issued_at=ISSUED, designated=True)
+    with pytest.raises(IllegalTransition, match="指定管辖") as refused:
+        designated.handle(Action.RETURN, BODY, at=at(1), reason_code=ReturnReason.NOT_OUR_DUTY)
+    assert refused.value.kind is Refusal.CONFLICT
+    assert designated.handle(Action.ACCEPT, BODY, at=at(1)).to_state is State.ACCEPTED
+
+
+def test_a_return_needs_a_reason_code_or_a_text() -> None:
+    with pytest.raises(IllegalTransition, match="reason_code") as refused:
+        referral().handle(Action.RETURN, BODY, at=at(1), reason_code=ReturnReason.OTHER)
+    assert refused.value.kind is Refusal.INVALID
+    coded = referral().handle(Action.RETURN, BODY, at=at(1), reason_code=ReturnReason.WRONG_PLACE)
+    assert coded.reason_code is ReturnReason.WRONG_PLACE and coded.to_state is State.RETURNED
+
+
+def test_backdated_and_future_stated_times_are_refused() -> None:
+    r = referral()
+    with pytest.raises(IllegalTransition, match="predates the referral") as refused:
+        r.handle(Action.ACCEPT, BODY, at=ISSUED - timedelta(seconds=1))
+    assert refused.value.kind is Refusal.INVALID
+    with pytest.raises(IllegalTransition, match="before the referral was issued"):
+        r.handle(Action.ACCEPT, BODY, at=at(1), stated_at=ISSUED - timedelta(hours=1))
+    with pytest.raises(IllegalTransition, match="after the action was received"):
+        r.handle(Action.ACCEPT, BODY, at=at(1), stated_at=at(2))
+    assert r.state is State.ISSUED and not r.history
+    accepted = r.handle(Action.ACCEPT, BODY, at=at(1), stated_at=at(0.5))
+    assert accepted.stated_at == at(0.5)

@@ -86,8 +86,9 @@ class DeadlinePolicy:
 
     acceptance_working_days: int = 3
     extended_acceptance_working_days: int = 5  # the total after the one allowed extension, not 3 + 5
-    major_hours: int = 24  # major work-safety, food, drug and environmental matters
+    major_hours: float = 24  # major work-safety, food, drug and environmental matters
     dispute_working_days: int = 5  # county coordination decides a jurisdiction dispute
+    rework_working_days: int = 5  # to feed back again after the township sent a result back (驳回重办), by default
     # Past the years the official calendar covers, count provisionally (see provisional_is_working_day) rather
     # than refuse: False makes such a deadline raise CalendarNotCovered instead.
     provisional_outside_calendar: bool = True
@@ -105,6 +106,9 @@ class DeadlinePolicy:
 
     def dispute_decide_by(self, issued_at: datetime) -> datetime:
         return self.working_days_after(issued_at, self.dispute_working_days)
+
+    def rework_due_by(self, sent_back_at: datetime) -> datetime:
+        return self.working_days_after(sent_back_at, self.rework_working_days)
 
 
 def is_overdue(deadline: datetime, now: datetime) -> bool:
