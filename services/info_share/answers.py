@@ -88,7 +88,11 @@ def evaluation_answer(bodies: list[BodyFigures], townships: list[TownshipFigures
     township_items = []
     for t in townships:
         township = reference.townships.get(t.township_code)
-        township_items.append({**asdict(t), "name": township.name if township else t.township_code})
+        # 雙重管理: the township's opinion on the dispatched agencies working in it rests on these figures.
+        agencies = [item for item in body_items
+                    if item["kind"] == "dispatched_agency" and item["township_code"] == t.township_code]
+        township_items.append({**asdict(t), "name": township.name if township else t.township_code,
+                               "dispatched_agencies": agencies})
     return {"bodies": body_items, "townships": township_items}
 
 

@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: FastAPI reads the route signatures, whose types are local to create_app.
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,9 +23,12 @@ from schemas.events import FeedEntry
 from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.jwt_auth import bearer_token
 from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
+from services.common.topics import REFERRAL_RESPONSES
 from services.info_share import answers, metrics, queries
+from services.info_share.action_publisher import ActionPublisher
 from services.info_share.auth import AuthError, caller_from_token
 from services.info_share.domain.audience import ANONYMOUS, Caller, sees_figures_of_all
+from services.info_share.lifecycle_api import add_lifecycle_routes
 from services.info_share.register.database import make_engine, session_factory
 from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import load_reference_data
@@ -55,8 +59,18 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     reference = load_reference_data()
-    app = FastAPI(title="liandong shared enforcement-information feed", version="1.1.0",
-                  description="Case register and feed; personal data masked by audience (docs/info_share.md).")
+    publisher = ActionPublisher(settings.bootstrap_servers, REFERRAL_RESPONSES.name(settings.topic_prefix),
+                                settings.action_publish_timeout_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await publisher.close()
+
+    app = FastAPI(title="liandong shared enforcement-information feed and lifecycle API", version="1.2.0",
+                  description="Case register and feed, personal data masked by audience; the lifecycle actions of "
+                              "receiving bodies, townships and county coordination (docs/info_share.md, "
+                              "docs/lifecycle.md).", lifespan=lifespan)
 
     def session() -> Iterator[Session]:
         with sessions() as s:
@@ -226,6 +240,9 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
     def summary(db: DbSession) -> dict[str, Any]:
         """Counts only (no case content): open to everyone."""
         return queries.summary(db)
+
+    add_lifecycle_routes(app, settings=settings, sessions=sessions, reference=reference, official=official,
+                         refuse=refuse, publisher=publisher)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

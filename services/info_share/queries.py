@@ -212,7 +212,8 @@ def figures(session: Session, *, scope: StatsScope, filters: Filters,
     referrals = [evaluation.ReferralRecord(
         referral_id=r.referral_id, case_id=r.case_id, body_id=r.body_id,
         township_code=cases[r.case_id].township_code, issued_at=r.issued_at, accept_by=r.accept_by, state=r.state,
-        accepted_at=r.accepted_at, returned_at=r.returned_at, closed_at=r.closed_at,
+        accepted_at=r.accepted_at, returned_at=r.returned_at, closed_at=r.closed_at, fed_back_at=r.fed_back_at,
+        extended=r.extended, overdue_at=r.overdue_at, reworks=r.reworks or 0,
     ) for r in session.scalars(referral_query)]
     by_body = evaluation.body_figures(referrals, [_case_record(c) for c in cases.values()], now)
     # A township's figures count the cases opened in the window; a body's, the referrals issued in it.

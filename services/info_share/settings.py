@@ -26,6 +26,10 @@ class InfoShareApiSettings(InfoShareSettings):
     # rate below; while an address has none left, every request of it carrying a token gets 429.
     auth_failure_burst: int = 20
     auth_failures_per_minute: float = 10.0
+    # Lifecycle actions: how long the broker may take to acknowledge one (then 503), and how long an action's request
+    # waits for dispatch's verdict in the register before it is answered 202 with a status URL instead.
+    action_publish_timeout_seconds: float = Field(10.0, gt=0)
+    action_wait_seconds: float = Field(10.0, ge=0)
     # Audit log of refused requests (JSON lines): appended to this file when set, else written to standard error.
     info_share_audit_log_path: str = ""
 

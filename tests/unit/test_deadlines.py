@@ -130,3 +130,16 @@ def test_deadline_reaching_an_uncovered_year_is_provisional_by_default() -> None
 def test_nth_working_day_needs_a_positive_count() -> None:
     with pytest.raises(ValueError):
         nth_working_day_after(date(2025, 6, 9), 0)
+
+
+def test_standing_in_working_days_and_words() -> None:
+    from services.dispatch.domain.deadlines import standing
+    deadline = datetime(2025, 10, 10, 23, 59, 59, tzinfo=CHINA_TZ)  # a Friday after National Day week
+    assert standing(deadline, datetime(2025, 10, 10, 9, 0, tzinfo=CHINA_TZ)).label == "今日到期"
+    soon = standing(deadline, datetime(2025, 10, 9, 9, 0, tzinfo=CHINA_TZ))
+    assert (soon.flag, soon.label) == ("due_soon", "剩余1个工作日")
+    # 2025-10-11 (Saturday) is an adjusted working day (調休); 10-13 is Monday.
+    late = standing(deadline, datetime(2025, 10, 13, 8, 0, tzinfo=CHINA_TZ))
+    assert (late.flag, late.label) == ("overdue", "超期2个工作日")
+    early = standing(deadline, datetime(2025, 9, 29, 9, 0, tzinfo=CHINA_TZ))
+    assert early.flag == "on_time" and early.working_days == 3  # 9-30, then the holiday week, then 10-9 and 10-10

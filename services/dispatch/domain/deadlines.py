@@ -114,3 +114,46 @@ class DeadlinePolicy:
 def is_overdue(deadline: datetime, now: datetime) -> bool:
     """Overdue only after the deadline: the deadline second itself is still on time."""
     return _local(now) > _local(deadline)
+
+
+def _working_days_in(after: date, through: date, provisional_outside_calendar: bool = True) -> int:
+    """Working days ``d`` with ``after < d <= through``."""
+    counted, current = 0, after
+    while current < through:
+        current += timedelta(days=1)
+        try:
+            counted += is_working_day(current)
+        except CalendarNotCovered:
+            if not provisional_outside_calendar:
+                raise
+            counted += provisional_is_working_day(current)
+    return counted
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Where a referral stands against its deadline, as a 12345 work-order card shows it (黄牌临期, 红牌超期)."""
+
+    overdue: bool
+    working_days: int  # left after today when not overdue; past the deadline's day when overdue
+
+    @property
+    def flag(self) -> str:
+        if self.overdue:
+            return "overdue"
+        return "due_soon" if self.working_days <= 1 else "on_time"
+
+    @property
+    def label(self) -> str:
+        """In words, never colour alone."""
+        if self.overdue:
+            return f"超期{self.working_days}个工作日" if self.working_days else "已超期"
+        return "今日到期" if self.working_days == 0 else f"剩余{self.working_days}个工作日"
+
+
+def standing(deadline: datetime, now: datetime) -> Standing:
+    """Due soon when the deadline is today or the next working day; overdue once it has passed."""
+    local_deadline, local_now = _local(deadline), _local(now)
+    if local_now > local_deadline:
+        return Standing(True, _working_days_in(local_deadline.date(), local_now.date()))
+    return Standing(False, _working_days_in(local_now.date(), local_deadline.date()))

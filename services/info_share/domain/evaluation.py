@@ -1,8 +1,10 @@
 """Evaluation figures per receiving body and per township (綜合評價, in the manner of GB/T 30428.4).
 
 Per body, over the referrals it was sent: received, accepted, returned, closed, still unanswered; acceptance time
-(issue → accept); on-time rate (answered — accepted or returned — by the acceptance deadline, over every referral
-that was answered or whose deadline has passed); duplicate reports merged into the cases it was sent.
+(issue → accept); on-time signing rate (answered — accepted or returned — by the acceptance deadline, over every
+referral that was answered or whose deadline has passed); extensions, overdue warnings, reworks ordered by the
+township (and the verification pass rate that follows); time from issue to feed-back and to closure; duplicate
+reports merged into the cases it was sent. Every figure counts transitions that happened, as the register has them.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ class ReferralRecord:
     accepted_at: datetime | None = None
     returned_at: datetime | None = None
     closed_at: datetime | None = None
+    fed_back_at: datetime | None = None
+    extended: bool = False
+    overdue_at: datetime | None = None
+    reworks: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,13 @@ class BodyFigures:
     acceptance_seconds_mean: float | None
     acceptance_seconds_median: float | None
     duplicates_merged: int
+    extensions: int = 0
+    overdue: int = 0  # referrals warned overdue (red card), whether answered later or not
+    reworks: int = 0  # results the township sent back (驳回重办)
+    fed_back: int = 0
+    verification_pass_rate: float | None = None  # closed without rework, over closed
+    feedback_seconds_median: float | None = None  # issue → (last) feed-back
+    close_seconds_median: float | None = None  # issue → closed
 
 
 @dataclass(frozen=True)
@@ -90,6 +103,9 @@ def township_figures(cases: Iterable[CaseRecord]) -> list[TownshipFigures]:
 
 def _body(body_id: str, items: list[ReferralRecord], merged: dict[str, int], now: datetime) -> BodyFigures:
     waits = [(r.accepted_at - r.issued_at).total_seconds() for r in items if r.accepted_at is not None]
+    to_feedback = [(r.fed_back_at - r.issued_at).total_seconds() for r in items if r.fed_back_at is not None]
+    to_close = [(r.closed_at - r.issued_at).total_seconds() for r in items if r.closed_at is not None]
+    closed = [r for r in items if r.closed_at is not None]
     due = on_time = unanswered = 0
     for r in items:
         answered_at = r.accepted_at or r.returned_at
@@ -107,4 +123,10 @@ def _body(body_id: str, items: list[ReferralRecord], merged: dict[str, int], now
         acceptance_seconds_mean=statistics.fmean(waits) if waits else None,
         acceptance_seconds_median=statistics.median(waits) if waits else None,
         duplicates_merged=sum(merged.get(case_id, 0) for case_id in {r.case_id for r in items}),
+        extensions=sum(1 for r in items if r.extended),
+        overdue=sum(1 for r in items if r.overdue_at is not None),
+        reworks=sum(r.reworks for r in items), fed_back=sum(1 for r in items if r.fed_back_at is not None),
+        verification_pass_rate=sum(1 for r in closed if r.reworks == 0) / len(closed) if closed else None,
+        feedback_seconds_median=statistics.median(to_feedback) if to_feedback else None,
+        close_seconds_median=statistics.median(to_close) if to_close else None,
     )

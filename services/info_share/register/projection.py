@@ -37,6 +37,7 @@ CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | Res
 CASE_STATUS_AFTER = {
     "accepted": "accepted", "returned": "returned", "handling": "handling",
     "result_fed_back": "result_fed_back", "verified": "verified", "closed": "closed",
+    "decided": "dispute_decided",
 }
 CLOSED = "closed"
 
@@ -140,13 +141,16 @@ def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
 def _issue(session: Session, case: CaseRow, event: ReferralIssued, sequence: int) -> None:
     if session.get(ReferralRow, event.referral_id) is not None:
         raise NotApplicable(f"referral {event.referral_id} was already issued by another event")
-    case.status = "referred" if not event.body_id.startswith("township:") else "handling_locally"
+    if event.body_id.startswith("coordination:"):
+        case.status = "disputed"  # 争议中: county coordination decides who is competent
+    else:
+        case.status = "referred" if not event.body_id.startswith("township:") else "handling_locally"
     case.lead_body_id = event.body_id
     session.add(ReferralRow(
         referral_id=event.referral_id, case_id=event.case_id, body_id=event.body_id,
         co_body_ids=list(event.co_body_ids), attempt=event.attempt, state="issued", issued_at=event.occurred_at,
         accept_by=event.accept_by, extended=False, routing_rule=event.routing.rule,
-        routing_detail=event.routing.detail,
+        routing_detail=event.routing.detail, designated=event.designated, reworks=0,
     ))
     _add_parties(session, case.case_id, sequence, PartyRole.REFERRED, event.body_id)
     _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
@@ -161,8 +165,18 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
             referral.accepted_at = at
         elif event.action == "return":
             referral.returned_at = at
+            referral.return_reason_code = event.reason_code.value if event.reason_code else "other"
+        elif event.action == "start_handling":
+            referral.started_at = at
         elif event.action == "feed_back":
             referral.fed_back_at, referral.outcome = at, event.outcome.value if event.outcome else None
+        elif event.action == "verify":
+            referral.verified_at = at
+        elif event.action == "rework":
+            referral.reworks = (referral.reworks or 0) + 1
+            referral.feedback_by, referral.verified_at = event.due_by, None
+        elif event.action == "decide":
+            referral.decided_body_id = event.designated_body_id
         elif event.action == "close":
             referral.closed_at = at
         elif event.action == "extend":
@@ -176,6 +190,10 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
         sequence=sequence, case_id=event.case_id, referral_id=event.referral_id, body_id=event.body_id,
         action=event.action.value, from_state=event.from_state, to_state=event.to_state, reason=event.reason,
         outcome=event.outcome.value if event.outcome else None, occurred_at=event.occurred_at,
+        actor_body_id=event.actor_body_id, actor=event.actor, channel=event.channel.value if event.channel else None,
+        response_id=event.response_id, reason_code=event.reason_code.value if event.reason_code else None,
+        designated_body_id=event.designated_body_id, due_by=event.due_by, evidence=list(event.evidence) or None,
+        stated_at=event.stated_at,
     ))
 
 

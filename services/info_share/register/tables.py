@@ -112,6 +112,13 @@ class ReferralRow(Base):
     closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
     overdue_at: Mapped[datetime | None] = mapped_column(nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    designated: Mapped[bool] = mapped_column(Boolean, default=False)  # named by coordination: cannot be returned
+    started_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    feedback_by: Mapped[datetime | None] = mapped_column(nullable=True)  # set by a rework
+    reworks: Mapped[int] = mapped_column(Integer, default=0)
+    return_reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_body_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # a decided dispute's choice
 
 
 class TransitionRow(Base):
@@ -128,6 +135,15 @@ class TransitionRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(40), nullable=True)
     occurred_at: Mapped[datetime] = mapped_column()
+    actor_body_id: Mapped[str | None] = mapped_column(String(80), nullable=True)  # who acted (township for close)
+    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)  # the person or system, from its token
+    channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    response_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    reason_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    designated_body_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    due_by: Mapped[datetime | None] = mapped_column(nullable=True)
+    evidence: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
+    stated_at: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class OrphanEventRow(Base):

@@ -1,0 +1,274 @@
+"""Every path of a referral's lifecycle, driven through HTTP only over the real stack, for each kind of body.
+
+Findings go in through patrol; every action goes through the lifecycle API with the acting body's own token; the
+register, the feed, the timeline and the evaluation figures are read back through info-share.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from deploy.local_stack import Stack
+from services.common.polling import poll_until
+from services.dispatch.domain.routing import route
+from services.info_share.auth import issue_token
+from services.info_share.settings import InfoShareApiSettings
+from services.reference.geography import random_point_in_county
+from services.reference.loader import load_reference_data
+from tests.stack_fixtures import StackFactory, officer_token
+
+pytestmark = pytest.mark.integration
+
+REFERENCE = load_reference_data()
+NOW = datetime.now(UTC)
+TOWNSHIP = "210624100"  # a township of 宽甸满族自治县
+COUNTY = "210624"
+OTHER_TOWNSHIP = next(code for code, t in sorted(REFERENCE.townships.items())
+                      if t.county_code == COUNTY and code != TOWNSHIP)
+
+
+def category_routed_by(rule: str) -> str:
+    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, NOW)):
+        if route(REFERENCE, TOWNSHIP, code, NOW).rule == rule:
+            return code
+    raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
+
+
+@pytest.fixture(scope="module")
+def stack(request: pytest.FixtureRequest) -> Stack:
+    factory: StackFactory = request.getfixturevalue("module_stack_factory")
+    built = factory()
+    built.start_all()
+    return built
+
+
+@pytest.fixture(scope="module")
+def module_stack_factory(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    stacks: list[Stack] = []
+
+    def build() -> Stack:
+        unique = uuid.uuid4().hex[:8]
+        made = Stack(run_dir=tmp_path_factory.mktemp("lifecycle"), bootstrap_servers=kafka_bootstrap,
+                     topic_prefix=f"t{unique}", group_prefix=f"g{unique}")
+        stacks.append(made)
+        return made
+
+    yield build
+    for made in stacks:
+        made.stop()
+
+
+class Party:
+    """One acting party: a token of its own, and the lifecycle API as it sees it."""
+
+    def __init__(self, stack: Stack, body_id: str | None, role: str, townships: list[str] | None = None) -> None:
+        settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
+        self.body_id = body_id or f"township:{(townships or [''])[0]}"
+        token = issue_token(settings, f"demo-{self.body_id}", role=role, body_id=body_id, township_codes=townships)
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{stack.info_share_port}", timeout=30,
+                                   headers={"Authorization": f"Bearer {token}"})
+
+    def act(self, referral_id: str, segment: str, body: dict[str, Any] | None = None,
+            key: str | None = None) -> httpx.Response:
+        headers = {"Idempotency-Key": key} if key else {}
+        return self.client.post(f"/v1/referrals/{referral_id}/{segment}", json=body or {}, headers=headers)
+
+    def ok(self, referral_id: str, segment: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer = self.act(referral_id, segment, body, key=uuid.uuid4().hex)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["status"] == "applied"
+        return dict(answer.json())
+
+    def referrals(self, **params: Any) -> list[dict[str, Any]]:
+        answer = self.client.get("/v1/referrals", params=params)
+        assert answer.status_code == 200, answer.text
+        return list(answer.json()["referrals"])
+
+
+def body_party(stack: Stack, body_id: str) -> Party:
+    if body_id.startswith("township:"):
+        return Party(stack, None, "township_officer", [body_id.split(":", 1)[1]])
+    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "coordination"}[
+        body_id.split(":", 1)[0]]
+    return Party(stack, body_id, role)
+
+
+def report(stack: Stack, category: str, seed: int, township: str = TOWNSHIP,
+           point: tuple[float, float] | None = None) -> str:
+    """File a finding through patrol; the id of the case it opened, once the register has its referral."""
+    latitude, longitude = point or random_point_in_county(COUNTY, random.Random(seed))
+    body = {"client_report_id": f"life-{seed}-{uuid.uuid4().hex[:6]}", "township_code": township,
+            "category_code": category, "observed_at": datetime.now(UTC).isoformat(),
+            "location": {"latitude": latitude, "longitude": longitude, "datum": "WGS-84"},
+            "description": "巡查發現疑似違法行為"}
+    answer = httpx.post(f"http://127.0.0.1:{stack.patrol_port}/v1/findings", json=body, timeout=30,
+                        headers={"Authorization": f"Bearer {officer_token(stack, [township])}"})
+    assert answer.status_code == 202, answer.text
+    finding_id = answer.json()["finding_id"]
+    case_id = poll_until(lambda: _case_of(stack, finding_id), 60, 0.3, f"finding {finding_id} in the register")
+    poll_until(lambda: _latest_referral(stack, case_id), 60, 0.3, f"a referral of case {case_id}")
+    return str(case_id)
+
+
+def _case_of(stack: Stack, finding_id: str) -> str | None:
+    supervisor = Party(stack, None, "supervisor")
+    cases = supervisor.client.get("/v1/cases", params={"limit": 500}).json()["cases"]
+    for case in cases:
+        detail = supervisor.client.get(f"/v1/cases/{case['case_id']}").json()
+        if any(r.get("finding_id") == finding_id for r in detail.get("reports", [])):
+            return str(case["case_id"])
+    return None
+
+
+def _latest_referral(stack: Stack, case_id: str, attempt: int = 1) -> dict[str, Any] | None:
+    detail = Party(stack, None, "supervisor").client.get(f"/v1/cases/{case_id}").json()
+    referrals = [r for r in detail.get("referrals", []) if r["attempt"] >= attempt]
+    return max(referrals, key=lambda r: r["attempt"]) if referrals else None
+
+
+def case_detail(stack: Stack, case_id: str) -> dict[str, Any]:
+    return dict(Party(stack, None, "supervisor").client.get(f"/v1/cases/{case_id}").json())
+
+
+def handle_to_closed(stack: Stack, case_id: str, referral: dict[str, Any], *, rework: bool = False) -> None:
+    body = body_party(stack, referral["body_id"])
+    township = body_party(stack, f"township:{TOWNSHIP}")
+    rid = referral["referral_id"]
+    body.ok(rid, "accept")
+    body.ok(rid, "start")
+    body.ok(rid, "feedback", {"outcome": "rectified", "note": "已责令整改", "evidence": ["https://evidence.example/1"]})
+    if rework:
+        township.ok(rid, "rework", {"reason": "整改照片缺失"})
+        body.ok(rid, "feedback", {"outcome": "rectified", "note": "补充照片"})
+    township.ok(rid, "verify")
+    township.ok(rid, "close", {"note": "核查属实，结案"})
+    assert case_detail(stack, case_id)["status"] == "closed"
+
+
+def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
+    case_id = report(stack, category_routed_by("county_department"), 1)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None and referral["body_id"].startswith(f"team:{COUNTY}:")
+    team, township = body_party(stack, referral["body_id"]), body_party(stack, f"township:{TOWNSHIP}")
+    rid = referral["referral_id"]
+
+    card = next(c for c in team.referrals(needs_action=True) if c["referral_id"] == rid)
+    assert card["state_label"] == "待签收" and "accept" in card["actions"] and card["deadline_label"]
+    assert card["power_list_entry"]
+
+    # Nobody can answer for another: another body, the township, a body of another county.
+    other_team = next(b.body_id for b in REFERENCE.bodies()
+                      if b.body_id.startswith(f"team:{COUNTY}:") and b.body_id != referral["body_id"])
+    for intruder in (body_party(stack, other_team), township):
+        refused = intruder.act(rid, "accept")
+        assert refused.status_code == 403, refused.text
+    other_township = body_party(stack, f"township:{OTHER_TOWNSHIP}")
+    assert other_township.act(rid, "accept").status_code == 403
+    # A backdated stated time and a stated time from the future are refused; nothing changed.
+    before = team.act(rid, "accept", {"stated_at": (NOW - timedelta(days=30)).isoformat()})
+    assert before.status_code == 422 and "before the referral was issued" in before.text
+    ahead = team.act(rid, "accept", {"stated_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()})
+    assert ahead.status_code == 422
+    assert team.act(rid, "accept", {"stated_at": "9999-12-31T23:59:59-23:59"}).status_code == 422
+    assert _latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
+
+    # The same key is the same action: answered the same, applied once.
+    first = team.act(rid, "accept", key="sign-1")
+    again = team.act(rid, "accept", key="sign-1")
+    assert first.status_code == again.status_code == 200, first.text
+    assert first.json()["action_id"] == again.json()["action_id"]
+    conflict = team.act(rid, "accept", key="sign-2")
+    assert conflict.status_code == 409 and conflict.json()["state"] == "accepted"
+    # The township cannot close what was not fed back; the body cannot close at all.
+    team.ok(rid, "start")
+    assert township.act(rid, "close").status_code == 409
+    assert team.act(rid, "close").status_code == 403
+    team.ok(rid, "feedback", {"outcome": "penalty_decided", "note": "已立案处罚",
+                              "evidence": ["https://evidence.example/a.jpg"]})
+    assert other_township.act(rid, "verify").status_code == 403
+    township.ok(rid, "verify")
+    township.ok(rid, "close", {"note": "核查属实，结案"})
+
+    detail = case_detail(stack, case_id)
+    assert detail["status"] == "closed"
+    timeline = township.client.get(f"/v1/cases/{case_id}/timeline").json()["transitions"]
+    assert [t["action"] for t in timeline] == ["accept", "start_handling", "feed_back", "verify", "close"]
+    assert timeline[0]["actor_body_id"] == referral["body_id"] and timeline[-1]["actor_body_id"] == township.body_id
+    assert timeline[0]["channel"] == "http" and timeline[2]["evidence"] == ["https://evidence.example/a.jpg"]
+    assert other_township.client.get(f"/v1/cases/{case_id}/timeline").status_code == 403
+
+    figures = township.client.get("/v1/stats/evaluation").json()
+    mine = next(b for b in figures["bodies"] if b["body_id"] == referral["body_id"])
+    assert mine["closed"] >= 1 and mine["fed_back"] >= 1 and mine["close_seconds_median"] is not None
+    csv_answer = township.client.get("/v1/stats/evaluation.csv")
+    assert csv_answer.status_code == 200 and referral["body_id"] in csv_answer.text
+
+    # After closure the same violation reported again opens a new case linked to the closed one.
+    reported = detail["reports"][0]
+    new_case = report(stack, detail["category_code"], 1, point=(reported["latitude"], reported["longitude"]))
+    assert new_case != case_id
+    assert case_detail(stack, new_case)["previous_case_id"] == case_id
+
+
+def test_agency_path_with_extension_and_rework(stack: Stack) -> None:
+    case_id = report(stack, category_routed_by("dispatched_agency"), 2)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None and referral["body_id"].startswith("agency:")
+    agency = body_party(stack, referral["body_id"])
+    extended = agency.ok(referral["referral_id"], "extension", {"reason": "需现场核实权属"})
+    assert extended["to_state"] == "issued"
+    assert agency.act(referral["referral_id"], "extension", {"reason": "again"}).status_code == 409
+    handle_to_closed(stack, case_id, referral, rework=True)
+    figures = body_party(stack, f"township:{TOWNSHIP}").client.get("/v1/stats/evaluation").json()
+    mine = next(b for b in figures["bodies"] if b["body_id"] == referral["body_id"])
+    assert mine["extensions"] >= 1 and mine["reworks"] >= 1
+    township = next(t for t in figures["townships"] if t["township_code"] == TOWNSHIP)
+    assert referral["body_id"] in {a["body_id"] for a in township["dispatched_agencies"]}
+
+
+def test_township_led_case_runs_the_same_lifecycle_to_closed(stack: Stack) -> None:
+    case_id = report(stack, category_routed_by("delegated_to_township"), 3)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None and referral["body_id"] == f"township:{TOWNSHIP}"
+    handle_to_closed(stack, case_id, referral)
+
+
+def test_returns_escalate_to_a_dispute_that_coordination_decides(stack: Stack) -> None:
+    case_id = report(stack, category_routed_by("county_department"), 4)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None
+    reasons = iter(["not_our_duty", "overlapping_duties", "unclear_ownership", "wrong_place"])
+    while not referral["body_id"].startswith("coordination:"):
+        returning = body_party(stack, referral["body_id"])
+        missing = returning.act(referral["referral_id"], "return", {"reason_code": "other"})
+        assert missing.status_code == 422, missing.text  # other needs a text
+        returning.ok(referral["referral_id"], "return", {"reason_code": next(reasons)})
+        attempt = referral["attempt"] + 1
+        referral = poll_until(lambda a=attempt: _latest_referral(stack, case_id, a), 30, 0.3, "the re-routed one")
+    assert referral["body_id"] == f"coordination:{COUNTY}"
+    assert case_detail(stack, case_id)["status"] == "disputed"
+
+    coordination = body_party(stack, referral["body_id"])
+    desk = coordination.client.get("/v1/coordination/disputes").json()
+    assert referral["referral_id"] in {d["referral_id"] for d in desk["disputes"]}
+    other_county = body_party(stack, "coordination:210603")
+    assert other_county.act(referral["referral_id"], "decision",
+                            {"body_id": f"team:{COUNTY}:natural_resources"}).status_code == 403
+    assert other_county.client.get("/v1/coordination/disputes").json()["disputes"] == [] or all(
+        d["county_code"] == "210603" for d in other_county.client.get("/v1/coordination/disputes").json()["disputes"])
+    assert coordination.act(referral["referral_id"], "accept").status_code == 409  # a dispute is decided, not signed
+    designated_body = f"team:{COUNTY}:natural_resources"
+    foreign = coordination.act(referral["referral_id"], "decision", {"body_id": "team:210603:natural_resources"})
+    assert foreign.status_code == 422, foreign.text
+    coordination.ok(referral["referral_id"], "decision", {"body_id": designated_body, "reason": "土地权属明确"})
+    designated = poll_until(lambda: _latest_referral(stack, case_id, referral["attempt"] + 1), 30, 0.3, "designated")
+    assert designated["body_id"] == designated_body
+    team = body_party(stack, designated_body)
+    assert team.act(designated["referral_id"], "return", {"reason_code": "not_our_duty"}).status_code == 409
+    handle_to_closed(stack, case_id, designated)
