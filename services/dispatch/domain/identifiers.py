@@ -60,7 +60,8 @@ def case_id_for(finding_id: str) -> str:
     return _uuid5_of_name('["case", ' + _json_items((finding_id,)) + "]")
 
 
-@lru_cache(maxsize=1024, typed=True)  # asked twice in a row per referral issued: by the dispatcher, then by Referral.issue
+# Asked twice in a row per referral issued: by the dispatcher, then by Referral.issue.
+@lru_cache(maxsize=1024, typed=True)
 def referral_id_for(case_id: str, attempt: int) -> str:
     return _uuid5_of_name(f'["referral", {_json_items((case_id,))}, {_json_items((attempt,))}]')
 
