@@ -243,3 +243,54 @@ def test_extension_carries_the_new_deadline(spot: tuple[float, float]) -> None:
     (extended,) = (o.model for o in dispatcher.on_response(respond(issued, "extend", "e1", reason="需現場核實")))
     assert isinstance(extended, CaseTransitioned) and extended.accept_by is not None
     assert extended.accept_by > issued.accept_by  # 5 working days instead of 3
+
+
+def test_a_deadline_check_dated_ahead_of_dispatch_is_refused_as_forged(spot: tuple[float, float]) -> None:
+    from services.dispatch.service import ForgedCommand
+    category = category_routed_by("county_department")
+    now = RECEIVED + timedelta(days=1)
+    dispatcher = Dispatcher(REFERENCE, tables(), clock=lambda: now)
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    forged = DeadlineCheck(referral_id=issued.referral_id, case_id=issued.case_id,
+                           checked_at=issued.accept_by + timedelta(days=1))
+    with pytest.raises(ForgedCommand):
+        dispatcher.on_deadline_check(forged)
+    assert dispatcher.tables[OVERDUE_TABLE] == {}
+
+
+def test_refusals_name_their_kind_and_the_state(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    now = RECEIVED + timedelta(days=1)
+    dispatcher = Dispatcher(REFERENCE, tables(), clock=lambda: now)
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    (other,) = dispatcher.on_response(respond(issued, "accept", "x1", body_id=f"team:{COUNTY}:someone_else"))
+    (future,) = dispatcher.on_response(respond(issued, "accept", "x2", at=now + timedelta(hours=1)))
+    (backdated,) = dispatcher.on_response(respond(issued, "accept", "x3", at=issued.occurred_at - timedelta(hours=1)))
+    (early,) = dispatcher.on_response(respond(issued, "close", "x4", body_id=f"township:{TOWNSHIP}"))
+    codes = [(o.model.code, o.model.state) for o in (other, future, backdated, early)]  # type: ignore[union-attr]
+    assert codes == [("forbidden", "issued"), ("invalid", "issued"), ("invalid", "issued"), ("conflict", "issued")]
+    assert all(isinstance(o.model, ResponseRejected) for o in (other, future, backdated, early))
+    assert dispatcher.tables[REFERRALS_TABLE][issued.referral_id]["state"] == "issued"
+
+
+def test_coordination_decision_issues_a_designated_referral(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    referral = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    hour = 1
+    while isinstance(referral, ReferralIssued) and not referral.body_id.startswith("coordination:"):
+        out = dispatcher.on_response(respond(referral, "return", f"r{hour}", reason_code="not_our_duty",
+                                             at=referral.occurred_at + timedelta(hours=1)))
+        referral = out[-1].model
+        hour += 1
+    assert isinstance(referral, ReferralIssued) and referral.body_id == f"coordination:{COUNTY}"
+    designated = f"team:{COUNTY}:natural_resources"
+    foreign = dispatcher.on_response(respond(referral, "decide", "d0", designated_body_id="team:210603:transport"))
+    assert isinstance(foreign[0].model, ResponseRejected) and foreign[0].model.code == "invalid"
+    decided, issued = dispatcher.on_response(respond(referral, "decide", "d1", designated_body_id=designated))
+    assert isinstance(decided.model, CaseTransitioned) and decided.model.to_state == "decided"
+    assert isinstance(issued.model, ReferralIssued) and issued.model.body_id == designated and issued.model.designated
+    (refused,) = dispatcher.on_response(respond(issued.model, "return", "d2", reason_code="not_our_duty"))
+    assert isinstance(refused.model, ResponseRejected) and refused.model.code == "conflict"
