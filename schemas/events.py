@@ -284,6 +284,7 @@ class FeedEntry(WireModel):
     body_id: str | None = None
     status: str
     summary: str = Field(description="Human summary with personal data masked")
+    previous_case_id: str | None = Field(None, description="case_opened: the closed case this one recurs")
 
 
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (

@@ -24,7 +24,7 @@ EVENT_WORDS = {
 }
 ACTION_WORDS = {
     "accept": "受理", "return": "退回", "start_handling": "開始辦理", "feed_back": "反饋結果", "verify": "核查",
-    "close": "結案", "extend": "延期",
+    "close": "結案", "extend": "延期", "rework": "駁回重辦", "decide": "指定管轄",
 }
 
 
@@ -38,6 +38,7 @@ def feed_entry(row: LedgerRow, reference: ReferenceData, renderer: Renderer | No
         sequence=row.sequence, event_id=row.event_id, event=row.event, case_id=row.case_id,
         occurred_at=row.occurred_at, county_code=row.county_code, township_code=row.township_code,
         category_code=row.category_code, body_id=row.body_id, status=row.status, summary=summary,
+        previous_case_id=row.payload.get("previous_case_id") if row.event == "case_opened" else None,
     )
 
 

@@ -46,23 +46,28 @@ REPORT = (
     Rule("reporter", OFF, Treat.REPORTER), Rule("subjects", OFF, Treat.SUBJECTS),
     Rule("photos", FULL),  # photos may show faces: parties only
 )
+# A referral's id is the handle of every action on it: enforcement bodies only (acting needs a body's token anyway).
 REFERRAL = (
-    Rule("referral_id"), Rule("body_id"), Rule("co_body_ids"), Rule("attempt"), Rule("state"), Rule("issued_at"),
-    Rule("accept_by"), Rule("extended"), Rule("routing_rule"), Rule("accepted_at"), Rule("returned_at"),
-    Rule("closed_at"), Rule("overdue_at"), Rule("outcome"), Rule("routing_detail", OFF, Treat.FREE_TEXT),
+    Rule("referral_id", OFF), Rule("body_id"), Rule("co_body_ids"), Rule("attempt"), Rule("state"),
+    Rule("issued_at"), Rule("accept_by"), Rule("extended"), Rule("routing_rule"), Rule("accepted_at"),
+    Rule("returned_at"), Rule("closed_at"), Rule("overdue_at"), Rule("outcome"),
+    Rule("routing_detail", OFF, Treat.FREE_TEXT), Rule("designated"), Rule("started_at"), Rule("verified_at"),
+    Rule("feedback_by"), Rule("reworks"), Rule("return_reason_code"), Rule("decided_body_id"),
 )
 PARTY = (Rule("body_id"), Rule("role"))
 TIMELINE = (
-    Rule("sequence"), Rule("event"), Rule("occurred_at"), Rule("body_id"), Rule("status"), Rule("referral_id"),
+    Rule("sequence"), Rule("event"), Rule("occurred_at"), Rule("body_id"), Rule("status"), Rule("referral_id", OFF),
     Rule("attempt"), Rule("accept_by"), Rule("action"), Rule("from_state"), Rule("to_state"), Rule("outcome"),
     Rule("finding_id"), Rule("rule"), Rule("escalated_to"), Rule("deadline"), Rule("distance_m", OFF),
-    Rule("reason", OFF, Treat.FREE_TEXT),
+    Rule("reason", OFF, Treat.FREE_TEXT), Rule("actor_body_id"), Rule("reason_code"), Rule("designated_body_id"),
+    Rule("due_by"), Rule("designated"), Rule("previous_case_id"),
 )
 NEARBY = (*CASE, Rule("distance_m", OFF))
 
 # What the timeline takes from a ledger payload (one flat level; the finding itself is shown under reports).
 _TIMELINE_PAYLOAD_KEYS = ("referral_id", "attempt", "accept_by", "action", "from_state", "to_state", "outcome",
-                          "rule", "escalated_to", "deadline", "distance_m", "reason")
+                          "rule", "escalated_to", "deadline", "distance_m", "reason", "actor_body_id", "reason_code",
+                          "designated_body_id", "due_by", "designated", "previous_case_id")
 
 
 @dataclass

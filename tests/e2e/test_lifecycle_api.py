@@ -214,6 +214,11 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     new_case = report(stack, detail["category_code"], 1, point=(reported["latitude"], reported["longitude"]))
     assert new_case != case_id
     assert case_detail(stack, new_case)["previous_case_id"] == case_id
+    feed = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/feed", params={"limit": 1000}, timeout=30).json()
+    assert any(e["case_id"] == case_id and e["status"] == "closed" for e in feed)
+    assert any(e["case_id"] == new_case and e["previous_case_id"] == case_id for e in feed)
+    assert not any("referral_id" in r for r in httpx.get(  # anonymous callers get no handle to act with
+        f"http://127.0.0.1:{stack.info_share_port}/v1/cases/{case_id}", timeout=30).json()["referrals"])
 
 
 def test_agency_path_with_extension_and_rework(stack: Stack) -> None:
