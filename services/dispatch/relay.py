@@ -33,6 +33,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
+from kafka.errors import KafkaError
 from prometheus_client import Counter, Histogram, start_http_server
 
 from schemas.events import Channel, ReferralResponded
@@ -138,8 +139,17 @@ class Relay(ConsumerRebalanceListener):
     def prepare_topics(self) -> None:
         # The relay may start before dispatch: it creates the same topics, so its pattern finds every body's topic.
         bodies = [body.body_id for body in load_reference_data().bodies()]
-        ensure_topics(self.settings.bootstrap_servers, self.prefix, extra=body_topics(bodies, self.prefix),
-                      timeout_seconds=120)
+        for attempt in range(3):
+            try:
+                ensure_topics(self.settings.bootstrap_servers, self.prefix, extra=body_topics(bodies, self.prefix),
+                              timeout_seconds=120)
+                return
+            except KafkaError:
+                # dispatch creates the same topics at the same start: a topic it has just created may not be
+                # described yet. Asking again finds it.
+                if attempt == 2:
+                    raise
+                time.sleep(2)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
