@@ -294,8 +294,8 @@ class DispatchWorker(ConsumerRebalanceListener):
             if isinstance(command, DeadlineCheck):
                 # Only dispatch's own timer asks for deadline checks; the secured broker lets no body write this
                 # topic, and a check from anywhere else is refused here too, never acted on.
-                if ce["source"] != SOURCE:
-                    raise PoisonEvent(f"deadline check from {ce['source']!r}: only {SOURCE} sends them")
+                if ce.get_source() != SOURCE:
+                    raise PoisonEvent(f"deadline check from {ce.get_source()!r}: only {SOURCE} sends them")
                 try:
                     outgoing = self.dispatcher.on_deadline_check(command)
                 except ForgedCommand as exc:
