@@ -9,8 +9,7 @@ from pathlib import Path
 
 from deploy.kafka.local_kafka import free_port
 from deploy.local_stack import ManagedProcess, Stack, http_ok
-from services.common.kafka_admin import ensure_topics
-from services.common.topics import REFERRALS_FAMILY, TopicSpec, referrals_topic
+from services.common.kafka_admin import body_topics, ensure_topics
 from services.reference.loader import load_reference_data
 
 
@@ -39,8 +38,7 @@ class BenchStack(Stack):
     def ensure_referral_topics(self, prefix: str) -> None:
         """Every receiving body's topic, as a deployment has them (dispatch also creates them at start since it
         learnt to; done here too so the passthrough runs see the same broker as the dispatch runs)."""
-        names = {referrals_topic(body.body_id, prefix) for body in load_reference_data().bodies()}
-        extra: list[tuple[str, TopicSpec]] = [(name, REFERRALS_FAMILY) for name in sorted(names)]
+        extra = body_topics(sorted({body.body_id for body in load_reference_data().bodies()}), prefix)
         ensure_topics(self.bootstrap_servers, prefix, extra=extra, timeout_seconds=120)
 
 

@@ -135,6 +135,12 @@ class Stack:
         return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port)],
                                   http_ok(f"http://127.0.0.1:{port}/metrics"))
 
+    def start_relay(self, name: str = "relay", web_port: int = 0) -> ManagedProcess:
+        """The relay of the bodies' own responses topics onto referral-responses (services/dispatch/relay.py)."""
+        port = web_port or free_port()
+        return self.start_process(name, ["-m", "services.dispatch.relay", "--web-port", str(port)],
+                                  http_ok(f"http://127.0.0.1:{port}/metrics"))
+
     def start_info_share_worker(self) -> ManagedProcess:
         return self.start_process(
             "info-share-worker", ["-m", "services.info_share.worker", "--web-port", str(self.info_share_web_port)],
@@ -153,6 +159,7 @@ class Stack:
         ensure_topics(self.bootstrap_servers, self.topic_prefix)
         self.start_info_share_worker()
         self.start_dispatch()
+        self.start_relay()
         self.start_info_share_api()
         self.start_patrol()
 

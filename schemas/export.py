@@ -102,6 +102,11 @@ def asyncapi_document() -> dict[str, Any]:
             "parameters": {"bodyId": {"description": "Receiving body id with ':' written as '.', e.g. "
                                                      "team.210624.natural_resources"}},
         },
+        "bodyResponses": {
+            **_channel(topics.RESPONSES_FAMILY, "liandong.responses.{bodyId}", ["ReferralResponded"]),
+            "parameters": {"bodyId": {"description": "Acting body id with ':' written as '.'; only that body may "
+                                                     "write it. body_id and responded_at are replaced by the relay"}},
+        },
         "referralResponses": _channel(topics.REFERRAL_RESPONSES, "liandong.referral-responses",
                                       ["ReferralResponded", "DeadlineCheck"]),
         "feed": _channel(topics.FEED, "liandong.feed", ["FeedEntry"]),

@@ -1,7 +1,10 @@
 """Users and ACLs for the secure local broker: each service and each receiving body gets only what it needs.
 
-A receiving body reads its own referrals topic with its own consumer group and writes responses; the patrol service
-writes findings; dispatch and info_share work under the deployment's topic prefix. Nothing else is allowed
+A receiving body reads its own referrals topic with its own consumer group and writes only its own responses topic:
+the relay (services/dispatch/relay.py) republishes those as that body, so no body can write the internal
+referral-responses topic (no answer in another body's name, no forged deadline check). Patrol writes findings and,
+for Open311 updates, actions on referral-responses; the relay reads the bodies' responses topics and writes
+referral-responses; dispatch and info_share work under the deployment's topic prefix. Nothing else is allowed
 (``allow.everyone.if.no.acl.found=false``).
 """
 
@@ -19,7 +22,14 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from services.common.topics import FINDINGS, REFERRAL_RESPONSES, referrals_topic
+from services.common.topics import (
+    DEAD_LETTERS,
+    FINDINGS,
+    REFERRAL_RESPONSES,
+    RESPONSES_FAMILY,
+    referrals_topic,
+    responses_topic,
+)
 
 
 def add_user(admin: KafkaAdminClient, name: str, password: str) -> None:
@@ -36,17 +46,34 @@ def _allow(user: str, resource: ResourceType, name: str, *operations: ACLOperati
 
 
 def body_acls(user: str, body_id: str, prefix: str, group_id: str) -> list[ACL]:
-    """A receiving body: read its own referrals with its own group; write responses."""
+    """A receiving body: read its own referrals with its own group; write its own responses topic, nothing else."""
     return [
         *_allow(user, ResourceType.TOPIC, referrals_topic(body_id, prefix), ACLOperation.READ, ACLOperation.DESCRIBE),
         *_allow(user, ResourceType.GROUP, group_id, ACLOperation.READ),
-        *_allow(user, ResourceType.TOPIC, REFERRAL_RESPONSES.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE),
+        *_allow(user, ResourceType.TOPIC, responses_topic(body_id, prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE),
     ]
 
 
 def patrol_acls(user: str, prefix: str) -> list[ACL]:
-    """The patrol service: write findings, nothing else."""
-    return _allow(user, ResourceType.TOPIC, FINDINGS.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE)
+    """The patrol service: write findings, and the actions of Open311 servicerequestupdates (whose API key names
+    the acting body, checked by patrol before it publishes)."""
+    return _allow(user, ResourceType.TOPIC, FINDINGS.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE) + \
+        _allow(user, ResourceType.TOPIC, REFERRAL_RESPONSES.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE)
+
+
+def relay_acls(user: str, prefix: str, group_prefix: str) -> list[ACL]:
+    """The relay: read every body's responses topic with its group, write referral-responses and dead letters.
+
+    DESCRIBE on the whole family lets its pattern subscription see the topics; it creates none of them itself on a
+    secured cluster (dispatch, or the deployment's admin, does).
+    """
+    return [
+        *_allow(user, ResourceType.TOPIC, f"{RESPONSES_FAMILY.name(prefix)}.", ACLOperation.READ,
+                ACLOperation.DESCRIBE, pattern=ACLResourcePatternType.PREFIXED),
+        *_allow(user, ResourceType.GROUP, f"{group_prefix}-relay", ACLOperation.READ),
+        *_allow(user, ResourceType.TOPIC, REFERRAL_RESPONSES.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE),
+        *_allow(user, ResourceType.TOPIC, DEAD_LETTERS.name(prefix), ACLOperation.WRITE, ACLOperation.DESCRIBE),
+    ]
 
 
 def service_acls(user: str, prefix: str, group_prefix: str) -> list[ACL]:

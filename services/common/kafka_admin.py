@@ -10,7 +10,14 @@ from typing import Any
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
-from services.common.topics import CORE_TOPICS, TopicSpec
+from services.common.topics import (
+    CORE_TOPICS,
+    REFERRALS_FAMILY,
+    RESPONSES_FAMILY,
+    TopicSpec,
+    referrals_topic,
+    responses_topic,
+)
 
 
 def _admin(bootstrap_servers: str, timeout_seconds: float, security: dict[str, Any]) -> KafkaAdminClient:
@@ -47,6 +54,16 @@ def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec
     finally:
         admin.close()
     return sorted(wanted)
+
+
+def body_topics(body_ids: Iterable[str], prefix: str) -> list[tuple[str, TopicSpec]]:
+    """Each receiving body's two topics: its referrals (read) and its responses (write), for ``ensure_topics(extra=)``.
+
+    Both exist before the body's first referral: a body answers on its responses topic as soon as it is sent work,
+    and a body's credentials cannot create topics.
+    """
+    return [pair for body_id in body_ids for pair in ((referrals_topic(body_id, prefix), REFERRALS_FAMILY),
+                                                      (responses_topic(body_id, prefix), RESPONSES_FAMILY))]
 
 
 def _check_partitions(admin: KafkaAdminClient, wanted: dict[str, TopicSpec]) -> None:

@@ -6,6 +6,7 @@ A ``prefix`` (default ``liandong``) lets tests give every test its own topics.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # Findings and their dedup decisions are partitioned by dedup group (see docs/dedup.md): all findings that could
@@ -54,8 +55,34 @@ REFERRALS_FAMILY = TopicSpec(
     "ReferralIssued for one body: <prefix>.referrals.<body id with ':' as '.'>", KEEP_FOREVER,
 )
 
+# One topic per receiving body for its answers: its credentials may write only there, so the topic a record came from
+# is who wrote it. The relay (services/dispatch/relay.py) republishes each action on referral-responses with that body.
+# LogAppendTime: the record's timestamp is the broker's, not whatever a body's producer claims.
+RESPONSES_FAMILY = TopicSpec(
+    "responses", 1, "dedup group of the case (ReferralIssued.dedup_group)",
+    "ReferralResponded written by one body: <prefix>.responses.<body id with ':' as '.'>",
+    {**KEEP_FOREVER, "message.timestamp.type": "LogAppendTime"},
+)
+
 CORE_TOPICS: tuple[TopicSpec, ...] = (FINDINGS, CASE_EVENTS, REFERRAL_RESPONSES, FEED, DEAD_LETTERS)
 
 
 def referrals_topic(body_id: str, prefix: str = "liandong") -> str:
     return f"{REFERRALS_FAMILY.name(prefix)}.{body_id.replace(':', '.')}"
+
+
+def responses_topic(body_id: str, prefix: str = "liandong") -> str:
+    return f"{RESPONSES_FAMILY.name(prefix)}.{body_id.replace(':', '.')}"
+
+
+def responses_topic_pattern(prefix: str = "liandong") -> str:
+    """Regular expression matching every body's responses topic (and nothing else) under ``prefix``."""
+    return "^" + re.escape(f"{RESPONSES_FAMILY.name(prefix)}.") + r"[^.]+(\.[^.]+)*$"
+
+
+def body_of_responses_topic(topic: str, prefix: str = "liandong") -> str | None:
+    """The body whose responses topic ``topic`` is; None for any other topic. Body ids never contain '.'."""
+    family = f"{RESPONSES_FAMILY.name(prefix)}."
+    if not topic.startswith(family) or len(topic) == len(family):
+        return None
+    return topic[len(family):].replace(".", ":")

@@ -37,7 +37,7 @@ from aiokafka.structs import ConsumerRecord
 from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
-from services.common.kafka_admin import TopicCreator, ensure_topics
+from services.common.kafka_admin import TopicCreator, body_topics, ensure_topics
 from services.common.outbox import HandedOver, Outbox
 from services.common.pause_guard import PauseGuard, stop_on_unexpected_error
 from services.common.topics import (
@@ -46,7 +46,7 @@ from services.common.topics import (
     DEDUP_PARTITIONS,
     FINDINGS,
     REFERRAL_RESPONSES,
-    REFERRALS_FAMILY,
+    RESPONSES_FAMILY,
     TopicSpec,
     referrals_topic,
 )
@@ -134,15 +134,16 @@ class DispatchWorker(ConsumerRebalanceListener):
     def prepare_topics(self) -> None:
         # Every known body's referrals topic exists before the first finding: creating one on the hot path costs a
         # broker round trip per new body.
-        bodies = [(referrals_topic(body.body_id, self.settings.topic_prefix), REFERRALS_FAMILY)
-                  for body in self.reference.bodies()]
+        bodies = body_topics([body.body_id for body in self.reference.bodies()], self.settings.topic_prefix)
         ensure_topics(self.settings.bootstrap_servers, self.settings.topic_prefix,
                       extra=[*changelog_specs(self.group), *bodies], timeout_seconds=120)
         self.known_topics = {name for name, _spec in bodies}
         prefix = self.settings.topic_prefix
         self.served_topics = {spec.name(prefix): spec.partitions
                               for spec in (FINDINGS, REFERRAL_RESPONSES, CASE_EVENTS, DEAD_LETTERS)}
-        self.served_topics.update({name: spec.partitions for name, spec in [*changelog_specs(self.group), *bodies]})
+        # The bodies' responses topics are the relay's to read; dispatch neither reads nor writes them.
+        self.served_topics.update({name: spec.partitions for name, spec in [*changelog_specs(self.group), *bodies]
+                                   if spec is not RESPONSES_FAMILY})
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -293,8 +294,8 @@ class DispatchWorker(ConsumerRebalanceListener):
             if isinstance(command, DeadlineCheck):
                 # Only dispatch's own timer asks for deadline checks; the secured broker lets no body write this
                 # topic, and a check from anywhere else is refused here too, never acted on.
-                if ce["source"] != SOURCE:
-                    raise PoisonEvent(f"deadline check from {ce['source']!r}: only {SOURCE} sends them")
+                if ce.get_source() != SOURCE:
+                    raise PoisonEvent(f"deadline check from {ce.get_source()!r}: only {SOURCE} sends them")
                 try:
                     outgoing = self.dispatcher.on_deadline_check(command)
                 except ForgedCommand as exc:
@@ -328,7 +329,8 @@ class DispatchWorker(ConsumerRebalanceListener):
     async def _referral_topic(self, body_id: str) -> str:
         name = referrals_topic(body_id, self.settings.topic_prefix)
         if name not in self.known_topics:  # a body the reference data did not know at start
-            await asyncio.get_running_loop().run_in_executor(None, self.topic_creator.ensure, name, REFERRALS_FAMILY)
+            for topic, spec in body_topics([body_id], self.settings.topic_prefix):
+                await asyncio.get_running_loop().run_in_executor(None, self.topic_creator.ensure, topic, spec)
             self.known_topics.add(name)
         return name
 

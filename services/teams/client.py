@@ -1,13 +1,18 @@
-"""A receiving body's Kafka client (kafka-python): watch its own referrals topic, answer on referral-responses.
+"""A receiving body's Kafka client (kafka-python): watch its own referrals topic, answer on its own responses topic.
 
-The body is who the client is configured as; on a secured cluster its SASL credentials only allow its own topic
-and consumer group (deploy/kafka ACLs), so a client cannot read or answer as another body.
+The body is who the client is configured as. On a secured cluster its SASL credentials allow only its own referrals
+topic, its own consumer group and its own responses topic (deploy/kafka/security.py); the relay
+(services/dispatch/relay.py) republishes each answer on the internal topic *as the body whose topic it came from*,
+so a client cannot answer as another body whatever it writes in ``body_id``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,18 +24,44 @@ from schemas.events import (
     ReferralOutcome,
     ReferralOverdue,
     ReferralResponded,
+    ReturnReason,
     WireModel,
 )
 from services.common.envelope import decode, encode
-from services.common.topics import REFERRAL_RESPONSES, referrals_topic
+from services.common.topics import referrals_topic, responses_topic
 
-RESPONSE_NAMESPACE = uuid.UUID("5d7b4a0e-2f61-4c53-9a3e-6c1f7d2b8e94")
+KEY_NAMESPACE = uuid.UUID("0b8f3c52-6a0e-4f1d-9b57-2e4c8d91a6f3")
 BODY_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralIssued, ReferralOverdue)
 
 
-def response_id_for(referral_id: str, action: ReferralAction, body_id: str) -> str:
-    """One id per (referral, action, body): re-running the same command is answered the same, never twice."""
-    return str(uuid.uuid5(RESPONSE_NAMESPACE, f"{referral_id}\x1f{action.value}\x1f{body_id}"))
+@dataclass(frozen=True)
+class ReferralRef:
+    """What an answer needs of a referral: enough for a township verifying a referral sent to another body (it is
+    not on the township's own topic; the ids and the dedup group come from the case register or the feed)."""
+
+    referral_id: str
+    case_id: str
+    dedup_group: str
+
+    @classmethod
+    def of(cls, referral: ReferralIssued | ReferralRef) -> ReferralRef:
+        return cls(referral.referral_id, referral.case_id, referral.dedup_group)
+
+
+def idempotency_key(referral_id: str, action: ReferralAction, user_key: str | None = None,
+                    content: dict[str, Any] | None = None) -> str:
+    """The key a command is sent with: the same command run again is the same action, answered once.
+
+    With ``user_key`` the key is (referral, action, user key). Without one it is (referral, action, what the command
+    says): an identical re-run is a retry, while a second round after a rework (a new note, a new outcome) is a new
+    action. The relay scopes the key to the body, so two bodies' keys never meet.
+    """
+    if user_key is not None:
+        name = f"{referral_id}\x1f{action.value}\x1fkey\x1f{user_key}"
+    else:
+        canonical = json.dumps(content or {}, sort_keys=True, ensure_ascii=False, default=str)
+        name = f"{referral_id}\x1f{action.value}\x1fcontent\x1f{hashlib.sha256(canonical.encode()).hexdigest()}"
+    return str(uuid.uuid5(KEY_NAMESPACE, name))
 
 
 class ReferralClient:
@@ -38,7 +69,7 @@ class ReferralClient:
                  group_id: str | None = None, **security: Any) -> None:
         self.body_id = body_id
         self.topic = referrals_topic(body_id, topic_prefix)
-        self.responses_topic = REFERRAL_RESPONSES.name(topic_prefix)
+        self.responses_topic = responses_topic(body_id, topic_prefix)
         self.group_id = group_id or f"{topic_prefix}-body-{body_id.replace(':', '.')}"
         self._bootstrap_servers = bootstrap_servers
         self._security = security
@@ -60,36 +91,67 @@ class ReferralClient:
         finally:
             consumer.close()
 
-    def respond(self, referral: ReferralIssued, action: ReferralAction, *, reason: str | None = None,
-                outcome: ReferralOutcome | None = None, at: datetime | None = None) -> ReferralResponded:
-        """Validate and publish a response; returns it once the broker acknowledged it."""
+    def respond(self, referral: ReferralIssued | ReferralRef, action: ReferralAction, *, reason: str | None = None,
+                outcome: ReferralOutcome | None = None, reason_code: ReturnReason | None = None,
+                designated_body_id: str | None = None, due_by: datetime | None = None,
+                evidence: Sequence[str] = (), key: str | None = None, stated_at: datetime | None = None,
+                actor: str | None = None) -> ReferralResponded:
+        """Validate and publish an action on this body's responses topic; returns it once the broker has it.
+
+        ``body_id`` and ``responded_at`` are filled in for the schema only: the relay replaces them with this
+        body (the topic's) and its own receive time. ``key``: see ``idempotency_key``.
+        """
+        ref = ReferralRef.of(referral)
+        content = {"reason": reason, "outcome": outcome, "reason_code": reason_code,
+                   "designated_body_id": designated_body_id, "due_by": due_by, "evidence": list(evidence)}
         response = ReferralResponded(
-            response_id=response_id_for(referral.referral_id, action, self.body_id),
-            referral_id=referral.referral_id, case_id=referral.case_id, body_id=self.body_id, action=action,
-            reason=reason, outcome=outcome, responded_at=at or datetime.now(UTC),
+            response_id=idempotency_key(ref.referral_id, action, key, content),
+            referral_id=ref.referral_id, case_id=ref.case_id, body_id=self.body_id, action=action,
+            reason=reason, outcome=outcome, responded_at=datetime.now(UTC), reason_code=reason_code,
+            designated_body_id=designated_body_id, due_by=due_by, evidence=tuple(evidence), stated_at=stated_at,
+            actor=actor,
         )
         # Keyed like the case's findings, so dispatch handles it on the partition that owns the case's state.
         record = encode(response, event_id=response.response_id, source=f"/bodies/{self.body_id}",
-                        key=referral.dedup_group, subject=referral.case_id)
+                        key=ref.dedup_group, subject=ref.case_id)
         self._producer_ready().send(self.responses_topic, record.value, key=record.key,
                                     headers=record.headers).get(timeout=30)
         return response
 
-    def accept(self, referral: ReferralIssued) -> ReferralResponded:
-        return self.respond(referral, ReferralAction.ACCEPT)
+    def accept(self, referral: ReferralIssued, key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.ACCEPT, key=key)
 
-    def return_referral(self, referral: ReferralIssued, reason: str) -> ReferralResponded:
-        return self.respond(referral, ReferralAction.RETURN, reason=reason)
+    def return_referral(self, referral: ReferralIssued, reason: str | None = None,
+                        reason_code: ReturnReason | None = None, key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.RETURN, reason=reason, reason_code=reason_code, key=key)
 
-    def start_handling(self, referral: ReferralIssued) -> ReferralResponded:
-        return self.respond(referral, ReferralAction.START_HANDLING)
+    def start_handling(self, referral: ReferralIssued, key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.START_HANDLING, key=key)
 
-    def feed_back(self, referral: ReferralIssued, outcome: ReferralOutcome, note: str | None = None
-                  ) -> ReferralResponded:
-        return self.respond(referral, ReferralAction.FEED_BACK, outcome=outcome, reason=note)
+    def feed_back(self, referral: ReferralIssued, outcome: ReferralOutcome, note: str | None = None,
+                  evidence: Sequence[str] = (), key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.FEED_BACK, outcome=outcome, reason=note, evidence=evidence,
+                            key=key)
 
-    def extend(self, referral: ReferralIssued, reason: str) -> ReferralResponded:
-        return self.respond(referral, ReferralAction.EXTEND, reason=reason)
+    def extend(self, referral: ReferralIssued, reason: str, key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.EXTEND, reason=reason, key=key)
+
+    # The reporting township's actions (核查結案, 驳回重办), on the referral sent to the handling body.
+    def verify(self, referral: ReferralIssued | ReferralRef, key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.VERIFY, key=key)
+
+    def close_case(self, referral: ReferralIssued | ReferralRef, note: str | None = None,
+                   key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.CLOSE, reason=note, key=key)
+
+    def rework(self, referral: ReferralIssued | ReferralRef, reason: str, due_by: datetime | None = None,
+               key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.REWORK, reason=reason, due_by=due_by, key=key)
+
+    # County coordination's decision of a jurisdiction dispute (指定管辖).
+    def decide(self, referral: ReferralIssued, body_id: str, reason: str | None = None,
+               key: str | None = None) -> ReferralResponded:
+        return self.respond(referral, ReferralAction.DECIDE, designated_body_id=body_id, reason=reason, key=key)
 
     def find(self, referral_id: str) -> ReferralIssued:
         """Look a referral up on this body's own topic (a body can only answer what it was sent)."""

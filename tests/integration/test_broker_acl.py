@@ -1,8 +1,11 @@
-"""On the real broker with SASL/SCRAM and ACLs: a body reads only its own referrals, patrol cannot read referrals."""
+"""On the real broker with SASL/SCRAM and ACLs: a body reads only its own referrals and writes only its own
+responses topic (never the internal referral-responses); patrol cannot read referrals; the relay reads every body's
+responses topic and writes the internal one."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,8 +18,10 @@ from kafka.errors import (
 
 from deploy.kafka import security
 from deploy.kafka.local_kafka import LocalKafka, free_port
-from services.common.kafka_admin import ensure_topics
-from services.common.topics import FINDINGS, REFERRALS_FAMILY, referrals_topic
+from schemas.events import DeadlineCheck, ReferralAction, ReferralResponded
+from services.common.envelope import encode
+from services.common.kafka_admin import body_topics, ensure_topics
+from services.common.topics import FINDINGS, REFERRAL_RESPONSES, referrals_topic, responses_topic
 
 pytestmark = pytest.mark.integration
 PREFIX = "secure"
@@ -31,14 +36,15 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalKaf
     broker.start()
     try:
         admin_options = broker.client_options()
-        names = [(referrals_topic(body, PREFIX), REFERRALS_FAMILY) for body in (TEAM_A, TEAM_B)]
-        ensure_topics(broker.bootstrap_servers, PREFIX, extra=names, security=admin_options)
+        ensure_topics(broker.bootstrap_servers, PREFIX, extra=body_topics((TEAM_A, TEAM_B), PREFIX),
+                      security=admin_options)
         admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, **admin_options)
-        for user in ("team-a", "team-b", "patrol"):
+        for user in ("team-a", "team-b", "patrol", "relay"):
             security.add_user(admin, user, f"{user}-password")
         security.grant(admin, security.body_acls("team-a", TEAM_A, PREFIX, GROUP_A)
                        + security.body_acls("team-b", TEAM_B, PREFIX, GROUP_B)
-                       + security.patrol_acls("patrol", PREFIX))
+                       + security.patrol_acls("patrol", PREFIX)
+                       + security.relay_acls("relay", PREFIX, PREFIX))
         admin.close()
         producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", **admin_options)
         for body in (TEAM_A, TEAM_B):
@@ -101,3 +107,57 @@ def test_wrong_password_is_refused(secure_broker: LocalKafka) -> None:
             consumer.topics()
         finally:
             consumer.close()
+
+
+def _write(broker: LocalKafka, user: str, topic: str, value: bytes, headers: list[tuple[str, bytes]] | None = None
+           ) -> int:
+    """Offset of the record once the broker has it; the broker's refusal is raised."""
+    producer = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, acks="all", max_block_ms=10_000,
+                             **broker.client_options(user, f"{user}-password"))
+    try:
+        return int(producer.send(topic, value, key=b"group", headers=headers or []).get(30).offset)
+    finally:
+        producer.close()
+
+
+def _answer(body_id: str) -> tuple[bytes, list[tuple[str, bytes]]]:
+    response = ReferralResponded(response_id="r-1", referral_id="ref-1", case_id="case-1", body_id=body_id,
+                                 action=ReferralAction.ACCEPT, responded_at=datetime.now(UTC))
+    record = encode(response, event_id="r-1", source="/test", key="group")
+    return record.value, record.headers
+
+
+def test_body_writes_its_own_responses_topic(secure_broker: LocalKafka) -> None:
+    value, headers = _answer(TEAM_A)
+    assert _write(secure_broker, "team-a", responses_topic(TEAM_A, PREFIX), value, headers) >= 0
+
+
+def test_body_cannot_write_another_bodys_responses_topic(secure_broker: LocalKafka) -> None:
+    value, headers = _answer(TEAM_B)
+    with pytest.raises(TopicAuthorizationFailedError):
+        _write(secure_broker, "team-a", responses_topic(TEAM_B, PREFIX), value, headers)
+
+
+def test_body_cannot_write_the_internal_responses_topic(secure_broker: LocalKafka) -> None:
+    # Neither another body's answer nor a deadline check can reach dispatch from a body's credentials.
+    value, headers = _answer(TEAM_B)
+    with pytest.raises(TopicAuthorizationFailedError):
+        _write(secure_broker, "team-a", REFERRAL_RESPONSES.name(PREFIX), value, headers)
+    check = encode(DeadlineCheck(referral_id="ref-1", case_id="case-1", checked_at=datetime.now(UTC)),
+                   event_id="forged-check", source="/dispatch", key="group")
+    with pytest.raises(TopicAuthorizationFailedError):
+        _write(secure_broker, "team-a", REFERRAL_RESPONSES.name(PREFIX), check.value, check.headers)
+
+
+def test_relay_reads_every_bodys_responses_and_writes_the_internal_topic(secure_broker: LocalKafka) -> None:
+    value, headers = _answer(TEAM_B)
+    _write(secure_broker, "team-b", responses_topic(TEAM_B, PREFIX), value, headers)
+    assert value in _read(secure_broker, "relay", responses_topic(TEAM_B, PREFIX), f"{PREFIX}-relay")
+    assert _write(secure_broker, "relay", REFERRAL_RESPONSES.name(PREFIX), value, headers) >= 0
+    with pytest.raises(TopicAuthorizationFailedError):  # the relay writes no body's topic
+        _write(secure_broker, "relay", referrals_topic(TEAM_A, PREFIX), value, headers)
+
+
+def test_patrol_writes_actions_for_open311_updates(secure_broker: LocalKafka) -> None:
+    value, headers = _answer(TEAM_A)
+    assert _write(secure_broker, "patrol", REFERRAL_RESPONSES.name(PREFIX), value, headers) >= 0
