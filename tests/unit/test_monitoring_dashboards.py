@@ -20,7 +20,7 @@ def committed() -> dict[str, dict[str, Any]]:
 def test_committed_dashboards_are_current() -> None:
     wanted = {name: render(dashboard) for name, dashboard in dashboards().items()}
     found = {path.name: path.read_text(encoding="utf-8") for path in DASHBOARDS_DIR.glob("*.json")}
-    assert found == wanted, "run `python -m deploy.grafana.build_dashboards` and commit the JSON"
+    assert found == wanted, "the committed JSON drifted from deploy/grafana: run `make dashboards` and commit it"
 
 
 def test_panels_have_unique_ids_fit_the_grid_and_do_not_overlap() -> None:
