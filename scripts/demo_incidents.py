@@ -2,6 +2,8 @@
 
 - A legacy producer writes a finding straight to the findings topic, bypassing patrol: no CloudEvents headers, not
   JSON. Dispatch cannot read it and sets it aside on the dead-letter topic (``liandong_dead_letters_total``).
+- Apps get refused: one whose officer's token expired overnight (401), one filing for a neighbouring township the
+  officer does not serve (403), one that lost its location (422) — the refusals panels and the audit log see them.
 - The broker stalls for a few seconds (as in a long GC pause or a full disk): patrol does not get its
   acknowledgement in time and answers ``503`` with ``Retry-After`` — a real 5xx, counted in
   ``liandong_patrol_publish_failures_total`` and the 5xx series — and the caller's retry is then accepted.
@@ -22,6 +24,9 @@ from kafka import KafkaProducer
 from deploy.local_stack import Stack
 from scripts.sample_day import PlannedSubmission
 from services.common.topics import FINDINGS
+from services.patrol.auth import issue_token
+from services.patrol.settings import PatrolSettings
+from services.reference.loader import load_reference_data
 
 STALL_NOTE = "for the publish timeout (5 s by default)"
 LEGACY_RECORD = b'{"township":"210603001","what":"legacy export, not a CloudEvent"'
@@ -76,10 +81,32 @@ def held_back_for_the_stall(plan: list[PlannedSubmission]) -> PlannedSubmission:
                 and item.principal.startswith("officer:"))
 
 
+def refused_submissions(stack: Stack, item: PlannedSubmission) -> list[int]:
+    """Three submissions patrol must refuse, made from one planned officer's submission; returns their statuses."""
+    township = item.body["township_code"]
+    settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
+    yesterday = time.time() - 24 * 3600
+    expired = issue_token(settings, f"officer-{township}", [township], now=yesterday)
+    own = issue_token(settings, f"officer-{township}", [township])
+    neighbour = next(code for code in sorted(load_reference_data().townships) if code != township)
+    url = f"http://127.0.0.1:{stack.patrol_port}/v1/findings"
+    refused = [
+        (expired, {**item.body, "client_report_id": "refused-expired"}),
+        (own, {**item.body, "client_report_id": "refused-neighbour", "township_code": neighbour}),
+        (own, {k: v for k, v in item.body.items() if k != "location"} | {"client_report_id": "refused-no-place"}),
+    ]
+    with httpx.Client(timeout=30) as client:
+        return [client.post(url, json=body, headers={"Authorization": f"Bearer {token}"}).status_code
+                for token, body in refused]
+
+
 def play_incidents(stack: Stack, held_back: PlannedSubmission, token: str) -> tuple[int, dict]:
-    """The two incidents of the sample day; returns the held-back submission's final (status, answer)."""
+    """The incidents of the sample day; returns the held-back submission's final (status, answer)."""
     legacy_record_on_findings(stack)
+    refusals = refused_submissions(stack, held_back)
     statuses, answer = submit_through_a_broker_stall(stack, held_back.body, token)
     print(f"incidents: 1 unreadable record from a legacy producer on the findings topic (dispatch dead-letters it); "
-          f"broker frozen {STALL_NOTE}: patrol answered {' then '.join(map(str, statuses))}", flush=True)
+          f"{len(refusals)} submissions refused ({', '.join(map(str, refusals))}: expired token, township not "
+          f"served, no location); broker frozen {STALL_NOTE}: patrol answered {' then '.join(map(str, statuses))}",
+          flush=True)
     return statuses[-1], answer
