@@ -1,8 +1,9 @@
 """Dashboards and alerts proven against a real Prometheus scraping the running stack while findings flow.
 
-The stack runs as processes with its monitoring as `make run` starts it (deploy/local_stack.py: the lag exporter, and
-Debian's ``prometheus`` with the shipped job names and rule files), here scraping every second. Traffic goes through the patrol API (accepted findings, a repeat report,
-refusals) plus one unreadable event on the findings topic. Then every dashboard query, every Grafana variable and
+The stack runs as processes with its monitoring as `make run` starts it (deploy/local_stack.py: the lag
+exporter, and Debian's ``prometheus`` with the shipped job names and rule files), here scraping every second.
+Traffic goes through the patrol API (accepted findings, a repeat report, refusals) plus one unreadable event on
+the findings topic. Then every dashboard query, every Grafana variable and
 every rule expression is put to Prometheus's HTTP API and listed with its result — on the terminal and in
 build/monitoring-report.json. Finally patrol is stopped and the service-down alert expression must answer.
 """
