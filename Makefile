@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit faults faults-short bench lint typecheck schemas reference kafka-fetch clean
+.PHONY: help install run test test-unit faults faults-short bench lint typecheck schemas dashboards reference kafka-fetch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +48,9 @@ typecheck: install ## mypy
 
 schemas: install ## Re-export JSON Schema files from the pydantic models
 	$(PY) -m schemas.export
+
+dashboards: install ## Regenerate the Grafana dashboards (deploy/grafana/dashboards/*.json) with grafana-foundation-sdk
+	$(PY) -m deploy.grafana.build_dashboards
 
 reference: install ## Regenerate reference data from the division table
 	$(PY) scripts/build_reference_data.py

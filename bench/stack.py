@@ -44,7 +44,7 @@ class BenchStack(Stack):
 
 def temporary_stack(keep: bool = False) -> BenchStack:
     run_dir = Path(tempfile.mkdtemp(prefix="liandong-bench-"))
-    stack = BenchStack(run_dir, extra_env={})
+    stack = BenchStack(run_dir, inherit_settings=False, extra_env={})
     stack.keep = keep  # type: ignore[attr-defined]
     return stack
 

@@ -1,4 +1,5 @@
-"""Start and stop the whole stack on this machine: broker, topics, dispatch, info-share (worker + API), patrol.
+"""Start and stop the whole stack on this machine: broker, topics, dispatch, info-share (worker + API), patrol, and
+with ``monitoring`` the consumer-lag exporter and a Prometheus (where Debian's ``prometheus`` is installed).
 
 Used by ``make run`` (through ``scripts/run_demo.py``) and by the end-to-end tests. Every process it starts is
 stopped deliberately by ``stop()`` — SIGTERM, then SIGKILL after a grace period — because a Faust worker may not
@@ -20,10 +21,17 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from deploy import local_prometheus
 from deploy.kafka.local_kafka import LocalKafka, free_port
 from services.common.kafka_admin import ensure_topics
 
 ROOT = Path(__file__).resolve().parent.parent
+# Settings the stack decides for every process it starts, whatever the environment says: they must agree between
+# the processes (one broker, one topic and group naming, one register, one token key). Every other LIANDONG_*
+# variable of the environment reaches every process (see the README's "Configuration").
+STACK_SETTINGS = ("BOOTSTRAP_SERVERS", "TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "JWT_SECRET", "API_KEYS")
+# The settings `Stack.from_environment` takes from LIANDONG_* variables instead of its defaults.
+FROM_ENVIRONMENT = ("TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "JWT_SECRET", "API_KEYS")
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -77,8 +85,14 @@ class Stack:
     info_share_port: int = 0
     dispatch_web_port: int = 0
     info_share_web_port: int = 0
+    # LIANDONG_API_KEYS of patrol ("key=principal:townships;…", docs/patrol.md): the Open311 and system callers.
+    api_keys: str = ""
+    lag_exporter_port: int = 0
+    prometheus_port: int = 0
     broker: LocalKafka | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more LIANDONG_* settings for every process
+    # Pass the environment's own LIANDONG_* variables on (make run); the test fixtures turn it off to be hermetic.
+    inherit_settings: bool = True
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -89,17 +103,35 @@ class Stack:
         self.info_share_port = self.info_share_port or free_port()
         self.dispatch_web_port = self.dispatch_web_port or free_port()
         self.info_share_web_port = self.info_share_web_port or free_port()
+        self.lag_exporter_port = self.lag_exporter_port or free_port()
+        self.prometheus_port = self.prometheus_port or free_port()
         self.database_url = self.database_url or f"sqlite:///{self.run_dir / 'register.db'}"
+
+    @classmethod
+    def from_environment(cls, run_dir: Path, environ: dict[str, str] | None = None, **options: object) -> Stack:
+        """A stack whose shared settings come from LIANDONG_* variables where set (``FROM_ENVIRONMENT``)."""
+        environ = dict(os.environ if environ is None else environ)
+        for name in FROM_ENVIRONMENT:
+            value = environ.get(f"LIANDONG_{name}")
+            if value:
+                options.setdefault(name.lower(), value)
+        return cls(run_dir, **options)  # type: ignore[arg-type]
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.prometheus_port}"
 
     @property
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LIANDONG_")}
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("LIANDONG_") or (self.inherit_settings and k[9:] not in STACK_SETTINGS)}
         env.update({
             "LIANDONG_BOOTSTRAP_SERVERS": self.bootstrap_servers,
             "LIANDONG_TOPIC_PREFIX": self.topic_prefix,
             "LIANDONG_GROUP_PREFIX": self.group_prefix,
             "LIANDONG_DATABASE_URL": self.database_url,
             "LIANDONG_JWT_SECRET": self.jwt_secret,
+            "LIANDONG_API_KEYS": self.api_keys,
             "PYTHONPATH": str(ROOT),
             "PYTHONUNBUFFERED": "1",
         })
@@ -115,9 +147,14 @@ class Stack:
 
     def start_process(self, name: str, args: list[str], ready: Callable[[], bool] | None,
                       timeout_seconds: float = 60.0) -> ManagedProcess:
+        """A Python module of this project (``args`` after the interpreter)."""
+        return self.start_command(name, [sys.executable, *args], ready, timeout_seconds)
+
+    def start_command(self, name: str, command: list[str], ready: Callable[[], bool] | None,
+                      timeout_seconds: float = 60.0) -> ManagedProcess:
         log_path = self.run_dir / "logs" / f"{name}.log"
         with open(log_path, "ab") as log:
-            process = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
+            process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         managed = ManagedProcess(name, process, log_path)
         self.processes[name] = managed
@@ -154,7 +191,32 @@ class Stack:
         return self.start_process("patrol", ["-m", "services.patrol", "--port", str(self.patrol_port)],
                                   http_ok(f"http://127.0.0.1:{self.patrol_port}/healthz"))
 
-    def start_all(self) -> None:
+    def start_lag_exporter(self, interval_seconds: float = 5.0) -> ManagedProcess:
+        return self.start_process(
+            "lag-exporter", ["-m", "services.monitor", "--port", str(self.lag_exporter_port),
+                             "--interval", str(interval_seconds)],
+            http_ok(f"http://127.0.0.1:{self.lag_exporter_port}/healthz"))
+
+    def scrape_targets(self) -> dict[str, str]:
+        """Each shipped Prometheus job (deploy/prometheus/prometheus.yml) and where this stack serves it."""
+        ports = {"patrol": self.patrol_port, "dispatch": self.dispatch_web_port,
+                 "info-share-worker": self.info_share_web_port, "info-share-api": self.info_share_port,
+                 "lag-exporter": self.lag_exporter_port}
+        return {job: f"127.0.0.1:{port}" for job, port in ports.items()}
+
+    def start_prometheus(self, scrape_interval: str = "5s") -> ManagedProcess | None:
+        """Prometheus with the shipped scrape jobs, recording and alert rules; None where it is not installed."""
+        binary = local_prometheus.prometheus_binary()
+        if binary is None:
+            return None
+        work_dir = self.run_dir / "prometheus"
+        config = local_prometheus.write_config(work_dir, self.prometheus_port, self.scrape_targets(),
+                                               scrape_interval)
+        return self.start_command("prometheus", local_prometheus.command(binary, config, work_dir,
+                                                                         self.prometheus_port),
+                                  http_ok(f"{self.prometheus_url}/-/ready"))
+
+    def start_all(self, monitoring: bool = False, scrape_interval: str = "5s") -> None:
         self.start_broker()
         ensure_topics(self.bootstrap_servers, self.topic_prefix)
         self.start_info_share_worker()
@@ -162,6 +224,10 @@ class Stack:
         self.start_relay()
         self.start_info_share_api()
         self.start_patrol()
+        if monitoring:
+            interval = float(scrape_interval.rstrip("s"))
+            self.start_lag_exporter(interval_seconds=min(interval, 5.0))
+            self.start_prometheus(scrape_interval)
 
     def stop(self) -> None:
         for managed in reversed(list(self.processes.values())):

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = [(n, s) for n, s in SCENARIOS if not args.only or n in args.only]
     run_dir = Path(tempfile.mkdtemp(prefix="liandong-faults-"))
     started = time.monotonic()
-    stack = Stack(run_dir, extra_env={
+    stack = Stack(run_dir, inherit_settings=False, extra_env={
         "LIANDONG_SESSION_TIMEOUT_SECONDS": str(SESSION_TIMEOUT_SECONDS),
         "LIANDONG_PUBLISH_TIMEOUT_SECONDS": "3",
         "LIANDONG_RETRY_AFTER_SECONDS": "1",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import shutil
 import signal
@@ -16,8 +17,9 @@ from pathlib import Path
 
 import httpx
 
-from deploy.local_stack import ROOT, Stack
-from scripts import demo_lifecycle
+from deploy.kafka.local_kafka import free_port
+from deploy.local_stack import ROOT, Stack, port_open
+from scripts import demo_incidents, demo_lifecycle, demo_monitoring, demo_open311
 from scripts.sample_day import PlannedSubmission, sample_day
 from services.common.polling import poll_until
 from services.info_share.auth import issue_token as issue_info_share_token
@@ -62,6 +64,21 @@ async def replay(base_url: str, plan: list[PlannedSubmission], tokens: dict[str,
 DEMO_TIME_LIMITS = {"LIANDONG_MAJOR_HOURS": "0.033", "LIANDONG_DEADLINE_CHECK_INTERVAL_SECONDS": "10"}
 
 
+def run_sample_day(stack: Stack) -> tuple[list[PlannedSubmission], list[tuple[int, dict]], dict[str, str]]:
+    """Replay yesterday's sample day through patrol, then its incidents (scripts/demo_incidents.py)."""
+    reference = load_reference_data()
+    day = (datetime.now(UTC) - timedelta(days=1)).date()
+    plan = sample_day(reference, day)
+    tokens = tokens_for(stack, plan)
+    print(f"replaying a sample day ({day}): {len(plan)} submissions from "
+          f"{len({p.body['township_code'] for p in plan})} townships ...", flush=True)
+    held_back = demo_incidents.held_back_for_the_stall(plan)
+    results = asyncio.run(replay(f"http://127.0.0.1:{stack.patrol_port}", [p for p in plan if p is not held_back],
+                                 tokens))
+    results.append(demo_incidents.play_incidents(stack, held_back, tokens[held_back.principal]))
+    return plan, results, tokens
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--run-dir", default=str(ROOT / ".run" / "demo"))
@@ -69,28 +86,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run_dir = Path(args.run_dir)
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh day each run: the summary is this run's alone
-    stack = Stack(run_dir, patrol_port=8081, info_share_port=8082, dispatch_web_port=6066,
-                  info_share_web_port=6067, extra_env=DEMO_TIME_LIMITS)
+    demo_key = demo_open311.new_demo_key()
+    stack = Stack.from_environment(
+        run_dir, patrol_port=8081, info_share_port=8082, dispatch_web_port=6066, info_share_web_port=6067,
+        lag_exporter_port=preferred_port(9308), prometheus_port=preferred_port(9090),
+        api_keys=demo_open311.api_keys_with_demo(os.environ.get("LIANDONG_API_KEYS", ""), demo_key))
+    for name, value in DEMO_TIME_LIMITS.items():  # the environment wins over the demo's limits
+        stack.extra_env.setdefault(name, os.environ.get(name, value))
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        print("starting Kafka (KRaft, 127.0.0.1) and the services ...", flush=True)
-        stack.start_all()
-        reference = load_reference_data()
-        day = (datetime.now(UTC) - timedelta(days=1)).date()
-        plan = sample_day(reference, day)
-        tokens = tokens_for(stack, plan)
-        print(f"replaying a sample day ({day}): {len(plan)} submissions from "
-              f"{len({p.body['township_code'] for p in plan})} townships ...", flush=True)
-        results = asyncio.run(replay(f"http://127.0.0.1:{stack.patrol_port}", plan, tokens))
+        print("starting Kafka (KRaft, 127.0.0.1), the services, the lag exporter and Prometheus ...", flush=True)
+        stack.start_all(monitoring=True)
+        plan, results, tokens = run_sample_day(stack)
         print_summary(stack, plan, results)
+        officer = next(p for p in plan if p.principal.startswith("officer:"))
+        print(demo_open311.open311_text(stack.patrol_port, demo_key, officer.body["township_code"]), flush=True)
+        print(demo_monitoring.monitoring_text(stack), flush=True)
         life = demo_lifecycle.drive(stack, referrals_by_body(stack))
         print(demo_lifecycle.summary_line(life), flush=True)
         print("          unanswered major matters are warned overdue after 2 minutes (demo limit; 24 h by default)")
         if args.no_serve:
             return 0
-        officer = next(p for p in plan if p.principal.startswith("officer:"))
         print_urls(stack, tokens[officer.principal], officer.body["township_code"], busiest_body(stack))
         print(demo_lifecycle.credentials(life), flush=True)
         print("serving — press Ctrl-C to stop everything", flush=True)
@@ -109,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
 def referrals_by_body(stack: Stack) -> dict[str, int]:
     summary = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/stats/summary", timeout=5).json()
     return dict(summary["referrals_by_body"])
+
+
+def preferred_port(port: int) -> int:
+    """The customary port where free (Prometheus 9090, kafka_exporter 9308), else any free one."""
+    return free_port() if port_open(port) else port
 
 
 def busiest_body(stack: Stack) -> str | None:

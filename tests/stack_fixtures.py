@@ -25,7 +25,8 @@ def make_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StackFactory]:
     def build(**overrides: object) -> Stack:
         unique = uuid.uuid4().hex[:8]
         options: dict[str, object] = {"run_dir": tmp_path / f"stack-{unique}", "bootstrap_servers": kafka_bootstrap,
-                                      "topic_prefix": f"t{unique}", "group_prefix": f"g{unique}"}
+                                      "topic_prefix": f"t{unique}", "group_prefix": f"g{unique}",
+                                      "inherit_settings": False}
         options.update(overrides)
         stack = Stack(**options)  # type: ignore[arg-type]
         stacks.append(stack)

@@ -1,4 +1,5 @@
-"""Build the Grafana dashboards from code: python -m deploy.grafana.build_dashboards (writes dashboards/*.json).
+"""Build the Grafana dashboards from code: `make dashboards` (python -m deploy.grafana.build_dashboards) writes
+dashboards/*.json through grafana-foundation-sdk; tests/unit/test_monitoring_dashboards.py fails on drift.
 
 Panels are declared here with their PromQL; each query also says whether a running stack must answer it with
 data, which tests/integration/test_monitoring_prometheus.py checks against a real Prometheus.

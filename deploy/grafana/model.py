@@ -1,12 +1,24 @@
-"""A small model of Grafana dashboards: queries that know whether a running stack must answer them, laid out panels."""
+"""liandong's dashboards as declarations — queries that know whether a running stack must answer them, panels in
+rows — turned into Grafana dashboards by grafana-foundation-sdk's typed builders (``Dashboard.build``).
+
+The declarations stay plain data because the monitoring tests read them: each query says whether it must return
+data in a run (and why not, when it may be empty), which Grafana's own model has no place for. Layout, panel options
+and the JSON form are the SDK's.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-GRID_WIDTH = 24
+from grafana_foundation_sdk.builders import bargauge, common, dashboard, prometheus, stat, table, timeseries
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as common_models
+from grafana_foundation_sdk.models import dashboard as dashboard_models
+from grafana_foundation_sdk.models import prometheus as prometheus_models
+
+DATASOURCE = dashboard_models.DataSourceRef(type_val="prometheus", uid="${datasource}")
 
 # "data": with findings flowing (some refused, one unreadable event), the query must return series.
 # "may_be_empty": an empty answer is the healthy one, or the situation does not arise in a short run; ``why`` says.
@@ -65,86 +77,76 @@ class Dashboard:
         """Every (panel title, query), in layout order."""
         return [(panel.title, query) for row in self.rows for panel in row.panels for query in panel.queries]
 
-    def to_json(self) -> dict[str, Any]:
-        panels: list[dict[str, Any]] = []
-        y = 0
+    def build(self) -> dashboard.Dashboard:
+        """The SDK's dashboard builder, rows and panels in order (the SDK lays them out on the 24-column grid)."""
+        builder = (dashboard.Dashboard(self.title).uid(self.uid).description(self.description).tags(list(self.tags))
+                   .refresh("30s").time("now-6h", "now").timezone("browser")
+                   .tooltip(dashboard_models.DashboardCursorSync.CROSSHAIR).readonly()
+                   .with_variable(dashboard.DatasourceVariable("datasource").label("Data source").type("prometheus")))
+        for variable in self.variables:
+            builder = builder.with_variable(_variable(variable))
+        panel_id = 0
         for row in self.rows:
-            panels.append({"id": len(panels) + 1, "type": "row", "title": row.title, "collapsed": False,
-                           "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}, "panels": []})
-            y += 1
-            x, line_height = 0, 0
+            panel_id += 1
+            builder = builder.with_row(dashboard.Row(row.title).id(panel_id))
             for panel in row.panels:
-                if x + panel.width > GRID_WIDTH:
-                    x, y, line_height = 0, y + line_height, 0
-                panels.append(_panel_json(panel, len(panels) + 1, {"h": panel.height, "w": panel.width, "x": x,
-                                                                    "y": y}))
-                x += panel.width
-                line_height = max(line_height, panel.height)
-            y += line_height
-        return {
-            "annotations": {"list": [{
-                "builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
-                "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts", "type": "dashboard",
-            }]},
-            "description": self.description,
-            "editable": False,
-            "graphTooltip": 1,
-            "links": [],
-            "panels": panels,
-            "refresh": "30s",
-            "schemaVersion": 39,
-            "tags": list(self.tags),
-            "templating": {"list": [_datasource_variable(), *(_variable_json(v) for v in self.variables)]},
-            "time": {"from": "now-6h", "to": "now"},
-            "timepicker": {},
-            "timezone": "browser",
-            "title": self.title,
-            "uid": self.uid,
-            "version": 1,
-        }
+                panel_id += 1
+                builder = builder.with_panel(_panel(panel).id(panel_id))
+        return builder
+
+    def to_json(self) -> dict[str, Any]:
+        encoded: dict[str, Any] = json.loads(json.dumps(self.build().build(), cls=JSONEncoder))
+        return encoded
 
 
-_OPTIONS: dict[str, dict[str, Any]] = {
-    "timeseries": {"legend": {"displayMode": "table", "placement": "right", "calcs": ["lastNotNull", "max"]},
-                   "tooltip": {"mode": "multi", "sort": "desc"}},
-    "stat": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-             "colorMode": "value", "graphMode": "none", "textMode": "auto"},
-    "table": {"showHeader": True, "cellHeight": "sm"},
-    "bargauge": {"reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-                 "orientation": "horizontal", "displayMode": "basic", "showUnfilled": True},
-}
+def _target(query: Query, index: int, kind: PanelKind) -> prometheus.Dataquery:
+    target = (prometheus.Dataquery().expr(query.expr).legend_format(query.legend).ref_id(chr(ord("A") + index))
+              .datasource(DATASOURCE))
+    if kind == "table":  # one row per series: the "merge" transformation joins the instant frames on their labels
+        return target.instant().format(prometheus_models.PromQueryFormat.TABLE)
+    return target.instant() if kind in ("stat", "bargauge") else target.range()
 
 
-def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, Any]:
-    instant = panel.kind in ("stat", "table", "bargauge")
-    targets = [{
-        "datasource": DATASOURCE, "refId": chr(ord("A") + i), "expr": query.expr, "legendFormat": query.legend,
-        "range": not instant, "instant": instant, **({"format": "table"} if panel.kind == "table" else {}),
-    } for i, query in enumerate(panel.queries)]
-    options = _OPTIONS[panel.kind]
-    result: dict[str, Any] = {
-        "id": panel_id, "type": panel.kind, "title": panel.title, "description": panel.description,
-        "datasource": DATASOURCE, "gridPos": grid, "targets": targets, "options": options,
-        "fieldConfig": {"defaults": {"unit": panel.unit}, "overrides": []},
-    }
-    if panel.kind == "table":
-        # One row per series: Grafana's "merge" joins the instant frames on their labels.
-        result["transformations"] = [{"id": "merge", "options": {}},
-                                     {"id": "organize", "options": {"excludeByName": {"Time": True}}}]
-    return result
+def _last_value() -> common.ReduceDataOptions:
+    return common.ReduceDataOptions().calcs(["lastNotNull"]).values(False)
 
 
-def _datasource_variable() -> dict[str, Any]:
-    return {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
-            "current": {}, "hide": 0, "refresh": 1, "regex": "", "options": []}
+def _panel(panel: Panel) -> Any:
+    builder: Any
+    if panel.kind == "timeseries":
+        builder = (timeseries.Panel()
+                   .legend(common.VizLegendOptions().display_mode(common_models.LegendDisplayMode.TABLE)
+                           .placement(common_models.LegendPlacement.RIGHT).show_legend(True)
+                           .calcs(["lastNotNull", "max"]))
+                   .tooltip(common.VizTooltipOptions().mode(common_models.TooltipDisplayMode.MULTI)
+                            .sort(common_models.SortOrder.DESCENDING)))
+    elif panel.kind == "stat":
+        builder = (stat.Panel().reduce_options(_last_value()).color_mode(common_models.BigValueColorMode.VALUE)
+                   .graph_mode(common_models.BigValueGraphMode.NONE).text_mode(common_models.BigValueTextMode.AUTO))
+    elif panel.kind == "bargauge":
+        builder = (bargauge.Panel().reduce_options(_last_value()).orientation(common_models.VizOrientation.HORIZONTAL)
+                   .display_mode(common_models.BarGaugeDisplayMode.BASIC).show_unfilled(True))
+    else:
+        builder = (table.Panel().show_header(True).cell_height(common_models.TableCellHeight.SM)
+                   .with_transformation(dashboard_models.DataTransformerConfig(id_val="merge", options={}))
+                   .with_transformation(dashboard_models.DataTransformerConfig(
+                       id_val="organize", options={"excludeByName": {"Time": True}})))
+    builder = (builder.title(panel.title).description(panel.description).datasource(DATASOURCE).unit(panel.unit)
+               .span(panel.width).height(panel.height))
+    for index, query in enumerate(panel.queries):
+        builder = builder.with_target(_target(query, index, panel.kind))
+    return builder
 
 
-def _variable_json(variable: Variable) -> dict[str, Any]:
-    common = {"name": variable.name, "label": variable.label, "hide": 0, "multi": True, "includeAll": True,
-              "allValue": ".*", "current": {"selected": True, "text": ["All"], "value": ["$__all"]}}
+def _variable(variable: Variable) -> Any:
     if variable.kind == "custom":
-        options = [{"selected": True, "text": "All", "value": "$__all"}]
-        options += [{"selected": False, "text": text, "value": value} for text, value in variable.options]
-        return {**common, "type": "custom", "query": variable.query, "options": options}
-    return {**common, "type": "query", "datasource": DATASOURCE, "query": variable.query,
-            "definition": variable.query, "refresh": 2, "regex": "", "sort": 1, "options": []}
+        return (dashboard.CustomVariable(variable.name).label(variable.label).values(variable.query).multi(True)
+                .include_all(True).all_value(".*").current(_all_selected()))
+    return (dashboard.QueryVariable(variable.name).label(variable.label).datasource(DATASOURCE).query(variable.query)
+            .refresh(dashboard_models.VariableRefresh.ON_TIME_RANGE_CHANGED)
+            .sort(dashboard_models.VariableSort.ALPHABETICAL_ASC).multi(True).include_all(True).all_value(".*")
+            .current(_all_selected()))
+
+
+def _all_selected() -> dashboard_models.VariableOption:
+    return dashboard_models.VariableOption(selected=True, text=["All"], value=["$__all"])

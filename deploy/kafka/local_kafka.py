@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,23 +194,29 @@ class LocalKafka:
             return None
         return pid if _pid_alive(pid) else None
 
+    def write_config(self) -> Path:
+        config = self.data_dir / "server.properties"
+        config.write_text(self._properties())
+        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
+        return config
+
+    def format_storage(self, cluster_id: str) -> subprocess.CompletedProcess[str]:
+        """Run StorageTool format once with this cluster id (the broker's config must be written)."""
+        scram = ([f"--add-scram=SCRAM-SHA-256=[name={ADMIN_USER},password={self.admin_password}]"]
+                 if self.secure else [])
+        return subprocess.run(format_storage_command(self._java, cluster_id, self.data_dir / "server.properties",
+                                                     scram), capture_output=True, text=True)
+
     def start(self, timeout_seconds: float = 90.0) -> LocalKafka:
         """Format storage if new, start the broker unless already running, and wait until it serves."""
         fetch_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.running_pid() is not None and _port_open(self.port):
             return self
-        config = self.data_dir / "server.properties"
-        config.write_text(self._properties())
-        (self.data_dir / "log4j2.properties").write_text(LOG4J2_PROPERTIES.format(log_file=self.log_file))
+        config = self.write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            scram = (["--add-scram", f"SCRAM-SHA-256=[name={ADMIN_USER},password={self.admin_password}]"]
-                     if self.secure else [])
-            command = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config),
-                                 "--standalone", *scram)
             for attempt in (1, 2):  # a JVM that fails to start on a busy machine gets one more try
-                result = subprocess.run(command, capture_output=True, text=True)
+                result = self.format_storage(new_cluster_id())
                 if result.returncode == 0:
                     break
                 if attempt == 2:
@@ -257,6 +264,26 @@ class LocalKafka:
                 _reap(pid)
                 time.sleep(0.05)
         self.pid_file.unlink(missing_ok=True)
+
+
+def new_cluster_id() -> str:
+    """A cluster id as Kafka's ``Uuid.randomUuid`` makes one: 16 random bytes, urlsafe base64 without padding, never
+    beginning with ``-`` (Kafka redraws those: a leading ``-`` reads as an option on a command line) and never one of
+    the reserved ids (all-zero bytes, or only the last bit set)."""
+    while True:
+        raw = uuid.uuid4().bytes
+        text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        if not text.startswith("-") and int.from_bytes(raw, "big") > 1:
+            return text
+
+
+def format_storage_command(java: Callable[..., list[str]], cluster_id: str, config: Path,
+                           extra: list[str]) -> list[str]:
+    """StorageTool's command line. Every value is joined to its option (``--cluster-id=…``), so no value can be read
+    as an option whatever it begins with — the cluster id and the SCRAM credential are generated or chosen by users.
+    """
+    return java("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", f"--config={config}",
+                "--standalone", *extra)
 
 
 def _raise_open_files_limit() -> None:

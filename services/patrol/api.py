@@ -19,10 +19,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from schemas.api import FindingSubmission
+from services.common import http_metrics
 from services.common.audit import AuditLog, JsonLinesAuditLog
 from services.common.rate_limit import AuthFailureLimit, Buckets, TokenBuckets
 from services.common.topics import FINDINGS
-from services.patrol import metrics
 from services.patrol.adapters.case_lookup import SqlCaseLookup
 from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.adapters.publisher import FindingPublisher
@@ -122,7 +122,7 @@ class RequestTiming:
         request_id = uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -132,10 +132,14 @@ class RequestTiming:
                                                   (b"x-request-id", request_id.encode("latin-1"))]}
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
-        route = scope.get("route")
-        metrics.REQUEST_SECONDS.labels("patrol", getattr(route, "path", "unmatched"),
-                                       f"{status // 100}xx").observe(time.perf_counter() - started)
+        raised = False
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # Starlette answers it 500 outside this middleware: count it here, where it passes
+            raised = True
+            raise
+        finally:
+            http_metrics.count_request("patrol", scope, status, raised, started)
 
 
 def _rate_limits(settings: PatrolSettings) -> tuple[Buckets, AuthFailureLimit]:

@@ -2,6 +2,8 @@
 
 from prometheus_client import Counter, Histogram
 
+from services.common import http_metrics
+
 FINDINGS_ACCEPTED = Counter(
     "liandong_patrol_findings_accepted_total", "Findings acknowledged by the broker and answered as accepted",
     ["api", "township", "category", "source"],
@@ -16,11 +18,13 @@ FINDINGS_REJECTED = Counter(
 PUBLISH_FAILURES = Counter(
     "liandong_patrol_publish_failures_total", "Findings not acknowledged by the broker (answered 503)", ["api"],
 )
+# Born at 0 for both APIs: a series born at 1 hides the first failure of a process from increase() and rate(), so
+# LiandongFindingsNotAcknowledged would miss a broker that stalls once after a restart.
+for _api in ("json", "open311"):
+    PUBLISH_FAILURES.labels(_api)
 PUBLISH_SECONDS = Histogram(
     "liandong_patrol_publish_duration_seconds", "Time from handing findings to the producer to the broker's ack",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-REQUEST_SECONDS = Histogram(
-    "liandong_http_request_duration_seconds", "HTTP request latency", ["service", "route", "status_class"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+# Shared with info-share (one histogram, label ``service``): services/common/http_metrics.py.
+REQUEST_SECONDS = http_metrics.REQUEST_SECONDS

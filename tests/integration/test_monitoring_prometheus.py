@@ -1,8 +1,9 @@
 """Dashboards and alerts proven against a real Prometheus scraping the running stack while findings flow.
 
-The stack and the lag exporter run as processes; Debian's ``prometheus`` scrapes them every second on loopback with
-the shipped job names and rule files. Traffic goes through the patrol API (accepted findings, a repeat report,
-refusals) plus one unreadable event on the findings topic. Then every dashboard query, every Grafana variable and
+The stack runs as processes with its monitoring as `make run` starts it (deploy/local_stack.py: the lag
+exporter, and Debian's ``prometheus`` with the shipped job names and rule files), here scraping every second.
+Traffic goes through the patrol API (accepted findings, a repeat report, refusals) plus one unreadable event on
+the findings topic. Then every dashboard query, every Grafana variable and
 every rule expression is put to Prometheus's HTTP API and listed with its result — on the terminal and in
 build/monitoring-report.json. Finally patrol is stopped and the service-down alert expression must answer.
 """
@@ -12,36 +13,36 @@ from __future__ import annotations
 import contextlib
 import json
 import random
-import re
-import shutil
-import signal
-import subprocess
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from kafka import KafkaProducer
 
-from deploy.grafana.build_dashboards import dashboards
-from deploy.grafana.model import Expect
-from deploy.kafka.local_kafka import free_port
-from deploy.local_stack import Stack, http_ok
+from deploy.local_prometheus import PrometheusApi
+from deploy.local_stack import Stack
 from services.common.polling import poll_until
 from services.common.topics import FINDINGS
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
+from tests.monitoring_checks import (
+    ROOT,
+    SUBSTITUTIONS,
+    Check,
+    ask,
+    dashboard_checks,
+    declared_metrics,
+    listing,
+    promtool_check_metrics,
+    rule_checks,
+)
 from tests.stack_fixtures import StackFactory, officer_token
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 REPORT_PATH = ROOT / "build" / "monitoring-report.json"
 NOW = datetime.now(UTC)
 
@@ -56,178 +57,10 @@ PENDING_METRICS = frozenset({
     "liandong_dispatch_referrals_open",
     "liandong_dispatch_referrals_overdue",
 })
-# Made by Prometheus itself, and only while some alert is pending or firing.
-SYNTHETIC_METRICS = frozenset({"ALERTS", "ALERTS_FOR_STATE"})
-# Grafana fills these in; the test stands in "every county, every team" and the windows a 15 s scrape gives.
-SUBSTITUTIONS = {"county": ".*", "team": ".*", "__rate_interval": "1m", "__range": "5m"}
 # Rule expressions that must answer with data in this run (the others may, and are listed either way).
 RULES_WITH_DATA = {"kafka_consumergroup_lag_sum", "LiandongDeadLettersAppearing", "LiandongIngestionErrorsSpiking"}
 RULES_EMPTY_WHILE_HEALTHY = {"LiandongServiceDown", "LiandongServiceMissing"}
 REFUSAL_BURST = 25
-
-
-@dataclass
-class Check:
-    source: str  # where the expression lives: dashboard and panel, variable, or rule
-    expr: str  # as written
-    expect: Expect
-    why: str = ""
-    query: str = ""  # as sent to Prometheus
-    status: str = "unasked"  # data | empty | pending | error
-    series: int = 0
-    sample: list[str] = field(default_factory=list)
-    error: str = ""
-    missing: list[str] = field(default_factory=list)
-
-
-class Prometheus:
-    """Debian's prometheus on a free loopback port with its own storage; ``stop`` leaves nothing running."""
-
-    def __init__(self, work_dir: Path, targets: dict[str, str]) -> None:
-        binary = shutil.which("prometheus")
-        if binary is None:
-            pytest.fail("prometheus not found: apt-get install prometheus (.ci/run does)")
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        work_dir.mkdir(parents=True, exist_ok=True)
-        config = work_dir / "prometheus.yml"
-        config.write_text(yaml.safe_dump(_loopback_config(targets | {"prometheus": f"127.0.0.1:{self.port}"})))
-        self.log_path = work_dir / "prometheus.log"
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [binary, f"--config.file={config}", f"--storage.tsdb.path={work_dir / 'data'}",
-                 f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self) -> None:
-        poll_until(lambda: self.process.poll() is not None or http_ok(f"{self.url}/-/ready")(), 30, 0.2,
-                   "prometheus ready")
-        if self.process.poll() is not None:
-            pytest.fail(f"prometheus exited with {self.process.returncode}: {self.log_path.read_text()[-2000:]}")
-
-    def api(self, path: str, **params: Any) -> dict[str, Any]:
-        answer = httpx.get(f"{self.url}{path}", params=params, timeout=10)
-        body: dict[str, Any] = answer.json()
-        return body
-
-    def query(self, expr: str) -> dict[str, Any]:
-        return self.api("/api/v1/query", query=expr)
-
-    def has_data(self, expr: str) -> bool:
-        answer = self.query(expr)
-        return answer.get("status") == "success" and bool(answer["data"]["result"])
-
-    def metric_names(self) -> set[str]:
-        return set(self.api("/api/v1/label/__name__/values")["data"])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-
-def _loopback_config(targets: dict[str, str]) -> dict[str, Any]:
-    """The shipped prometheus.yml with its job names and rule files, pointed at loopback and scraping every second."""
-    shipped = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    jobs = [scrape["job_name"] for scrape in shipped["scrape_configs"]]
-    assert sorted(jobs) == sorted(targets), f"the test scrapes {sorted(targets)}, prometheus.yml has {jobs}"
-    return {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(PROMETHEUS_DIR / name) for name in shipped["rule_files"]],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": [targets[job]]}]} for job in jobs],
-    }
-
-
-@pytest.fixture
-def start_prometheus(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], Prometheus]]:
-    servers: list[Prometheus] = []
-
-    def start(targets: dict[str, str]) -> Prometheus:
-        servers.append(Prometheus(tmp_path / f"prometheus-{len(servers)}", targets))
-        servers[-1].wait_ready()  # registered first: stopped at teardown even if it never gets ready
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
-
-
-# -- what to ask --------------------------------------------------------------------------------------------------
-
-
-def substitute(expr: str) -> str:
-    """Grafana's variables as the test stands them in; ``$1`` and other unknown names stay (label_replace)."""
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: SUBSTITUTIONS.get(m.group(1) or m.group(2), m.group(0)), expr)
-
-
-def metric_names_in(expr: str) -> set[str]:
-    without_strings = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)
-    return set(re.findall(r"\b(liandong_\w+|kafka_\w+|up|ALERTS\w*)\b(?!\s*\()", without_strings))
-
-
-def dashboard_checks() -> list[Check]:
-    checks = []
-    for dashboard in dashboards().values():
-        for panel in (panel for row in dashboard.rows for panel in row.panels):
-            several = len(panel.queries) > 1  # then the legend tells the queries apart
-            checks += [Check(f"{dashboard.uid} / {panel.title}" + (f" [{q.legend}]" if several else ""), q.expr,
-                             q.expect, q.why) for q in panel.queries]
-        checks += [Check(f"{dashboard.uid} / variable ${v.name}", v.query, "data") for v in dashboard.variables
-                   if v.kind == "query"]
-    return checks
-
-
-def rule_checks() -> list[Check]:
-    checks = []
-    for name in ("recording.yml", "alerts.yml"):
-        for group in yaml.safe_load((PROMETHEUS_DIR / name).read_text())["groups"]:
-            for rule in group["rules"]:
-                rule_name = rule.get("alert") or rule["record"]
-                expect: Expect = "data" if rule_name in RULES_WITH_DATA else "may_be_empty"
-                why = "" if expect == "data" else ("healthy: no alert" if "alert" in rule
-                                                   else "no such situation in this run")
-                checks.append(Check(f"{name} / {rule_name}", rule["expr"], expect, why))
-    return checks
-
-
-def declared_metrics(exposition: str) -> set[str]:
-    """Series names a service declares on /metrics (``# TYPE``), with or without samples yet."""
-    names = set()
-    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", exposition, re.MULTILINE):
-        suffixes = {"histogram": ("_bucket", "_count", "_sum"), "summary": ("", "_count", "_sum")}.get(kind, ("",))
-        names |= {name + suffix for suffix in suffixes}
-    return names
-
-
-def ask(prometheus: Prometheus, check: Check, known: set[str]) -> Check:
-    """``known``: names with series in Prometheus or declared by a service (a labelled counter has no series yet)."""
-    check.query = substitute(check.expr)
-    check.missing = sorted(metric_names_in(check.query) - known - SYNTHETIC_METRICS)
-    variable = re.fullmatch(r"label_values\((.*),\s*(\w+)\)", check.query, re.DOTALL)
-    if variable:
-        answer = prometheus.api(f"/api/v1/label/{variable.group(2)}/values", **{"match[]": variable.group(1)})
-        values = answer.get("data") or []
-        check.sample = [str(v) for v in values[:5]]
-    else:
-        answer = prometheus.query(check.query)
-        values = (answer.get("data") or {}).get("result") or []
-        check.sample = [f"{_labels(r['metric'])} {r['value'][1]}" for r in values[:3]]
-    check.series = len(values)
-    if answer.get("status") != "success":
-        check.status, check.error = "error", f"{answer.get('errorType')}: {answer.get('error')}"
-    elif values:
-        check.status = "data"
-    else:
-        check.status = "pending" if set(check.missing) & PENDING_METRICS else "empty"
-    return check
-
-
-def _labels(metric: dict[str, str]) -> str:
-    return "{" + ", ".join(f"{k}={v}" for k, v in sorted(metric.items())) + "}"
 
 
 def failures(checks: list[Check]) -> list[str]:
@@ -272,7 +105,7 @@ def finding(client_report_id: str, township: str, category: str, point: tuple[fl
             "observed_at": NOW.isoformat(), "description": "巡查發現 (monitoring test)"}
 
 
-def drive_traffic(stack: Stack, prometheus: Prometheus) -> dict[str, int]:
+def drive_traffic(stack: Stack, prometheus: PrometheusApi) -> dict[str, int]:
     picks = referred_picks(4)
     rng = random.Random(6)
     url = f"http://127.0.0.1:{stack.patrol_port}/v1/findings"
@@ -309,41 +142,32 @@ def drive_traffic(stack: Stack, prometheus: Prometheus) -> dict[str, int]:
 # -- the test -----------------------------------------------------------------------------------------------------
 
 
-def promtool_check_metrics(body: bytes) -> str:
-    done = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=30, check=False)
-    return (done.stdout + done.stderr).decode().strip()
-
-
 def test_dashboard_and_alert_expressions_against_real_prometheus(
-        make_stack: StackFactory, start_prometheus: Callable[[dict[str, str]], Prometheus],
-        capsys: pytest.CaptureFixture[str]) -> None:
+        make_stack: StackFactory, capsys: pytest.CaptureFixture[str]) -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
     stack = make_stack()
-    stack.start_all()
-    exporter_port = free_port()
-    stack.start_process("lag-exporter", ["-m", "services.monitor", "--port", str(exporter_port), "--interval", "1"],
-                        http_ok(f"http://127.0.0.1:{exporter_port}/healthz"))
+    # The stack's own monitoring, as `make run` starts it, scraping every second so a short run fills the windows.
+    stack.start_all(monitoring=True, scrape_interval="1s")
+    if "prometheus" not in stack.processes:
+        pytest.fail("prometheus not found: apt-get install prometheus (.ci/run does)")
     timings["stack_started"] = time.monotonic() - started
-    endpoints = {"patrol": stack.patrol_port, "dispatch": stack.dispatch_web_port,
-                 "info-share-worker": stack.info_share_web_port, "info-share-api": stack.info_share_port,
-                 "lag-exporter": exporter_port}
-    prometheus = start_prometheus({job: f"127.0.0.1:{port}" for job, port in endpoints.items()})
-    poll_until(lambda: all(t["health"] == "up" for t in prometheus.api("/api/v1/targets")["data"]["activeTargets"]),
-               30, 0.5, "every scrape target up")
+    endpoints = {job: int(target.rsplit(":", 1)[1]) for job, target in stack.scrape_targets().items()}
+    prometheus = PrometheusApi(stack.prometheus_url)
+    poll_until(prometheus.targets_up, 30, 0.5, "every scrape target up")
     timings["prometheus_scraping"] = time.monotonic() - started
 
     traffic = drive_traffic(stack, prometheus)
     timings["traffic_sent"] = time.monotonic() - started
 
-    checks = dashboard_checks() + rule_checks()
+    checks = dashboard_checks() + rule_checks(RULES_WITH_DATA)
     expositions = {job: httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).content
                    for job, port in endpoints.items()}
     declared = set().union(*(declared_metrics(body.decode()) for body in expositions.values()))
 
     def everything_expected_answers() -> bool:
         known = prometheus.metric_names() | declared
-        return not failures([ask(prometheus, check, known) for check in checks])
+        return not failures([ask(prometheus, check, known, PENDING_METRICS) for check in checks])
 
     # On time-out the listing below says which did not answer, and the assertions at the end fail the test.
     with contextlib.suppress(AssertionError):
@@ -363,7 +187,7 @@ def test_dashboard_and_alert_expressions_against_real_prometheus(
     poll_until(lambda: prometheus.has_data(down_expr), 30, 0.5, "LiandongServiceDown expression answering")
     fired = prometheus.query(down_expr)["data"]["result"]
     provoked = Check("alerts.yml / LiandongServiceDown (patrol stopped)", down_expr, "data")
-    ask(prometheus, provoked, prometheus.metric_names() | declared)
+    ask(prometheus, provoked, prometheus.metric_names() | declared, PENDING_METRICS)
     timings["total"] = time.monotonic() - started
 
     report = {
@@ -377,11 +201,7 @@ def test_dashboard_and_alert_expressions_against_real_prometheus(
     with capsys.disabled():
         print(f"\nmonitoring: {len(checks) + 1} expressions against Prometheus {report['prometheus']} "
               f"(full listing: {REPORT_PATH.relative_to(ROOT)})")
-        for check in [*checks, provoked]:
-            detail = check.error or ("; ".join(check.sample) if check.sample else
-                                     f"missing {check.missing}" if check.status == "pending" else check.why)
-            print(f"  {check.status:8} {check.series:3}  {check.source}\n           {' '.join(check.query.split())}"
-                  f"\n           → {detail[:300]}")
+        print(listing([*checks, provoked]))
 
     assert not failures(checks), "\n".join(failures(checks))
     assert all(state == "ok" for state in rule_health.values()), rule_health

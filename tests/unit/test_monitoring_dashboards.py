@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ def committed() -> dict[str, dict[str, Any]]:
 def test_committed_dashboards_are_current() -> None:
     wanted = {name: render(dashboard) for name, dashboard in dashboards().items()}
     found = {path.name: path.read_text(encoding="utf-8") for path in DASHBOARDS_DIR.glob("*.json")}
-    assert found == wanted, "run `python -m deploy.grafana.build_dashboards` and commit the JSON"
+    assert found == wanted, "the committed JSON drifted from deploy/grafana: run `make dashboards` and commit it"
 
 
 def test_panels_have_unique_ids_fit_the_grid_and_do_not_overlap() -> None:
@@ -65,3 +66,13 @@ def test_provisioning_points_at_the_compose_mounts() -> None:
     mounts = dict(volume.split(":")[:2] for volume in compose["services"]["grafana"]["volumes"])
     assert mounts["./grafana/dashboards"] == providers[0]["options"]["path"]
     assert mounts["./grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+def test_every_panel_has_its_question_in_the_operations_doc() -> None:
+    doc = (GRAFANA_DIR.parents[1] / "docs" / "operations.md").read_text(encoding="utf-8")
+    rows = {(m.group(1), m.group(2)) for m in re.finditer(r"^\| (operations|enforcement) \| (.+?) \| .+ \|$", doc,
+                                                           re.MULTILINE)}
+    panels = {(dashboard.uid.removeprefix("liandong-"), panel.title) for dashboard in dashboards().values()
+              for row in dashboard.rows for panel in row.panels}
+    assert panels - rows == set(), "panels without a question in docs/operations.md"
+    assert rows - panels == set(), "docs/operations.md names panels that no longer exist"
