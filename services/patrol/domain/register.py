@@ -44,6 +44,7 @@ class CaseSnapshot:
     previous_case_id: str | None = None
     routing: RoutingSnapshot | None = None
     referrals: tuple[ReferralSnapshot, ...] = ()  # oldest first
+    closing_note: str | None = None  # the reporting township's note when it closed the case (结案)
 
 
 @dataclass(frozen=True)
