@@ -110,6 +110,12 @@ class ActionDesk:
             known = verdict_of(db, response_id)
             if known is not None:
                 return known
+            if key is not None:
+                used_for = next((other for other in Action if other is not action and verdict_of(
+                    db, response_id_for(actor, referral_id, other.value, key)) is not None), None)
+                if used_for is not None:  # a key names one action: a retry must be that action again
+                    raise Refused(409, "conflict", f"Idempotency-Key {key} was used for {used_for.value} of "
+                                  f"referral {referral_id}; send a new key for a new action")
             if view.state not in allowed_from(action):
                 raise Refused(409, "conflict", f"cannot {action.value} referral {referral_id} in state "
                               f"{view.state.value} ({worklist.STATE_LABELS.get(view.state.value)})",

@@ -195,6 +195,9 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     assert first.json()["action_id"] == again.json()["action_id"]
     conflict = team.act(rid, "accept", key="sign-2")
     assert conflict.status_code == 409 and conflict.json()["state"] == "accepted"
+    # A key names one action: the signing key cannot start handling.
+    reused = team.act(rid, "start", key="sign-1")
+    assert reused.status_code == 409 and "was used for accept" in reused.json()["detail"], reused.text
     # The township cannot close what was not fed back; the body cannot close at all.
     team.ok(rid, "start")
     assert township.act(rid, "close").status_code == 409
@@ -227,6 +230,13 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     feed = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/feed", params={"limit": 1000}, timeout=30).json()
     assert any(e["case_id"] == case_id and e["status"] == "closed" for e in feed)
     assert any(e["case_id"] == new_case and e["previous_case_id"] == case_id for e in feed)
+    open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests"
+    new_finding = case_detail(stack, new_case)["reports"][0]["finding_id"]
+    old, new = (httpx.get(f"{open311}/{finding}.json", params={"jurisdiction_id": TOWNSHIP, "extensions": "true"},
+                          timeout=30).json()[0] for finding in (reported["finding_id"], new_finding))
+    assert old["status"] == "closed" and "結案說明：核查属实" in old["status_notes"], old
+    assert new["status"] == "open" and f"前案 {case_id}" in new["status_notes"], new
+    assert new["extended_attributes"]["previous_case_id"] == case_id
     assert not any("referral_id" in r for r in httpx.get(  # anonymous callers get no handle to act with
         f"http://127.0.0.1:{stack.info_share_port}/v1/cases/{case_id}", timeout=30).json()["referrals"])
 
