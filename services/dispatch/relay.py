@@ -20,7 +20,6 @@ that cannot be read goes to the dead-letter topic with the reason, and the relay
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import logging
@@ -34,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from kafka.errors import KafkaError
-from prometheus_client import Counter, Histogram, start_http_server
+from prometheus_client import Counter, Histogram
 
 from schemas.events import Channel, ReferralResponded
 from services.common.dead_letters import dead_letter
@@ -49,6 +48,7 @@ from services.common.topics import (
     body_of_responses_topic,
     responses_topic_pattern,
 )
+from services.common.worker_main import port_override, run_worker_main
 from services.reference.loader import load_reference_data
 
 log = logging.getLogger("liandong.relay")
@@ -226,16 +226,9 @@ class Relay(ConsumerRebalanceListener):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--web-port", type=int, default=0, help="port of /metrics (default: the settings')")
-    parser.add_argument("--loglevel", default="INFO")
-    args = parser.parse_args()
-    settings = RelaySettings(**({"relay_web_port": args.web_port} if args.web_port else {}))
-    logging.basicConfig(level=logging.WARNING,
-                        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(name)s: %(message)s")
-    logging.getLogger("liandong").setLevel(args.loglevel.upper())
-    start_http_server(settings.relay_web_port, addr=settings.worker_web_host)
-    asyncio.run(Relay(settings).run())
+    run_worker_main(__doc__, lambda port: RelaySettings(**port_override("relay_web_port", port)),
+                    lambda settings: (settings.worker_web_host, settings.relay_web_port),
+                    lambda settings: Relay(settings).run())
 
 
 if __name__ == "__main__":

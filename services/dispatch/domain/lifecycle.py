@@ -137,11 +137,11 @@ class Transition:
             "response_id": self.response_id, "accept_by": self.accept_by.isoformat() if self.accept_by else None,
         }
         # Written only when set, so the rows of the older actions stay as they were.
-        optional = {"reason_code": self.reason_code.value if self.reason_code else None,
-                    "designated_body_id": self.designated_body_id,
-                    "due_by": self.due_by.isoformat() if self.due_by else None,
-                    "stated_at": self.stated_at.isoformat() if self.stated_at else None,
-                    "details": self.details or None}
+        optional: dict[str, Any] = {"reason_code": self.reason_code.value if self.reason_code else None,
+                                    "designated_body_id": self.designated_body_id,
+                                    "due_by": self.due_by.isoformat() if self.due_by else None,
+                                    "stated_at": self.stated_at.isoformat() if self.stated_at else None,
+                                    "details": self.details or None}
         data.update({k: v for k, v in optional.items() if v is not None})
         return data
 
