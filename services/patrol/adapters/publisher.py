@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError as SyncKafkaError
 
 from services.common.envelope import Record
+from services.common.lazy_producer import LazyProducer
 from services.patrol.ports import Ack, BrokerUnavailable
 
 log = logging.getLogger(__name__)
@@ -23,15 +24,16 @@ class FindingPublisher:
     def __init__(self, bootstrap_servers: str, topic: str, timeout_seconds: float,
                  connect_timeout_seconds: float | None = None, linger_ms: int = 2) -> None:
         self._bootstrap_servers = bootstrap_servers
-        self._linger_ms = linger_ms
         self._topic = topic
         self._timeout_seconds = timeout_seconds
         # Connecting (producer start, topic lookup) happens once, not per finding, and is slow on a busy host; a
         # broker that is down refuses the connection at once, so a longer allowance costs nothing then.
         self._connect_timeout_seconds = max(timeout_seconds, connect_timeout_seconds or 0.0)
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = LazyProducer(lambda: AIOKafkaProducer(
+            bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True,
+            request_timeout_ms=int(timeout_seconds * 1000), linger_ms=linger_ms, partitioner=KeyHashMemo(),
+        ), timeout_seconds)
         self._topic_id: str | None = None
-        self._lock = asyncio.Lock()
 
     @property
     def known_scope(self) -> str | None:
@@ -46,23 +48,15 @@ class FindingPublisher:
         return self._topic_id
 
     async def _ready_producer(self) -> AIOKafkaProducer:
-        # Started lazily so the service comes up (and answers 503) while the broker is still down.
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self._bootstrap_servers, acks="all", enable_idempotence=True,
-                    request_timeout_ms=int(self._timeout_seconds * 1000), linger_ms=self._linger_ms,
-                    partitioner=KeyHashMemo(),
-                )
-                try:
-                    await asyncio.wait_for(producer.start(), self._connect_timeout_seconds)
-                    self._topic_id = await asyncio.wait_for(asyncio.to_thread(self._describe_topic),
-                                                            self._connect_timeout_seconds)
-                except (TimeoutError, KafkaError, SyncKafkaError, OSError, LookupError) as exc:
-                    await producer.stop()
-                    raise BrokerUnavailable(f"broker not reachable: {exc!r}", sent=False) from exc
-                self._producer = producer
-            return self._producer
+        try:
+            return await self._producer.get(self._connect)
+        except (TimeoutError, KafkaError, SyncKafkaError, OSError, LookupError) as exc:
+            raise BrokerUnavailable(f"broker not reachable: {exc!r}", sent=False) from exc
+
+    async def _connect(self, producer: AIOKafkaProducer) -> None:
+        await asyncio.wait_for(producer.start(), self._connect_timeout_seconds)
+        self._topic_id = await asyncio.wait_for(asyncio.to_thread(self._describe_topic),
+                                                self._connect_timeout_seconds)
 
     def _describe_topic(self) -> str:
         timeout_ms = int(self._connect_timeout_seconds * 1000)
@@ -82,7 +76,7 @@ class FindingPublisher:
         try:
             futures = [await producer.send(self._topic, r.value, key=r.key, headers=r.headers) for r in records]
         except KafkaError as exc:
-            await self._reset()
+            await self._producer.reset()
             return [BrokerUnavailable(f"not handed to the producer: {exc!r}", sent=False) for _ in records]
         done, _pending = await asyncio.wait(futures, timeout=self._timeout_seconds)
         results: list[Ack | BrokerUnavailable] = []
@@ -95,21 +89,11 @@ class FindingPublisher:
         if any(isinstance(r, BrokerUnavailable) for r in results):
             log.warning("publish not acknowledged for %d of %d records", sum(
                 isinstance(r, BrokerUnavailable) for r in results), len(results))
-            # A fresh producer (new producer id) after a failure: no stale sequence numbers, no stuck batches.
-            await self._reset()
+            await self._producer.reset()  # the next send starts a fresh producer
         return results
 
-    async def _reset(self) -> None:
-        async with self._lock:
-            producer, self._producer = self._producer, None
-        if producer is not None:
-            try:
-                await asyncio.wait_for(producer.stop(), self._timeout_seconds)
-            except (TimeoutError, KafkaError) as exc:
-                log.warning("producer did not stop cleanly: %r", exc)
-
     async def close(self) -> None:
-        await self._reset()
+        await self._producer.reset()
 
 
 class KeyHashMemo:
