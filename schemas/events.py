@@ -94,6 +94,14 @@ class CaseEventBase(WireModel):
     occurred_at: AwareDatetime
 
 
+class RelatedCase(WireModel):
+    """An open case at the same place that is another matter, with its own lead body, referral and deadline."""
+
+    case_id: str
+    category_code: str = Field(max_length=64)
+    lead_body_id: str = Field(description="The body competent for that case's matter when it was opened")
+
+
 class CaseOpened(CaseEventBase):
     """A finding that matched no open case became a new case, with its lead body decided."""
 
@@ -105,6 +113,9 @@ class CaseOpened(CaseEventBase):
     co_body_ids: tuple[str, ...] = ()
     routing: RoutingExplanation
     previous_case_id: str | None = Field(None, description="Closed case at the same place this one recurs")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="Open cases at the same place (same dedup group, within radius) that are other matters "
+                        "handled by other bodies; see docs/dedup.md")
 
 
 class FindingMerged(CaseEventBase):
@@ -113,7 +124,8 @@ class FindingMerged(CaseEventBase):
     CE_TYPE: ClassVar[str] = "cn.liandong.case.finding_merged.v1"
     event: Literal["finding_merged"] = "finding_merged"
     finding: FindingReported
-    rule: str = Field(description="Which dedup rule matched, e.g. same_group_within_radius")
+    rule: str = Field(description="Which dedup rule matched: same_category_within_radius, "
+                                  "same_competent_bodies_within_radius, or either with _same_subject")
     distance_m: float
 
 
@@ -133,6 +145,8 @@ class ReferralIssued(CaseEventBase):
     attempt: int = Field(1, ge=1, description="1 for the first body; higher after returns")
     dedup_group: str = Field(description="Key to use when responding on the referral-responses topic")
     designated: bool = Field(False, description="Named by county coordination (指定管辖): it cannot be returned")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="Other matters at the same place and the bodies handling them (each its own case)")
 
 
 class ReferralAction(StrEnum):
