@@ -299,6 +299,10 @@ class FeedEntry(WireModel):
     status: str
     summary: str = Field(description="Human summary with personal data masked")
     previous_case_id: str | None = Field(None, description="case_opened: the closed case this one recurs")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="case_opened: open cases at the same place that are other matters, with their lead bodies")
+    matter_category_code: str | None = Field(
+        None, description="finding_merged: the merged report's category (another matter the same bodies handle)")
 
 
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (

@@ -61,7 +61,7 @@ def test_migrations_give_exactly_the_models_schema_and_rerun_harmlessly(engine: 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
 
 
 def test_a_register_made_without_migrations_is_refused(register_url: str) -> None:  # noqa: F811

@@ -452,7 +452,7 @@ def matter(finding_id: str, category: str, handled_by: tuple[str, ...], at: tupl
 
 def test_another_category_for_another_body_opens_its_own_case_linked_to_the_first() -> None:
     index = DedupIndex()
-    lift, fire = feed(index, matter("lift", "special_equipment_hazard", LIFT),
+    _, fire = feed(index, matter("lift", "special_equipment_hazard", LIFT),
                       matter("fire", "fire_hazard", FIRE, minutes=1))
     assert isinstance(fire, OpenNewCase) and fire.related_case_ids == (case_id_for("lift"),)
     assert len(index) == 2
