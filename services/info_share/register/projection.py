@@ -136,12 +136,15 @@ def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
     _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP, f"township:{f.township_code}")
     _add_parties(session, case.case_id, sequence, PartyRole.LEAD, event.lead_body_id)
     _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
+    # Both ways, so either case shows the other. Case events are keyed by case, so a related case may reach the
+    # register after the case naming it: its link back is made when it opens.
     for related in event.related_cases:
-        # Both ways, so either case shows the other; a related case the register lacks (dispatch knew it, the
-        # register was rebuilt without it) is linked from this side only.
         _link(session, event.case_id, related.case_id, sequence)
         if session.get(CaseRow, related.case_id) is not None:
             _link(session, related.case_id, event.case_id, sequence)
+    for earlier in list(session.scalars(select(CaseLinkRow.case_id)
+                                        .where(CaseLinkRow.related_case_id == event.case_id))):
+        _link(session, event.case_id, earlier, sequence)
     return case
 
 
