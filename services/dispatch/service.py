@@ -133,6 +133,7 @@ class Dispatcher:
             # Patrol normalises already; findings from other producers may not have, and 辽F·12345 is 遼F12345.
             subjects=_normalised_subjects(finding),
             radius_m=category.dedup_radius_m, handled_by=(routing.lead_body_id, *routing.co_body_ids),
+            township_code=finding.township_code,
         )
         decision = dedup.decide(report, self.index)
         if isinstance(decision, dedup.AlreadyDecided):

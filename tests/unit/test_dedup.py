@@ -445,9 +445,9 @@ HOUSING = ("team:210603:housing_urban",)
 
 def matter(finding_id: str, category: str, handled_by: tuple[str, ...], at: tuple[float, float] = BASE, *,
            group: str = "safety", minutes: int = 0, radius_m: float = 50.0,
-           subjects: frozenset[tuple[str, str]] = frozenset()) -> Report:
+           subjects: frozenset[tuple[str, str]] = frozenset(), township: str = "210603003") -> Report:
     return replace(report(finding_id, at, group=group, minutes=minutes, radius_m=radius_m, subjects=subjects,
-                          category=category), handled_by=handled_by)
+                          category=category), handled_by=handled_by, township_code=township)
 
 
 def test_another_category_for_another_body_opens_its_own_case_linked_to_the_first() -> None:
@@ -542,3 +542,12 @@ def test_a_closed_case_of_another_matter_is_not_a_recurrence() -> None:
     assert fire == OpenNewCase(case_id_for("fire"), None, ())
     [lift] = feed(index, matter("lift-2", "special_equipment_hazard", LIFT, minutes=121))
     assert lift == OpenNewCase(case_id_for("lift-2"), case_id_for("lift"), (case_id_for("fire"),))
+
+
+def test_another_category_from_another_township_is_not_merged_on_its_bodies() -> None:
+    # Where the case was filed, the billboard may be another body's: the township decides what "the same bodies" is.
+    index = DedupIndex()
+    _, billboard = feed(index, matter("vendor", "street_vending", HOUSING, group="street_order"),
+                        matter("billboard", "city_appearance", HOUSING, offset(*BASE, 0, 20), group="street_order",
+                               minutes=1, township="210603004"))
+    assert isinstance(billboard, OpenNewCase) and billboard.related_case_ids == (case_id_for("vendor"),)

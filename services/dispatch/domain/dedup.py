@@ -55,6 +55,7 @@ class Report:
     # Who routing makes competent for this report's matter where it was filed: the lead first, then the
     # co-handlers. Empty when unknown: the report then joins only a case of its own category.
     handled_by: tuple[str, ...] = ()
+    township_code: str = ""  # where it was filed: another category joins a case only of the same township
 
     def __post_init__(self) -> None:
         if self.trusted_at.tzinfo is None:
@@ -81,6 +82,7 @@ class OpenCase:
     previous_case_id: str | None = None
     handled_by: tuple[str, ...] = ()  # the opening report's competent bodies (lead first); fixed like the anchor
     other_categories: tuple[str, ...] = ()  # categories of merged reports other than category_code, sorted
+    township_code: str = ""  # of the opening report
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,7 +91,7 @@ class OpenCase:
             "radius_m": self.radius_m, "subjects": sorted([k, v] for k, v in self.subjects),
             "opened_at": self.opened_at.isoformat(), "finding_count": self.finding_count,
             "previous_case_id": self.previous_case_id, "handled_by": list(self.handled_by),
-            "other_categories": list(self.other_categories),
+            "other_categories": list(self.other_categories), "township_code": self.township_code,
         }
 
     def has_category(self, category_code: str) -> bool:
@@ -108,6 +110,7 @@ class OpenCase:
             # Rows written before competence was kept have neither: such a case takes only its own category.
             handled_by=_shared_bodies(tuple(data.get("handled_by") or ())),
             other_categories=tuple(sys.intern(c) for c in data.get("other_categories") or ()),
+            township_code=sys.intern(data.get("township_code") or ""),
         )
 
 
@@ -260,13 +263,15 @@ def same_matter(report: Report, case: OpenCase) -> str | None:
     """Whether ``report`` is the same matter as ``case`` (group, place and subjects aside); the reason, or None.
 
     Same category: the same matter, whoever is competent where it was filed (two townships reporting one vendor on
-    their border make one case). Another category: the same matter only when the very same bodies would handle it,
-    lead and co-handlers alike, so merging leaves nobody out; never when nobody is competent yet (county
-    coordination would name one body for what may be two bodies' matters).
+    their border make one case, led as the first report's township decides). Another category: the same matter
+    only when, in the case's own township, the very same bodies handle it, lead and co-handlers alike, so merging
+    leaves nobody out; never when nobody is competent yet (county coordination would name one body for what may be
+    two bodies' matters). By induction every category of a case is then one its lead is competent for in the
+    case's township.
     """
     if case.has_category(report.category_code):
         return "category"
-    if report.handled_by and report.handled_by == case.handled_by \
+    if report.handled_by and report.handled_by == case.handled_by and report.township_code == case.township_code \
             and not report.handled_by[0].startswith(COORDINATION_PREFIX):
         return "bodies"
     return None
@@ -435,6 +440,7 @@ def apply(decision: Decision, report: Report, index: DedupIndex) -> list[Row]:
             category_code=sys.intern(report.category_code), latitude=report.latitude, longitude=report.longitude,
             radius_m=report.radius_m, subjects=report.subjects, opened_at=report.trusted_at,
             previous_case_id=decision.previous_case_id, handled_by=_shared_bodies(report.handled_by),
+            township_code=sys.intern(report.township_code),
         )
         index.add(case)
     else:
