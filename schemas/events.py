@@ -118,6 +118,18 @@ class CaseOpened(CaseEventBase):
                         "handled by other bodies; see docs/dedup.md")
 
 
+class RelatedCaseOpened(CaseEventBase):
+    """Another matter was opened as its own case at this case's place: told to this case's current body.
+
+    Published on that body's referrals topic only (not on case-events: the register learns the link from the new
+    case's CaseOpened). ``case_id`` is the receiving body's case; ``related`` the new one.
+    """
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.case.related_opened.v1"
+    event: Literal["related_case_opened"] = "related_case_opened"
+    related: RelatedCase
+
+
 class FindingMerged(CaseEventBase):
     """A repeat report of an open case's violation joined that case; ``rule`` says why."""
 
@@ -310,5 +322,5 @@ CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
 )
 RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck)
 ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
-    FindingReported, *CASE_EVENT_MODELS, *RESPONSE_TOPIC_MODELS, FeedEntry,
+    FindingReported, *CASE_EVENT_MODELS, RelatedCaseOpened, *RESPONSE_TOPIC_MODELS, FeedEntry,
 )

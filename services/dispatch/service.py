@@ -27,6 +27,7 @@ from schemas.events import (
     ReferralOverdue,
     ReferralResponded,
     RelatedCase,
+    RelatedCaseOpened,
     ResponseRejected,
     ReturnReason,
     RoutingExplanation,
@@ -75,6 +76,7 @@ class Outgoing:
     model: WireModel
     referral_body_id: str | None = None
     replay: bool = False  # re-emitted for an input seen before: same id, already counted
+    case_events: bool = True  # False: only for the body's own topic (a notice the register does not project)
 
 
 class Dispatcher:
@@ -144,9 +146,38 @@ class Dispatcher:
             rows = [self._with_merge_facts(row, decision) for row in rows]
         self._persist(rows)
         if isinstance(decision, dedup.OpenNewCase):
-            return self._open_case(finding, dedup_group, decision.case_id, decision.previous_case_id, routing,
-                                   related=related)
+            out = self._open_case(finding, dedup_group, decision.case_id, decision.previous_case_id, routing,
+                                  related=related)
+            return out + self._tell_related(finding, out[0].model, related)
         return [self._merged(finding, decision.case_id, decision.rule, decision.distance_m)]
+
+    def _tell_related(self, finding: FindingReported, opened: WireModel, related: tuple[RelatedCase, ...],
+                      told: dict[str, str] | None = None) -> list[Outgoing]:
+        """Tell each related case's current body that another matter at its place is now a case of another body.
+
+        The bodies told are kept in the new case's file, so a replay tells the same ones the same thing."""
+        assert isinstance(opened, CaseOpened)
+        news = RelatedCase(case_id=opened.case_id, category_code=finding.category_code,
+                           lead_body_id=opened.lead_body_id)
+        if told is None:
+            told = {r.case_id: self._current_body(r.case_id) or r.lead_body_id for r in related}
+            if related:
+                self.tables[CASE_FILES_TABLE][opened.case_id] = {**self.tables[CASE_FILES_TABLE][opened.case_id],
+                                                                 "told": told}
+        out = []
+        for r in related:
+            event = RelatedCaseOpened(event_id=event_id_for("related_case_opened", r.case_id, opened.case_id),
+                                      case_id=r.case_id, occurred_at=finding.received_at, related=news)
+            out.append(Outgoing(event.event_id, r.case_id, event, referral_body_id=told.get(r.case_id, r.lead_body_id),
+                                case_events=False))
+        return out
+
+    def _current_body(self, case_id: str) -> str | None:
+        # Attempts are numbered from 1 without gaps: the last one stored is the referral in force.
+        body, attempt = None, 1
+        while (stored := self.tables[REFERRALS_TABLE].get(referral_id_for(case_id, attempt))) is not None:
+            body, attempt = stored["body_id"], attempt + 1
+        return body
 
     def _related(self, case_ids: tuple[str, ...]) -> tuple[RelatedCase, ...]:
         related = []
@@ -174,6 +205,7 @@ class Dispatcher:
             related = tuple(RelatedCase.model_validate(r) for r in file.get("related_cases") or ())
             out = self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True,
                                   related=related)
+            out += self._tell_related(finding, out[0].model, related, told=file.get("told") or {})
         else:
             member = self.tables[dedup.MEMBERS_TABLE].get(finding.finding_id) or {}
             out = [self._merged(finding, case_id, member.get("rule", dedup.RULE_WITHIN_RADIUS),

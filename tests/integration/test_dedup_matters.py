@@ -16,12 +16,13 @@ import httpx
 import pytest
 
 from deploy.local_stack import Stack
-from schemas.events import CASE_EVENT_MODELS, CaseOpened, FindingMerged, ReferralIssued
+from schemas.events import CASE_EVENT_MODELS, CaseOpened, FindingMerged, ReferralIssued, RelatedCaseOpened
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, referrals_topic
 from services.dispatch.domain.routing import route
 from services.reference.geography import county_of, random_point_in_county
 from services.reference.loader import load_reference_data
+from services.teams.client import BODY_TOPIC_MODELS
 from tests.stack_fixtures import StackFactory, officer_token
 from tests.topic_reader import read_events
 
@@ -150,15 +151,25 @@ def test_every_matter_at_a_spot_has_its_competent_body(make_stack: StackFactory)
     assert related[land] == [case["build"]]
     assert related[lift] == related[vendor] == related[build] == related[vendor_b] == []
 
-    # Every (matter, competent body) has a referral on that body's own topic, naming the other matters there.
+    # Every (matter, competent body) has a referral on that body's own topic, naming the other matters there; the
+    # body of an earlier case is told on its topic of each later matter opened at its place.
+    def on_topic_of(body_id: str) -> list[Any]:
+        return read_events(stack.bootstrap_servers, referrals_topic(body_id, stack.topic_prefix), BODY_TOPIC_MODELS)
+
+    told = [(e.case_id, e.related.case_id, e.related.lead_body_id) for e in on_topic_of(opened[lift].lead_body_id)
+            if isinstance(e, RelatedCaseOpened)]
     for name, finding_id in (("lift", lift), ("fire", fire), ("safety", safety), ("vendor", vendor),
                              ("billboard", billboard), ("vendor-b", vendor_b), ("build", build), ("land", land)):
         body_id = opened[finding_id].lead_body_id
-        on_topic = [r for r in read_events(stack.bootstrap_servers, referrals_topic(body_id, stack.topic_prefix),
-                                           [ReferralIssued]) if isinstance(r, ReferralIssued)]
+        on_topic = [r for r in on_topic_of(body_id) if isinstance(r, ReferralIssued)]
         mine = [r for r in on_topic if r.case_id == case[name]]
         assert len(mine) == 1, (name, body_id, on_topic)
         assert [r.case_id for r in mine[0].related_cases] == related[finding_id]
+    assert sorted(told) == sorted([(case["lift"], case["fire"], opened[fire].lead_body_id),
+                                   (case["lift"], case["safety"], opened[safety].lead_body_id)])
+    build_told = [(e.case_id, e.related.case_id) for e in on_topic_of(opened[build].lead_body_id)
+                  if isinstance(e, RelatedCaseOpened)]
+    assert build_told == [(case["build"], case["land"])]
     police = issued[case["fire"]]
     assert [(r.category_code, r.lead_body_id) for r in police.related_cases] == [
         ("special_equipment_hazard", expected_leads[lift])]

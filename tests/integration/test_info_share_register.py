@@ -11,11 +11,11 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from schemas.events import RelatedCase
+from services.info_share.queries import related_cases
 from services.info_share.register.database import LegacySchema, make_engine, migrate, session_factory
 from services.info_share.register.projection import NotApplicable, apply_event
 from services.info_share.register.snapshot import snapshot
-from schemas.events import RelatedCase
-from services.info_share.queries import related_cases
 from services.info_share.register.tables import (
     Base,
     CaseLinkRow,

@@ -17,6 +17,7 @@ from schemas.events import (
     ReferralIssued,
     ReferralOverdue,
     ReferralResponded,
+    RelatedCaseOpened,
     ResponseRejected,
     Subject,
 )
@@ -304,9 +305,13 @@ def test_another_matter_at_the_spot_gets_its_own_referral_naming_the_first_case(
     dispatcher = Dispatcher(REFERENCE, store)
     first = dispatcher.on_finding(finding("lift", lift, *spot), "safety")
     out = dispatcher.on_finding(finding("fire", fire, *spot, received=RECEIVED + timedelta(minutes=5)), "safety")
-    opened, issued = (o.model for o in out)
+    opened, issued, told = (o.model for o in out)
     assert isinstance(opened, CaseOpened) and isinstance(issued, ReferralIssued)
     assert out[1].referral_body_id == route(REFERENCE, TOWNSHIP, fire, RECEIVED).lead_body_id
+    # The lift's body is told on its own topic (not on case-events) that the fire hazard is another body's case.
+    assert isinstance(told, RelatedCaseOpened) and told.case_id == first[0].model.case_id
+    assert (told.related.case_id, told.related.lead_body_id) == (opened.case_id, opened.lead_body_id)
+    assert out[2].referral_body_id == first[1].model.body_id and not out[2].case_events
     named = [(r.case_id, r.category_code, r.lead_body_id) for r in issued.related_cases]
     assert named == [(first[0].model.case_id, lift, first[0].model.lead_body_id)] == \
         [(r.case_id, r.category_code, r.lead_body_id) for r in opened.related_cases]
