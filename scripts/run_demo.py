@@ -139,19 +139,29 @@ def busiest_body(stack: Stack) -> str | None:
     return ranked[0][0] if ranked else None
 
 
-def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tuple[int, dict]]) -> None:
-    statuses = Counter(status for status, _ in results)
-    accepted_ids = {body["finding_id"] for status, body in results if status == 202}
-    resends = sum(1 for item in plan if item.resend)
-    print(f"received: {statuses[202]} accepted (202), {sum(v for k, v in statuses.items() if k != 202)} refused; "
-          f"{len(accepted_ids)} distinct findings ({resends} app re-sends answered with the same id)")
+def accepted_finding_ids(results: list[tuple[int, dict]]) -> set[str]:
+    return {body["finding_id"] for status, body in results if status == 202}
+
+
+def summary_once_registered(stack: Stack, results: list[tuple[int, dict]]) -> dict:
+    """The register's summary once every accepted finding is in it: what the parties then act on is the whole day."""
+    accepted = len(accepted_finding_ids(results))
     url = f"http://127.0.0.1:{stack.info_share_port}/v1/stats/summary"
 
     def register_has_all() -> dict:
         summary: dict = httpx.get(url, timeout=5).json()
-        return summary if summary["reports"] >= len(accepted_ids) else {}
+        return summary if summary["reports"] >= accepted else {}
 
-    summary = poll_until(register_has_all, 120, 0.5, "every accepted finding in the case register")
+    return poll_until(register_has_all, 120, 0.5, "every accepted finding in the case register")
+
+
+def print_summary(stack: Stack, plan: list[PlannedSubmission], results: list[tuple[int, dict]]) -> None:
+    statuses = Counter(status for status, _ in results)
+    accepted_ids = accepted_finding_ids(results)
+    resends = sum(1 for item in plan if item.resend)
+    print(f"received: {statuses[202]} accepted (202), {sum(v for k, v in statuses.items() if k != 202)} refused; "
+          f"{len(accepted_ids)} distinct findings ({resends} app re-sends answered with the same id)")
+    summary = summary_once_registered(stack, results)
     violations = len({item.violation for item in plan})
     print(f"merged:   {summary['reports']} reports in the register became {summary['cases']} cases "
           f"({summary['duplicates_merged']} repeat reports merged; the sample has {violations} distinct violations)")

@@ -31,7 +31,7 @@ from typing import NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError
+from aiokafka.errors import CommitFailedError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
@@ -68,6 +68,8 @@ log = logging.getLogger("liandong.dispatch")
 TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
 SOURCE = "/dispatch"
 MAX_BATCH = 500
+# How long a starting worker waits for the broker to serve its partitions before it gives up (and is restarted).
+SERVED_WAIT_SECONDS = 300.0
 
 
 def group_id(settings: DispatchSettings) -> str:
@@ -382,7 +384,17 @@ class DispatchWorker(ConsumerRebalanceListener):
         await probe.start()
         try:
             probe.assign(tps)  # assigned topics are the ones a consumer keeps metadata for
-            await probe.end_offsets(tps)
+            # A busy broker electing leaders for hundreds of new partitions can take longer than one request's
+            # timeout; waiting is this method's whole purpose, so it asks again rather than let the worker die.
+            while True:
+                try:
+                    await probe.end_offsets(tps)
+                    break
+                except KafkaTimeoutError:
+                    if time.perf_counter() - started > SERVED_WAIT_SECONDS:
+                        raise
+                    log.warning("broker does not serve all %d partitions yet (%.0fs); asking again", len(tps),
+                                time.perf_counter() - started)
         finally:
             await probe.stop()
         log.info("broker serves all %d partitions (%.1fs)", len(tps), time.perf_counter() - started)

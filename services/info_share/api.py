@@ -27,9 +27,11 @@ from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
 from services.info_share import answers, metrics, queries
 from services.info_share.action_publisher import ActionPublisher
-from services.info_share.auth import AuthError, caller_from_token
+from services.info_share.actions import ActionDesk
+from services.info_share.auth import AuthError, caller_from_token, parse_work_order_keys
 from services.info_share.domain.audience import ANONYMOUS, Caller, sees_figures_of_all
 from services.info_share.lifecycle_api import add_lifecycle_routes
+from services.info_share.open311_updates import add_open311_update_routes
 from services.info_share.register.database import make_engine, session_factory
 from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import load_reference_data
@@ -242,8 +244,10 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         """Counts only (no case content): open to everyone."""
         return queries.summary(db)
 
-    add_lifecycle_routes(app, settings=settings, sessions=sessions, reference=reference, official=official,
-                         refuse=refuse, publisher=publisher)
+    desk = ActionDesk(sessions=sessions, publisher=publisher, wait_seconds=settings.action_wait_seconds)
+    add_lifecycle_routes(app, sessions=sessions, reference=reference, official=official, refuse=refuse, desk=desk)
+    add_open311_update_routes(app, sessions=sessions, desk=desk, refuse=refuse,
+                              keys=parse_work_order_keys(settings.work_order_api_keys.get_secret_value()))
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -7,6 +7,7 @@ coordination; ``townships`` (or ``township``) for township officers. The verific
 
 from __future__ import annotations
 
+import hmac
 import time
 from typing import Any
 
@@ -43,3 +44,42 @@ def issue_token(settings: InfoShareApiSettings, subject: str, *, role: str, body
     if township_codes:
         claims["townships"] = township_codes
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+
+
+MIN_KEY_CHARS = 16
+# The role a work-order system acts in is its body's kind: it answers for that one body and no other.
+ROLE_OF_BODY_KIND = {"team": "county_team", "agency": "dispatched_agency", "township": "township_officer"}
+
+
+def parse_work_order_keys(raw: str) -> dict[str, Caller]:
+    """``key=system-name:body_id;…`` → key → the caller it authenticates (Open311 ``servicerequestupdates``).
+
+    A key names one receiving body (a county team, a dispatched agency, or a township office for its delegated
+    matters): the system holding it reports progress on that body's referrals only. Bad configuration fails at start.
+    """
+    callers: dict[str, Caller] = {}
+    for entry in filter(None, (part.strip() for part in raw.split(";"))):
+        key, _, rest = entry.partition("=")
+        name, _, body_id = rest.partition(":")
+        key, name, body_id = key.strip(), name.strip(), body_id.strip()
+        kind, _, own = body_id.partition(":")
+        if not key or not name or kind not in ROLE_OF_BODY_KIND or not own:
+            raise ValueError("LIANDONG_WORK_ORDER_API_KEYS entries look like key=system-name:team:210603:housing_urban "
+                             "(the body is a team:, agency: or township: id)")
+        if len(key) < MIN_KEY_CHARS:
+            raise ValueError(f"LIANDONG_WORK_ORDER_API_KEYS: every key needs at least {MIN_KEY_CHARS} characters")
+        role = ROLE_OF_BODY_KIND[kind]
+        callers[key] = (Caller(subject=name, role=role, township_codes=frozenset({own})) if kind == "township"
+                        else Caller(subject=name, role=role, body_id=body_id))
+    return callers
+
+
+def caller_from_work_order_key(api_key: str, keys: dict[str, Caller]) -> Caller:
+    # Compare against every key in constant time so timing does not reveal a prefix.
+    found = None
+    for candidate, caller in keys.items():
+        if hmac.compare_digest(candidate.encode(), api_key.encode()):
+            found = caller
+    if found is None:
+        raise AuthError(403, "invalid api_key")
+    return found

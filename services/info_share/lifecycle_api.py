@@ -1,49 +1,40 @@
 """The lifecycle API: receiving bodies, townships and county coordination act on referrals, as their token says.
 
-Every action is checked here against the register (403: not the caller's to do; 409: the state does not allow it
-now), put on the internal referral-responses topic with the acting body from the token and liandong's receive time,
-and answered once dispatch's verdict is in the register (200 applied, or its refusal), or with 202 and a status URL
-if the verdict takes longer than ``action_wait_seconds``. Dispatch applies the same lifecycle rules again, in order
-with every other action on the case, so a race between two callers is settled there.
+The checks, the broker and the wait for dispatch's verdict are the action desk's (services/info_share/actions.py);
+this module gives them routes, request models and HTTP answers: 200 applied, dispatch's refusal with its status,
+202 with a status URL while the verdict is pending.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
-import asyncio
 import csv
 import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import anyio
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas.events import Channel, EvidenceLink, ReferralAction, ReferralOutcome, ReferralResponded, ReturnReason
-from services.common.responses import received_now, response_id_for, response_record
-from services.dispatch.domain.lifecycle import (
-    STATED_AT_FUTURE_SKEW,
-    TOWNSHIP_ACTIONS,
-    Action,
-    State,
-    allowed_from,
-)
+from schemas.events import Channel, EvidenceLink, ReferralOutcome, ReturnReason
+from services.dispatch.domain.lifecycle import Action, State
 from services.info_share import queries, worklist
-from services.info_share.action_publisher import ActionPublisher, BrokerUnavailable
-from services.info_share.domain.audience import Audience, Caller, audience_for, sees_figures_of_all
+from services.info_share.actions import (
+    EARLIEST,
+    LATEST,
+    ActionDesk,
+    ActionDetails,
+    Refused,
+    Verdict,
+    entitled,
+    transitions,
+)
+from services.info_share.domain.audience import Caller, sees_figures_of_all
 from services.info_share.register.tables import TransitionRow
-from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import ReferenceData
 
-SOURCE = "/info-share/lifecycle"
-# Times a request may carry: far enough either way for any real action, near enough that no date arithmetic
-# (time zones, working days) can overflow.
-EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
-REFUSAL_STATUS = {"forbidden": 403, "conflict": 409, "invalid": 422, "not_found": 404}
 IdempotencyKey = Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$",
                                               description="Same key, same action: a retry answers the same")]
 
@@ -107,16 +98,10 @@ ROUTES: dict[str, tuple[Action, type[ActionBody], str]] = {
 }
 
 
-class Refused(Exception):
-    def __init__(self, status: int, error: str, detail: str, state: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.error, self.detail, self.state = status, error, detail, state
-
-
-def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessions: sessionmaker[Session],
-                         reference: ReferenceData, official: Callable[..., Caller],
+def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], reference: ReferenceData,
+                         official: Callable[..., Caller],
                          refuse: Callable[[Request, int, str, str, dict[str, str]], JSONResponse],
-                         publisher: ActionPublisher) -> None:
+                         desk: ActionDesk) -> None:
     Official = Annotated[Caller, Depends(official)]
 
     def session() -> Iterator[Session]:
@@ -152,10 +137,10 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
     @app.get("/v1/referrals/{referral_id}", tags=["lifecycle"])
     def one_referral(db: DbSession, who: Official, referral_id: str) -> dict[str, Any]:
         """One referral's card and its own timeline, for the parties of its case."""
-        view = _entitled_view(db, who, referral_id)
+        view = desk.entitled_view(db, who, referral_id)
         answer = worklist.card(view, reference=reference, acting_as=who.body_ids, now=datetime.now(UTC))
-        answer["timeline"] = [_transition(t) for t in _transitions(db, case_id=view.case.case_id,
-                                                                   referral_id=referral_id)]
+        answer["timeline"] = [_transition(t) for t in transitions(db, case_id=view.case.case_id,
+                                                                  referral_id=referral_id)]
         # Every matter this case handles, and the other matters at the same place with the bodies handling them:
         # a body enforcing here sees who else enforces here (一事不再罰 is kept by talking to them).
         answer["matters"] = worklist.matters_of(db, view.case)
@@ -171,11 +156,11 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
         bundle = queries.case_bundle(db, case_id=case_id)
         if bundle is None:
             raise HTTPException(404, f"no case {case_id}")
-        if not _entitled(who, bundle.party_ids, bundle.case.county_code):
+        if not entitled(who, bundle.party_ids, bundle.case.county_code):
             raise Refused(403, "forbidden", f"{who.subject} is not a party to case {case_id}")
         return {"case_id": case_id, "status": bundle.case.status,
                 "previous_case_id": bundle.case.previous_case_id,
-                "transitions": [_transition(t) for t in _transitions(db, case_id=case_id)]}
+                "transitions": [_transition(t) for t in transitions(db, case_id=case_id)]}
 
     @app.get("/v1/coordination/disputes", tags=["lifecycle"])
     def coordination_desk(db: DbSession, who: Official, limit: Annotated[int, Query(ge=1, le=500)] = 200
@@ -190,97 +175,19 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
                 for name, views in desk.items()}
 
     @app.get("/v1/actions/{action_id}", tags=["lifecycle"])
-    def action_status(db: DbSession, who: Official, action_id: str) -> JSONResponse:
+    def action_status(who: Official, action_id: str) -> JSONResponse:
         """Where an action stands: applied, refused (with why), or pending (dispatch has not answered yet)."""
-        return _answer(db, action_id, pending_if_unknown=True)
+        return as_json(desk.verdict(action_id))
 
     def _action_route(action: Action, model: type[ActionBody]) -> Callable[..., Any]:
         async def act(request: Request, who: Official, referral_id: str,
                       body: Annotated[model, Body()] = None,  # type: ignore[valid-type,assignment]
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
             details = body if body is not None else model()
-            received_at = received_now()
-            command = await anyio.to_thread.run_sync(
-                lambda: _command(who, referral_id, action, details, idempotency_key, received_at))
-            if isinstance(command, JSONResponse):
-                return command  # answered before: the same answer again
-            response, dedup_group = command
-            try:
-                await publisher.publish(response_record(response, dedup_group=dedup_group, source=SOURCE))
-            except BrokerUnavailable as exc:
-                raise Refused(503, "broker_unavailable", str(exc)) from exc
-            return await _await_verdict(response.response_id)
+            return as_json(await desk.act(who, referral_id, action, _details(details), key=idempotency_key,
+                                          channel=Channel.HTTP))
         act.__doc__ = ROUTES_DOC.get(action, "")
         return act
-
-    def _command(who: Caller, referral_id: str, action: Action, details: ActionBody, key: str | None,
-                 received_at: datetime) -> tuple[ReferralResponded, str] | JSONResponse:
-        with sessions() as db:
-            view = _entitled_view(db, who, referral_id)
-            actor = view.actor_for(action, who.body_ids)
-            if actor is None:
-                raise Refused(403, "forbidden", _not_yours(view, action, who))
-            # Without a key the referral's version stands in: a retry of the same step is the same action.
-            version = len(_transitions(db, case_id=view.case.case_id, referral_id=referral_id))
-            response_id = response_id_for(actor, referral_id, action.value, key or f"v{version}")
-            if worklist.verdict(db, response_id) is not None:
-                return _answer(db, response_id, pending_if_unknown=False)
-            if view.state not in allowed_from(action):
-                raise Refused(409, "conflict", f"cannot {action.value} referral {referral_id} in state "
-                              f"{view.state.value} ({worklist.STATE_LABELS.get(view.state.value)})",
-                              view.state.value)
-            if details.stated_at is not None and details.stated_at > received_at + STATED_AT_FUTURE_SKEW:
-                raise Refused(422, "invalid", "stated_at is in the future")
-            return _response(view, action, details, actor, who, response_id, received_at), view.case.dedup_group
-
-    async def _await_verdict(response_id: str) -> JSONResponse:
-        deadline = asyncio.get_running_loop().time() + settings.action_wait_seconds
-        while True:
-            answer = await anyio.to_thread.run_sync(lambda: _answer_in_new_session(response_id))
-            if answer is not None or asyncio.get_running_loop().time() >= deadline:
-                break
-            await asyncio.sleep(0.1)
-        if answer is None:
-            return JSONResponse({"status": "pending", "action_id": response_id,
-                                 "status_url": f"/v1/actions/{response_id}"}, status_code=202,
-                                headers={"Location": f"/v1/actions/{response_id}"})
-        return answer
-
-    def _answer_in_new_session(response_id: str) -> JSONResponse | None:
-        with sessions() as db:
-            if worklist.verdict(db, response_id) is None:
-                return None
-            return _answer(db, response_id, pending_if_unknown=False)
-
-    def _answer(db: Session, response_id: str, *, pending_if_unknown: bool) -> JSONResponse:
-        row = worklist.verdict(db, response_id)
-        if row is None:
-            if not pending_if_unknown:
-                raise HTTPException(404, f"no action {response_id}")
-            return JSONResponse({"status": "pending", "action_id": response_id}, status_code=202)
-        payload = row.payload
-        if row.event == "response_rejected":
-            code = payload.get("code") or "conflict"
-            return JSONResponse({"status": "refused", "action_id": response_id, "error": code,
-                                 "detail": payload["reason"], "state": payload.get("state")},
-                                status_code=REFUSAL_STATUS.get(code, 409))
-        return JSONResponse({"status": "applied", "action_id": response_id, "referral_id": payload["referral_id"],
-                             "action": payload["action"], "from_state": payload["from_state"],
-                             "to_state": payload["to_state"], "at": payload["occurred_at"],
-                             "case_id": payload["case_id"], "sequence": row.sequence})
-
-    def _entitled_view(db: Session, who: Caller, referral_id: str) -> worklist.ReferralView:
-        view = worklist.referral_view(db, referral_id)
-        if view is None:
-            raise HTTPException(404, f"no referral {referral_id}")
-        parties = queries.parties_of(db, {view.case.case_id}).get(view.case.case_id, set())
-        if not _entitled(who, parties, view.case.county_code):
-            raise Refused(403, "forbidden", f"{who.subject} is not a party to referral {referral_id}")
-        return view
-
-    def _entitled(who: Caller, parties: set[str], county: str) -> bool:
-        return (audience_for(who, parties) is Audience.FULL or who.county_scope == county
-                or sees_figures_of_all(who))
 
     @app.get("/v1/stats/evaluation.csv", tags=["lifecycle"], response_class=Response)
     def evaluation_csv(db: DbSession, who: Official) -> Response:
@@ -311,31 +218,21 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
 ROUTES_DOC = {action: doc for action, _model, doc in ROUTES.values()}
 
 
-def _response(view: worklist.ReferralView, action: Action, details: ActionBody, actor: str, who: Caller,
-              response_id: str, received_at: datetime) -> ReferralResponded:
-    reason = getattr(details, "reason", None) or getattr(details, "note", None)
-    return ReferralResponded(
-        response_id=response_id, referral_id=view.referral.referral_id, case_id=view.case.case_id, body_id=actor,
-        action=ReferralAction(action.value), reason=reason, outcome=getattr(details, "outcome", None),
-        responded_at=received_at, reason_code=getattr(details, "reason_code", None),
-        designated_body_id=getattr(details, "body_id", None), due_by=getattr(details, "due_by", None),
-        evidence=tuple(getattr(details, "evidence", ()) or ()), stated_at=details.stated_at, actor=who.subject,
-        channel=Channel.HTTP,
-    )
+def _details(body: ActionBody) -> ActionDetails:
+    return ActionDetails(
+        stated_at=body.stated_at, reason=getattr(body, "reason", None) or getattr(body, "note", None),
+        reason_code=getattr(body, "reason_code", None), outcome=getattr(body, "outcome", None),
+        designated_body_id=getattr(body, "body_id", None), due_by=getattr(body, "due_by", None),
+        evidence=tuple(getattr(body, "evidence", ()) or ()))
 
 
-def _not_yours(view: worklist.ReferralView, action: Action, who: Caller) -> str:
-    if action in TOWNSHIP_ACTIONS:
-        return f"{action.value} is done by the reporting township office {view.township_body_id}"
-    return (f"referral {view.referral.referral_id} was sent to {view.referral.body_id}, "
-            f"not to {who.body_id or who.subject}")
-
-
-def _transitions(db: Session, *, case_id: str, referral_id: str | None = None) -> list[TransitionRow]:
-    query = select(TransitionRow).where(TransitionRow.case_id == case_id)
-    if referral_id is not None:
-        query = query.where(TransitionRow.referral_id == referral_id)
-    return list(db.scalars(query.order_by(TransitionRow.sequence)))
+def as_json(verdict: Verdict) -> JSONResponse:
+    if verdict.status == "pending":
+        url = f"/v1/actions/{verdict.action_id}"
+        return JSONResponse({"status": "pending", "action_id": verdict.action_id, "status_url": url},
+                            status_code=202, headers={"Location": url})
+    return JSONResponse({"status": verdict.status, "action_id": verdict.action_id, **verdict.payload},
+                        status_code=verdict.http_status)
 
 
 def _transition(t: TransitionRow) -> dict[str, Any]:

@@ -30,6 +30,9 @@ class InfoShareApiSettings(InfoShareSettings):
     # waits for dispatch's verdict in the register before it is answered 202 with a status URL instead.
     action_publish_timeout_seconds: float = Field(10.0, gt=0)
     action_wait_seconds: float = Field(10.0, ge=0)
+    # Open311 servicerequestupdates: "key=system-name:body_id;…" — each external work-order system reports progress
+    # for the one receiving body its key names (docs/lifecycle.md). Empty: the route refuses every key.
+    work_order_api_keys: SecretStr = SecretStr("")
     # Audit log of refused requests (JSON lines): appended to this file when set, else written to standard error.
     info_share_audit_log_path: str = ""
 

@@ -40,6 +40,15 @@ def category_routed_by(rule: str) -> str:
     raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
 
 
+TEAM_CATEGORY = category_routed_by("county_department")
+TEAM = route(REFERENCE, TOWNSHIP, TEAM_CATEGORY, NOW).lead_body_id
+OTHER_TEAM = next(b.body_id for b in REFERENCE.bodies()
+                  if b.body_id.startswith(f"team:{COUNTY}:") and b.body_id != TEAM)
+# Two external work-order systems: the competent team's, and another team's of the same county.
+WORK_ORDER_KEY, OTHER_WORK_ORDER_KEY = "wo-team-key-0123456789", "wo-other-key-0123456789"
+WORK_ORDER_API_KEYS = f"{WORK_ORDER_KEY}=team-work-orders:{TEAM};{OTHER_WORK_ORDER_KEY}=other-work-orders:{OTHER_TEAM}"
+
+
 @pytest.fixture(scope="module")
 def stack(request: pytest.FixtureRequest) -> Stack:
     factory: StackFactory = request.getfixturevalue("module_stack_factory")
@@ -55,7 +64,8 @@ def module_stack_factory(kafka_bootstrap: str, tmp_path_factory: pytest.TempPath
     def build() -> Stack:
         unique = uuid.uuid4().hex[:8]
         made = Stack(run_dir=tmp_path_factory.mktemp("lifecycle"), bootstrap_servers=kafka_bootstrap,
-                     topic_prefix=f"t{unique}", group_prefix=f"g{unique}")
+                     topic_prefix=f"t{unique}", group_prefix=f"g{unique}",
+                     extra_env={"LIANDONG_WORK_ORDER_API_KEYS": WORK_ORDER_API_KEYS})
         stacks.append(made)
         return made
 
@@ -185,6 +195,9 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     assert first.json()["action_id"] == again.json()["action_id"]
     conflict = team.act(rid, "accept", key="sign-2")
     assert conflict.status_code == 409 and conflict.json()["state"] == "accepted"
+    # A key names one action: the signing key cannot start handling.
+    reused = team.act(rid, "start", key="sign-1")
+    assert reused.status_code == 409 and "was used for accept" in reused.json()["detail"], reused.text
     # The township cannot close what was not fed back; the body cannot close at all.
     team.ok(rid, "start")
     assert township.act(rid, "close").status_code == 409
@@ -217,6 +230,13 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     feed = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/feed", params={"limit": 1000}, timeout=30).json()
     assert any(e["case_id"] == case_id and e["status"] == "closed" for e in feed)
     assert any(e["case_id"] == new_case and e["previous_case_id"] == case_id for e in feed)
+    open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests"
+    new_finding = case_detail(stack, new_case)["reports"][0]["finding_id"]
+    old, new = (httpx.get(f"{open311}/{finding}.json", params={"jurisdiction_id": TOWNSHIP, "extensions": "true"},
+                          timeout=30).json()[0] for finding in (reported["finding_id"], new_finding))
+    assert old["status"] == "closed" and "結案說明：核查属实" in old["status_notes"], old
+    assert new["status"] == "open" and f"前案 {case_id}" in new["status_notes"], new
+    assert new["extended_attributes"]["previous_case_id"] == case_id
     assert not any("referral_id" in r for r in httpx.get(  # anonymous callers get no handle to act with
         f"http://127.0.0.1:{stack.info_share_port}/v1/cases/{case_id}", timeout=30).json()["referrals"])
 
@@ -277,3 +297,68 @@ def test_returns_escalate_to_a_dispute_that_coordination_decides(stack: Stack) -
     team = body_party(stack, designated_body)
     assert team.act(designated["referral_id"], "return", {"reason_code": "not_our_duty"}).status_code == 409
     handle_to_closed(stack, case_id, designated)
+
+
+def test_work_order_system_reports_progress_through_open311_updates(stack: Stack) -> None:
+    """An external work-order system answers for its one body, in mySociety's servicerequestupdates; the township
+    closes; Open311 then shows the request closed with the closing note, and the timeline says it came by Open311."""
+    case_id = report(stack, TEAM_CATEGORY, 5)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None and referral["body_id"] == TEAM
+    finding_id = case_detail(stack, case_id)["reports"][0]["finding_id"]
+    updates = f"http://127.0.0.1:{stack.info_share_port}/open311/v2/servicerequestupdates.json"
+    open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests/{finding_id}.json"
+
+    def post(status: str, update_id: str, key: str = WORK_ORDER_KEY, **extra: str) -> httpx.Response:
+        form = {"api_key": key, "service_request_id": finding_id, "update_id": update_id, "status": status,
+                "updated_datetime": datetime.now(UTC).isoformat(timespec="seconds"), **extra}
+        return httpx.post(updates, data=form, timeout=30)
+
+    def open311_request() -> dict[str, Any]:
+        answer = httpx.get(open311, params={"jurisdiction_id": TOWNSHIP}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json()[0])
+
+    # Refused, and nothing changes: a bad key, another body's system, an unknown request, an unknown status.
+    assert post("investigating", "u0", key="not-a-key-0123456789").status_code == 403
+    other = post("investigating", "u0", key=OTHER_WORK_ORDER_KEY)
+    assert other.status_code == 403 and "not referred to" in other.json()[0]["description"]
+    assert httpx.post(updates, data={"api_key": WORK_ORDER_KEY, "service_request_id": "no-such", "update_id": "x",
+                                     "status": "investigating", "updated_datetime": NOW.isoformat()},
+                      timeout=30).status_code == 404
+    unknown = post("reopened", "u0")
+    assert unknown.status_code == 400 and "investigating" in unknown.json()[0]["description"]
+    missing = httpx.post(updates, data={"api_key": WORK_ORDER_KEY, "service_request_id": finding_id}, timeout=30)
+    assert missing.status_code == 400 and {"code": 400, "description": "update_id: Field required"} in missing.json()
+    assert _latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
+
+    # Signed for, handled, fed back with evidence — each update one step, in the standard statuses.
+    signed = post("investigating", "u1", description="已签收，安排现场核查")
+    assert signed.status_code == 200, signed.text
+    assert signed.json()[0]["status"] == "applied" and signed.json()[0]["to_state"] == "accepted"
+    again = post("investigating", "u1")
+    assert again.status_code == 409 and "used before" in again.json()[0]["description"]
+    reused = post("in_progress", "u1")
+    assert reused.status_code == 409, reused.text  # an update_id is used once, whatever it reports
+    early = post("fixed", "u2-early", external_status_code="not-an-outcome")
+    assert early.status_code == 400 and "rectified" in early.json()[0]["description"]
+    assert post("in_progress", "u2").json()[0]["to_state"] == "handling"
+    assert "辦理中" in open311_request()["status_notes"]
+    fed_back = post("fixed", "u3", external_status_code="penalty_decided", description="已立案处罚",
+                    media_url="https://work-orders.example/photos/1.jpg")
+    assert fed_back.status_code == 200 and fed_back.json()[0]["to_state"] == "result_fed_back", fed_back.text
+    late = post("not_councils_responsibility", "u4")
+    assert late.status_code == 409, late.text  # a referral fed back cannot be returned
+
+    township = body_party(stack, f"township:{TOWNSHIP}")
+    township.ok(referral["referral_id"], "verify")
+    township.ok(referral["referral_id"], "close", {"note": "核查属实，予以结案"})
+
+    closed = poll_until(lambda: (r := open311_request())["status"] == "closed" and r, 30, 0.3, "Open311 closed")
+    assert "結案說明：核查属实，予以结案" in closed["status_notes"], closed["status_notes"]
+    timeline = township.client.get(f"/v1/cases/{case_id}/timeline").json()["transitions"]
+    by_work_order = [t for t in timeline if t["channel"] == "open311"]
+    assert [t["action"] for t in by_work_order] == ["accept", "start_handling", "feed_back"]
+    assert {t["actor"] for t in by_work_order} == {"team-work-orders"}
+    assert by_work_order[-1]["outcome"] == "penalty_decided"
+    assert by_work_order[-1]["evidence"] == ["https://work-orders.example/photos/1.jpg"]

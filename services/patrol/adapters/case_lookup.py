@@ -139,6 +139,8 @@ def _case(row: CaseRow, opener: str | None, events: list[tuple[str, dict[str, An
             rule=routing.get("rule", ""), item_codes=tuple(routing.get("item_codes", ())),
             catalogue_version=routing.get("catalogue_version", ""), detail=routing.get("detail", "")),
         referrals=referrals, related=related,
+        closing_note=next((p.get("reason") for n, p in reversed(events)
+                           if n == "case_transitioned" and p.get("action") == "close"), None),
     )
 
 

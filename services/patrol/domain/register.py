@@ -55,6 +55,7 @@ class CaseSnapshot:
     routing: RoutingSnapshot | None = None
     referrals: tuple[ReferralSnapshot, ...] = ()  # oldest first
     related: tuple[RelatedSnapshot, ...] = ()  # other matters at the same place, in the order they were opened
+    closing_note: str | None = None  # the reporting township's note when it closed the case (结案)
 
 
 @dataclass(frozen=True)

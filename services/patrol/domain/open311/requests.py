@@ -24,6 +24,7 @@ STATUS_WORDS = {
     "open": "已立案，待派遣", "referred": "已移送，待受理", "handling_locally": "由鄉鎮綜合行政執法辦公室辦理",
     "accepted": "已受理", "returned": "被退回，重新派遣中", "handling": "辦理中",
     "result_fed_back": "已反饋結果，待核查", "verified": "已核查，待結案", "closed": "已結案",
+    "issued": "待簽收", "decided": "已指定管轄",
 }
 
 
@@ -38,9 +39,16 @@ def status_notes(case: CaseSnapshot, duplicate: str | None, reference: Reference
                  report: ReportSnapshot | None = None) -> str:
     words = STATUS_WORDS.get(case.status, case.status)
     notes = f"{words}（{case.status}）；主辦：{body_name(reference, case.lead_body_id)}"
+    current = case.referrals[-1] if case.referrals else None
+    if current is not None and case.status != "closed":  # the handling body's progress on the referral it holds
+        notes += f"；承辦 {body_name(reference, current.body_id)}：{STATUS_WORDS.get(current.state, current.state)}"
     deadline = pending_deadline(case)
     if deadline is not None:
         notes += f"；受理期限 {timestamp(deadline)}"
+    if case.status == "closed" and case.closing_note:
+        notes += f"；結案說明：{mask_text(case.closing_note)}"
+    if case.previous_case_id is not None:
+        notes += f"；前案 {case.previous_case_id} 結案後再次發生，另立新案"
     if duplicate is not None:
         notes += f"；與 {duplicate} 為同一違法行為，已合併"
     if report is not None and report.category_code != case.category_code:
