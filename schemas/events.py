@@ -94,6 +94,14 @@ class CaseEventBase(WireModel):
     occurred_at: AwareDatetime
 
 
+class RelatedCase(WireModel):
+    """An open case at the same place that is another matter, with its own lead body, referral and deadline."""
+
+    case_id: str
+    category_code: str = Field(max_length=64)
+    lead_body_id: str = Field(description="The body competent for that case's matter when it was opened")
+
+
 class CaseOpened(CaseEventBase):
     """A finding that matched no open case became a new case, with its lead body decided."""
 
@@ -105,6 +113,21 @@ class CaseOpened(CaseEventBase):
     co_body_ids: tuple[str, ...] = ()
     routing: RoutingExplanation
     previous_case_id: str | None = Field(None, description="Closed case at the same place this one recurs")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="Open cases at the same place (same dedup group, within radius) that are other matters "
+                        "handled by other bodies; see docs/dedup.md")
+
+
+class RelatedCaseOpened(CaseEventBase):
+    """Another matter was opened as its own case at this case's place: told to this case's current body.
+
+    Published on that body's referrals topic only (not on case-events: the register learns the link from the new
+    case's CaseOpened). ``case_id`` is the receiving body's case; ``related`` the new one.
+    """
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.case.related_opened.v1"
+    event: Literal["related_case_opened"] = "related_case_opened"
+    related: RelatedCase
 
 
 class FindingMerged(CaseEventBase):
@@ -113,7 +136,8 @@ class FindingMerged(CaseEventBase):
     CE_TYPE: ClassVar[str] = "cn.liandong.case.finding_merged.v1"
     event: Literal["finding_merged"] = "finding_merged"
     finding: FindingReported
-    rule: str = Field(description="Which dedup rule matched, e.g. same_group_within_radius")
+    rule: str = Field(description="Which dedup rule matched: same_category_within_radius, "
+                                  "same_competent_bodies_within_radius, or either with _same_subject")
     distance_m: float
 
 
@@ -133,6 +157,8 @@ class ReferralIssued(CaseEventBase):
     attempt: int = Field(1, ge=1, description="1 for the first body; higher after returns")
     dedup_group: str = Field(description="Key to use when responding on the referral-responses topic")
     designated: bool = Field(False, description="Named by county coordination (指定管辖): it cannot be returned")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="Other matters at the same place and the bodies handling them (each its own case)")
 
 
 class ReferralAction(StrEnum):
@@ -285,6 +311,10 @@ class FeedEntry(WireModel):
     status: str
     summary: str = Field(description="Human summary with personal data masked")
     previous_case_id: str | None = Field(None, description="case_opened: the closed case this one recurs")
+    related_cases: tuple[RelatedCase, ...] = Field(
+        (), description="case_opened: open cases at the same place that are other matters, with their lead bodies")
+    matter_category_code: str | None = Field(
+        None, description="finding_merged: the merged report's category (another matter the same bodies handle)")
 
 
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
@@ -292,5 +322,5 @@ CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
 )
 RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck)
 ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
-    FindingReported, *CASE_EVENT_MODELS, *RESPONSE_TOPIC_MODELS, FeedEntry,
+    FindingReported, *CASE_EVENT_MODELS, RelatedCaseOpened, *RESPONSE_TOPIC_MODELS, FeedEntry,
 )

@@ -30,6 +30,7 @@ JSON_DIR = HERE / "json"
 ASYNCAPI_PATH = HERE / "asyncapi.yaml"
 API_MODELS: tuple[type[BaseModel], ...] = (FindingSubmission, FindingAccepted, ErrorResponse)
 COMPONENT_REF = "#/components/schemas/{model}"
+BODY_TOPIC_MESSAGES = ["ReferralIssued", "ReferralOverdue", "RelatedCaseOpened"]
 
 
 def json_schema_files() -> dict[str, str]:
@@ -98,7 +99,7 @@ def asyncapi_document() -> dict[str, Any]:
         "findings": _channel(topics.FINDINGS, "liandong.findings", ["FindingReported"]),
         "caseEvents": _channel(topics.CASE_EVENTS, "liandong.case-events", case_messages),
         "referrals": {
-            **_channel(topics.REFERRALS_FAMILY, "liandong.referrals.{bodyId}", ["ReferralIssued"]),
+            **_channel(topics.REFERRALS_FAMILY, "liandong.referrals.{bodyId}", BODY_TOPIC_MESSAGES),
             "parameters": {"bodyId": {"description": "Receiving body id with ':' written as '.', e.g. "
                                                      "team.210624.natural_resources"}},
         },
@@ -152,8 +153,10 @@ def asyncapi_document() -> dict[str, Any]:
             "consumeFindings": op("receive", "findings", ["FindingReported"], "dispatch dedups and routes"),
             "publishCaseEvents": op("send", "caseEvents", case_messages, "dispatch records case lifecycle"),
             "consumeCaseEvents": op("receive", "caseEvents", case_messages, "info_share projects the register"),
-            "publishReferral": op("send", "referrals", ["ReferralIssued"], "dispatch refers a case to one body"),
-            "consumeReferrals": op("receive", "referrals", ["ReferralIssued"], "a receiving body's client"),
+            "publishReferral": op("send", "referrals", BODY_TOPIC_MESSAGES,
+                                  "dispatch refers a case to one body; warns it when overdue; tells it of another "
+                                  "matter opened as its own case at the same place"),
+            "consumeReferrals": op("receive", "referrals", BODY_TOPIC_MESSAGES, "a receiving body's client"),
             "respondToReferral": op("send", "referralResponses", ["ReferralResponded"],
                                     "a receiving body accepts, returns or feeds back"),
             "consumeResponses": op("receive", "referralResponses", ["ReferralResponded", "DeadlineCheck"],

@@ -26,6 +26,8 @@ from schemas.events import (
     ReferralOutcome,
     ReferralOverdue,
     ReferralResponded,
+    RelatedCase,
+    RelatedCaseOpened,
     ResponseRejected,
     ReturnReason,
     RoutingExplanation,
@@ -74,6 +76,7 @@ class Outgoing:
     model: WireModel
     referral_body_id: str | None = None
     replay: bool = False  # re-emitted for an input seen before: same id, already counted
+    case_events: bool = True  # False: only for the body's own topic (a notice the register does not project)
 
 
 class Dispatcher:
@@ -121,26 +124,69 @@ class Dispatcher:
 
     def on_finding(self, finding: FindingReported, dedup_group: str) -> list[Outgoing]:
         category = self.reference.categories[finding.category_code]
+        # Routed before dedup decides: who is competent for this matter where it was filed is part of whether it
+        # is the same violation as an open case (docs/dedup.md). Everything that can fail on bad input happens here,
+        # before any state changes.
+        routing = self._route(finding)
         report = dedup.Report(
             finding_id=finding.finding_id, dedup_group=dedup_group, category_code=finding.category_code,
             latitude=finding.location.latitude, longitude=finding.location.longitude,
             trusted_at=finding.received_at,
             # Patrol normalises already; findings from other producers may not have, and 辽F·12345 is 遼F12345.
             subjects=_normalised_subjects(finding),
-            radius_m=category.dedup_radius_m,
+            radius_m=category.dedup_radius_m, handled_by=(routing.lead_body_id, *routing.co_body_ids),
+            township_code=finding.township_code,
         )
         decision = dedup.decide(report, self.index)
         if isinstance(decision, dedup.AlreadyDecided):
             return self._replay_decision(finding, dedup_group, decision.case_id)
-        # Everything that can fail on bad input happens before any state changes.
-        routing = self._route(finding) if isinstance(decision, dedup.OpenNewCase) else None
+        related = self._related(decision.related_case_ids) if isinstance(decision, dedup.OpenNewCase) else ()
         rows = dedup.apply(decision, report, self.index)
         if isinstance(decision, dedup.MergeIntoCase):
             rows = [self._with_merge_facts(row, decision) for row in rows]
         self._persist(rows)
         if isinstance(decision, dedup.OpenNewCase):
-            return self._open_case(finding, dedup_group, decision.case_id, decision.previous_case_id, routing)
+            out = self._open_case(finding, dedup_group, decision.case_id, decision.previous_case_id, routing,
+                                  related=related)
+            return out + self._tell_related(finding, out[0].model, related)
         return [self._merged(finding, decision.case_id, decision.rule, decision.distance_m)]
+
+    def _tell_related(self, finding: FindingReported, opened: WireModel, related: tuple[RelatedCase, ...],
+                      told: dict[str, str] | None = None) -> list[Outgoing]:
+        """Tell each related case's current body that another matter at its place is now a case of another body.
+
+        The bodies told are kept in the new case's file, so a replay tells the same ones the same thing."""
+        assert isinstance(opened, CaseOpened)
+        news = RelatedCase(case_id=opened.case_id, category_code=finding.category_code,
+                           lead_body_id=opened.lead_body_id)
+        if told is None:
+            told = {r.case_id: self._current_body(r.case_id) or r.lead_body_id for r in related}
+            if related:
+                self.tables[CASE_FILES_TABLE][opened.case_id] = {**self.tables[CASE_FILES_TABLE][opened.case_id],
+                                                                 "told": told}
+        out = []
+        for r in related:
+            event = RelatedCaseOpened(event_id=event_id_for("related_case_opened", r.case_id, opened.case_id),
+                                      case_id=r.case_id, occurred_at=finding.received_at, related=news)
+            out.append(Outgoing(event.event_id, r.case_id, event, referral_body_id=told.get(r.case_id, r.lead_body_id),
+                                case_events=False))
+        return out
+
+    def _current_body(self, case_id: str) -> str | None:
+        # Attempts are numbered from 1 without gaps: the last one stored is the referral in force.
+        body, attempt = None, 1
+        while (stored := self.tables[REFERRALS_TABLE].get(referral_id_for(case_id, attempt))) is not None:
+            body, attempt = stored["body_id"], attempt + 1
+        return body
+
+    def _related(self, case_ids: tuple[str, ...]) -> tuple[RelatedCase, ...]:
+        related = []
+        for case_id in case_ids:
+            case = self.index.open_case(case_id)
+            if case is not None and case.handled_by:
+                related.append(RelatedCase(case_id=case_id, category_code=case.category_code,
+                                           lead_body_id=case.handled_by[0]))
+        return tuple(related)
 
     def _route(self, finding: FindingReported) -> RoutingDecision:
         return self._routes.route(finding.township_code, finding.category_code, finding.received_at)
@@ -155,7 +201,11 @@ class Dispatcher:
     def _replay_decision(self, finding: FindingReported, dedup_group: str, case_id: str) -> list[Outgoing]:
         if case_id == case_id_for(finding.finding_id):
             file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
-            out = self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True)
+            # The related cases as they were when the case opened: the index may have moved on since.
+            related = tuple(RelatedCase.model_validate(r) for r in file.get("related_cases") or ())
+            out = self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True,
+                                  related=related)
+            out += self._tell_related(finding, out[0].model, related, told=file.get("told") or {})
         else:
             member = self.tables[dedup.MEMBERS_TABLE].get(finding.finding_id) or {}
             out = [self._merged(finding, case_id, member.get("rule", dedup.RULE_WITHIN_RADIUS),
@@ -170,28 +220,32 @@ class Dispatcher:
         return Outgoing(event.event_id, case_id, event)
 
     def _open_case(self, finding: FindingReported, dedup_group: str, case_id: str, previous_case_id: str | None,
-                   decision: RoutingDecision | None = None, replay: bool = False) -> list[Outgoing]:
+                   decision: RoutingDecision | None = None, replay: bool = False,
+                   related: tuple[RelatedCase, ...] = ()) -> list[Outgoing]:
         decision = decision or self._route(finding)
         explanation = _explain(decision)
         opened = CaseOpened(
             event_id=event_id_for("case_opened", case_id), case_id=case_id, occurred_at=finding.received_at,
             finding=finding, dedup_group=dedup_group, lead_body_id=decision.lead_body_id,
             co_body_ids=tuple(decision.co_body_ids), routing=explanation, previous_case_id=previous_case_id,
+            related_cases=related,
         )
         if not replay:
             self.tables[CASE_FILES_TABLE][case_id] = {
                 "finding": finding.model_dump(mode="json"), "dedup_group": dedup_group,
                 "previous_case_id": previous_case_id, "major": self._is_major(finding),
+                "related_cases": [r.model_dump(mode="json") for r in related],
             }
         # A matter delegated to the township gets a referral to the township office too: it runs the same lifecycle
         # (sign for, handle, feed back, verify and close), so every case can be closed and evaluated.
         out = [Outgoing(opened.event_id, case_id, opened)]
-        out.append(self._issue(case_id, finding, dedup_group, decision, explanation, attempt=1, replay=replay))
+        out.append(self._issue(case_id, finding, dedup_group, decision, explanation, attempt=1, replay=replay,
+                               related=related))
         return out
 
     def _issue(self, case_id: str, finding: FindingReported, dedup_group: str, decision: RoutingDecision,
                explanation: RoutingExplanation, attempt: int, replay: bool, issued_at: datetime | None = None,
-               designated: bool = False) -> Outgoing:
+               designated: bool = False, related: tuple[RelatedCase, ...] | None = None) -> Outgoing:
         issued_at = issued_at or finding.received_at
         referral_id = referral_id_for(case_id, attempt)
         stored = self.tables[REFERRALS_TABLE].get(referral_id)
@@ -211,8 +265,14 @@ class Dispatcher:
             township_code=finding.township_code, category_code=finding.category_code, routing=explanation,
             accept_by=referral.accept_by, finding=finding, attempt=attempt, dedup_group=dedup_group,
             designated=referral.designated,
+            # A later referral of the case (after a return or a decision) names the same related cases.
+            related_cases=related if related is not None else self._related_of_file(case_id),
         )
         return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id)
+
+    def _related_of_file(self, case_id: str) -> tuple[RelatedCase, ...]:
+        file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
+        return tuple(RelatedCase.model_validate(r) for r in file.get("related_cases") or ())
 
     def _is_major(self, finding: FindingReported) -> bool:
         # Depends on the time only through the catalogue version in force, which changes only at a routing epoch's

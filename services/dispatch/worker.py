@@ -314,7 +314,8 @@ class DispatchWorker(ConsumerRebalanceListener):
             if not out.replay:
                 observe.record(out.model, self.dispatcher)
             record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
-            await outbox.add(self.case_events_topic, record.value, key=record.key, headers=record.headers)
+            if out.case_events:
+                await outbox.add(self.case_events_topic, record.value, key=record.key, headers=record.headers)
             if out.referral_body_id is not None:
                 topic = await self._referral_topic(out.referral_body_id)
                 await outbox.add(topic, record.value, key=record.key, headers=record.headers)

@@ -48,6 +48,9 @@ def case_detail(bundle: CaseBundle, *, caller: Caller, tallies: Tallies) -> dict
     answer["parties"] = [render(views.PARTY, p) for p in bundle.parties]
     answer["reports"] = [render(views.REPORT, r) for r in bundle.reports]
     answer["referrals"] = [render(views.REFERRAL, r) for r in bundle.referrals]
+    answer["matters"] = [render(views.MATTER, m) for m in
+                         views.matters(bundle.case.lead_body_id, (r.category_code for r in bundle.reports))]
+    answer["related_cases"] = [render(views.RELATED, c) for c in bundle.related]
     answer["timeline"] = [render(views.TIMELINE, views.timeline_facts(e.sequence, e.event, e.occurred_at, e.body_id,
                                                                        e.status, e.payload))
                           for e in bundle.timeline]

@@ -12,7 +12,7 @@ from contextlib import suppress
 from dataclasses import replace
 from typing import Any
 
-from schemas.events import FeedEntry
+from schemas.events import FeedEntry, RelatedCase
 from services.info_share.domain.audience import Audience
 from services.info_share.register.tables import LedgerRow
 from services.info_share.views import Renderer, known_values
@@ -39,7 +39,22 @@ def feed_entry(row: LedgerRow, reference: ReferenceData, renderer: Renderer | No
         occurred_at=row.occurred_at, county_code=row.county_code, township_code=row.township_code,
         category_code=row.category_code, body_id=row.body_id, status=row.status, summary=summary,
         previous_case_id=row.payload.get("previous_case_id") if row.event == "case_opened" else None,
+        related_cases=_related(row),
+        matter_category_code=_merged_category(row),
     )
+
+
+def _related(row: LedgerRow) -> tuple[RelatedCase, ...]:
+    if row.event != "case_opened":
+        return ()
+    return tuple(RelatedCase.model_validate(r) for r in row.payload.get("related_cases") or ())
+
+
+def _merged_category(row: LedgerRow) -> str | None:
+    if row.event != "finding_merged":
+        return None
+    category = (row.payload.get("finding") or {}).get("category_code")
+    return str(category) if category else None
 
 
 def public_summary(row: LedgerRow, reference: ReferenceData) -> str:
@@ -53,8 +68,30 @@ def public_summary(row: LedgerRow, reference: ReferenceData) -> str:
     action = row.payload.get("action")
     if row.event == "case_transitioned" and action in ACTION_WORDS:
         what = f"{what}（{ACTION_WORDS[action]}）"
-    return (f"{township.name if township else row.township_code} · "
+    text = (f"{township.name if township else row.township_code} · "
             f"{category.name if category else row.category_code} · {what} · {body_name} · {row.status}")
+    # Every matter at the place and who handles it: a merged report of another category, or the related cases.
+    merged = _merged_category(row)
+    if merged and merged != row.category_code:
+        other = reference.categories.get(merged)
+        text += f" · 併入事項：{other.name if other else merged}（同一辦理機關）"
+    related = _related(row)
+    if related:
+        text += " · 同址其他事項：" + "；".join(
+            f"{_category_name(reference, r.category_code)}由{_body_name(reference, r.lead_body_id)}辦理"
+            for r in related)
+    return text
+
+
+def _category_name(reference: ReferenceData, code: str) -> str:
+    category = reference.categories.get(code)
+    return category.name if category else code
+
+
+def _body_name(reference: ReferenceData, body_id: str) -> str:
+    with suppress(KeyError):
+        return reference.body(body_id).name
+    return body_id
 
 
 def _detail(event: str, payload: Mapping[str, Any], renderer: Renderer) -> str:

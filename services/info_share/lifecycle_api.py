@@ -141,6 +141,12 @@ def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], refer
         answer = worklist.card(view, reference=reference, acting_as=who.body_ids, now=datetime.now(UTC))
         answer["timeline"] = [_transition(t) for t in transitions(db, case_id=view.case.case_id,
                                                                   referral_id=referral_id)]
+        # Every matter this case handles, and the other matters at the same place with the bodies handling them:
+        # a body enforcing here sees who else enforces here (一事不再罰 is kept by talking to them).
+        answer["matters"] = worklist.matters_of(db, view.case)
+        answer["related_cases"] = [worklist.related_card(c, reference=reference)
+                                   for c in queries.related_cases(db, case_ids=[view.case.case_id])
+                                   .get(view.case.case_id, [])]
         return answer
 
     @app.get("/v1/cases/{case_id}/timeline", tags=["lifecycle"])

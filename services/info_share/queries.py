@@ -17,7 +17,14 @@ from sqlalchemy.orm import Session
 
 from services.info_share.domain import evaluation, geo
 from services.info_share.domain.audience import PartyRole
-from services.info_share.register.tables import CasePartyRow, CaseRow, LedgerRow, ReferralRow, ReportRow
+from services.info_share.register.tables import (
+    CaseLinkRow,
+    CasePartyRow,
+    CaseRow,
+    LedgerRow,
+    ReferralRow,
+    ReportRow,
+)
 from services.reference.loader import ReferenceData
 
 OPEN_EXCLUDED_STATUSES = ("closed",)
@@ -97,6 +104,7 @@ class CaseBundle:
     reports: list[ReportRow] = field(default_factory=list)
     referrals: list[ReferralRow] = field(default_factory=list)
     timeline: list[LedgerRow] = field(default_factory=list)
+    related: list[CaseRow] = field(default_factory=list)  # other matters at the same place, each its own case
 
     @property
     def party_ids(self) -> set[str]:
@@ -117,7 +125,19 @@ def case_bundle(session: Session, *, case_id: str) -> CaseBundle | None:
                                        .order_by(ReferralRow.attempt))),
         timeline=list(session.scalars(select(LedgerRow).where(LedgerRow.case_id == case_id)
                                       .order_by(LedgerRow.sequence))),
+        related=related_cases(session, case_ids=[case_id]).get(case_id, []),
     )
+
+
+def related_cases(session: Session, *, case_ids: Collection[str]) -> dict[str, list[CaseRow]]:
+    """For each case, the related cases (other matters at the same place), in the order they were opened."""
+    found: dict[str, list[CaseRow]] = defaultdict(list)
+    if case_ids:
+        query = (select(CaseLinkRow.case_id, CaseRow).join(CaseRow, CaseRow.case_id == CaseLinkRow.related_case_id)
+                 .where(CaseLinkRow.case_id.in_(set(case_ids))).order_by(CaseRow.opened_sequence))
+        for case_id, related in session.execute(query):
+            found[case_id].append(related)
+    return found
 
 
 def reports_of(session: Session, case_ids: Collection[str]) -> dict[str, list[ReportRow]]:

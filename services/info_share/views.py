@@ -63,11 +63,22 @@ TIMELINE = (
     Rule("due_by"), Rule("designated"), Rule("previous_case_id"),
 )
 NEARBY = (*CASE, Rule("distance_m", OFF))
+# Every matter of a case and who handles it; the other matters at the same place are related cases (docs/dedup.md).
+MATTER = (Rule("category_code"), Rule("body_id"), Rule("report_count"))
+RELATED = (Rule("case_id"), Rule("category_code"), Rule("lead_body_id"), Rule("status"), Rule("opened_at"))
 
 # What the timeline takes from a ledger payload (one flat level; the finding itself is shown under reports).
 _TIMELINE_PAYLOAD_KEYS = ("referral_id", "attempt", "accept_by", "action", "from_state", "to_state", "outcome",
                           "rule", "escalated_to", "deadline", "distance_m", "reason", "actor_body_id", "reason_code",
                           "designated_body_id", "due_by", "designated", "previous_case_id")
+
+
+def matters(lead_body_id: str, report_categories: Iterable[str]) -> list[dict[str, Any]]:
+    """The matters a case's reports call for, each with its body: one case has one lead for all its matters."""
+    counts: dict[str, int] = {}
+    for category in report_categories:
+        counts[category] = counts.get(category, 0) + 1
+    return [{"category_code": c, "body_id": lead_body_id, "report_count": n} for c, n in counts.items()]
 
 
 @dataclass

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from services.dispatch.domain.deadlines import standing
 from services.dispatch.domain.identifiers import event_id_for
 from services.dispatch.domain.lifecycle import COORDINATION_ACTIONS, Action, State, allowed_from, expected_actor
-from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow
+from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
+from services.info_share.views import matters
 from services.reference.loader import ReferenceData
 
 # The words a handling unit's screen uses (12345 work orders, 數字城管).
@@ -147,6 +148,24 @@ def card(view: ReferralView, *, reference: ReferenceData, acting_as: Collection[
         "working_days": flag.working_days if flag else None, "extended": r.extended, "reworks": r.reworks,
         "outcome": r.outcome, "actions": view.actions_for(acting_as),
     }
+
+
+def matters_of(session: Session, case: CaseRow) -> list[dict[str, Any]]:
+    """The case's matters (the categories its reports call for) and the body handling each: its lead."""
+    categories = session.scalars(select(ReportRow.category_code).where(ReportRow.case_id == case.case_id)
+                                 .order_by(ReportRow.sequence))
+    return matters(case.lead_body_id, categories)
+
+
+def related_card(case: CaseRow, *, reference: ReferenceData) -> dict[str, Any]:
+    category = reference.categories.get(case.category_code)
+    try:
+        body_name: str | None = reference.body(case.lead_body_id).name
+    except KeyError:
+        body_name = None
+    return {"case_id": case.case_id, "category_code": case.category_code,
+            "category_name": category.name if category else None, "lead_body_id": case.lead_body_id,
+            "lead_body_name": body_name, "status": case.status}
 
 
 def verdict(session: Session, response_id: str) -> LedgerRow | None:

@@ -29,7 +29,14 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from schemas.events import ReferralAction, ReferralIssued, ReferralOutcome, ReferralOverdue, ReturnReason
+from schemas.events import (
+    ReferralAction,
+    ReferralIssued,
+    ReferralOutcome,
+    ReferralOverdue,
+    RelatedCaseOpened,
+    ReturnReason,
+)
 from services.common.settings import KafkaSettings
 from services.teams.client import ReferralClient, ReferralRef
 
@@ -44,6 +51,9 @@ def _print_referral(model: object) -> None:
     elif isinstance(model, ReferralOverdue):
         print(f"OVERDUE {model.referral_id}  case {model.case_id}  deadline {model.deadline.isoformat()}  "
               f"escalated to {model.escalated_to}", flush=True)
+    elif isinstance(model, RelatedCaseOpened):
+        print(f"RELATED case {model.case_id}: another matter at the same place, {model.related.category_code}, "
+              f"is case {model.related.case_id} for {model.related.lead_body_id}", flush=True)
 
 
 def _aware(text: str) -> datetime:

@@ -24,6 +24,7 @@ from schemas.events import (
     ReferralOutcome,
     ReferralOverdue,
     ReferralResponded,
+    RelatedCaseOpened,
     ReturnReason,
     WireModel,
 )
@@ -31,7 +32,7 @@ from services.common.envelope import decode, encode
 from services.common.topics import referrals_topic, responses_topic
 
 KEY_NAMESPACE = uuid.UUID("0b8f3c52-6a0e-4f1d-9b57-2e4c8d91a6f3")
-BODY_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralIssued, ReferralOverdue)
+BODY_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralIssued, ReferralOverdue, RelatedCaseOpened)
 
 
 @dataclass(frozen=True)

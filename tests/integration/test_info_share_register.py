@@ -11,11 +11,14 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
+from schemas.events import RelatedCase
+from services.info_share.queries import related_cases
 from services.info_share.register.database import LegacySchema, make_engine, migrate, session_factory
 from services.info_share.register.projection import NotApplicable, apply_event
 from services.info_share.register.snapshot import snapshot
 from services.info_share.register.tables import (
     Base,
+    CaseLinkRow,
     CasePartyRow,
     CaseRow,
     LedgerRow,
@@ -61,7 +64,7 @@ def test_migrations_give_exactly_the_models_schema_and_rerun_harmlessly(engine: 
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
-        assert context.get_current_revision() == "0002"
+        assert context.get_current_revision() == "0003"
 
 
 def test_a_register_made_without_migrations_is_refused(register_url: str) -> None:  # noqa: F811
@@ -171,3 +174,20 @@ def test_verification_catches_a_relabelled_column_and_a_deleted_row(engine: Engi
     verdict = verify(engine)
     assert verdict.first_break is not None and verdict.first_break.sequence == 4
     assert "missing" in verdict.first_break.reason
+
+
+@pytest.mark.parametrize("related_first", [True, False])
+def test_related_cases_are_linked_both_ways_whichever_reaches_the_register_first(engine: Engine,
+                                                                                  related_first: bool) -> None:
+    # Case events are keyed by case id: the case a new case names may be applied before or after it.
+    first, second = Story(1), Story(2, lead=OTHER_TEAM)
+    naming = second.opened().model_copy(update={"related_cases": (
+        RelatedCase(case_id=first.case_id, category_code=first.finding().category_code, lead_body_id=TEAM),)})
+    events = [first.opened(), naming] if related_first else [naming, first.opened()]
+    assert apply_all(engine, [*events, *events]) == ["applied", "applied", "duplicate", "duplicate"]
+    with Session(engine) as session:
+        links = {(r.case_id, r.related_case_id) for r in session.scalars(select(CaseLinkRow))}
+        assert links == {(first.case_id, second.case_id), (second.case_id, first.case_id)}
+        found = related_cases(session, case_ids=[first.case_id, second.case_id])
+        assert [c.lead_body_id for c in found[first.case_id]] == [OTHER_TEAM]
+        assert [c.lead_body_id for c in found[second.case_id]] == [TEAM]

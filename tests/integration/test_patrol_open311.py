@@ -65,7 +65,7 @@ def test_discovery_and_services_in_both_formats(make_patrol: Any) -> None:
     services = root.findall("service")
     assert len(services) == len(listed)
     assert {child.tag for child in services[0]} == {"service_code", "service_name", "description", "metadata",
-                                                   "type", "keywords", "group"}
+                                                   "type", "keywords", "group", "dedup_radius_m"}
     assert services[0].findtext("metadata") == "true" and services[0].findtext("type") == "realtime"
 
     definition = client.get(f"{BASE}/services/{CATEGORY}.json", params={"jurisdiction_id": TOWNSHIP}).json()

@@ -433,3 +433,121 @@ def test_unknown_subject_kind_and_normalised_sets() -> None:
     with pytest.raises(InvalidSubject, match="unknown subject kind"):
         normalise_subject("phone", "13800000000")
     assert normalise_subjects([("plate", "辽F·12345"), ("plate", "遼F12345")]) == frozenset({("plate", "遼F12345")})
+
+
+# -- the same violation: same category, or another category handled by the very same bodies (docs/dedup.md) --------
+
+LIFT = ("team:210603:market_supervision",)
+FIRE = ("agency:210603003:police_station",)
+TOWNSHIP = ("township:210603003",)
+HOUSING = ("team:210603:housing_urban",)
+
+
+def matter(finding_id: str, category: str, handled_by: tuple[str, ...], at: tuple[float, float] = BASE, *,
+           group: str = "safety", minutes: int = 0, radius_m: float = 50.0,
+           subjects: frozenset[tuple[str, str]] = frozenset(), township: str = "210603003") -> Report:
+    return replace(report(finding_id, at, group=group, minutes=minutes, radius_m=radius_m, subjects=subjects,
+                          category=category), handled_by=handled_by, township_code=township)
+
+
+def test_another_category_for_another_body_opens_its_own_case_linked_to_the_first() -> None:
+    index = DedupIndex()
+    _, fire = feed(index, matter("lift", "special_equipment_hazard", LIFT),
+                      matter("fire", "fire_hazard", FIRE, minutes=1))
+    assert isinstance(fire, OpenNewCase) and fire.related_case_ids == (case_id_for("lift"),)
+    assert len(index) == 2
+
+
+def test_another_category_for_the_same_bodies_is_the_same_violation() -> None:
+    index = DedupIndex()
+    _, billboard = feed(index, matter("vendor", "street_vending", HOUSING, group="street_order"),
+                        matter("billboard", "city_appearance", HOUSING, group="street_order", minutes=1))
+    assert billboard == MergeIntoCase(case_id_for("vendor"), "same_competent_bodies_within_radius", 0.0)
+    case = index.open_case(case_id_for("vendor"))
+    assert case is not None and case.other_categories == ("city_appearance",)
+    # The case now takes billboards by category too, and its row keeps both.
+    assert case.to_dict()["other_categories"] == ["city_appearance"]
+    assert OpenCase.from_dict(case.to_dict()) == case
+
+
+def test_delegated_vendor_and_a_county_billboard_at_0_m_are_two_cases() -> None:
+    index = DedupIndex()
+    _, billboard = feed(index, matter("vendor", "street_vending", TOWNSHIP, group="street_order"),
+                        matter("billboard", "city_appearance", HOUSING, group="street_order", minutes=1))
+    assert isinstance(billboard, OpenNewCase) and billboard.related_case_ids == (case_id_for("vendor"),)
+
+
+def test_land_occupation_80_m_from_a_construction_is_its_own_case() -> None:
+    index = DedupIndex()
+    _, land = feed(index, matter("build", "illegal_construction", HOUSING, group="land_and_construction"),
+                   matter("land", "illegal_land_occupation", ("team:210603:natural_resources",),
+                          offset(*BASE, 90, 80), group="land_and_construction", radius_m=100.0, minutes=1))
+    assert isinstance(land, OpenNewCase) and land.related_case_ids == (case_id_for("build"),)
+    # A second report of the land occupation joins the land case, not the construction case.
+    [again] = feed(index, matter("land-2", "illegal_land_occupation", ("team:210603:natural_resources",),
+                                 offset(*BASE, 90, 75), group="land_and_construction", radius_m=100.0, minutes=2))
+    assert again == MergeIntoCase(case_id_for("land"), RULE_WITHIN_RADIUS, pytest.approx(5, abs=0.1))
+
+
+def test_the_same_category_merges_whoever_is_competent_where_it_was_filed() -> None:
+    # Two townships report one vendor on their border: delegated in one, not in the other. One vendor, one case.
+    index = DedupIndex()
+    _, other = feed(index, matter("t1", "street_vending", TOWNSHIP, group="street_order"),
+                    matter("t2", "street_vending", HOUSING, offset(*BASE, 0, 20), group="street_order", minutes=1))
+    assert isinstance(other, MergeIntoCase) and other.case_id == case_id_for("t1")
+
+
+def test_nobody_competent_is_never_the_same_body_for_two_matters() -> None:
+    coordination = ("coordination:210603",)
+    index = DedupIndex()
+    _, second = feed(index, matter("a", "work_safety_hazard", coordination),
+                     matter("b", "fire_hazard", coordination, minutes=1))
+    assert isinstance(second, OpenNewCase) and second.related_case_ids == (case_id_for("a"),)
+
+
+def test_a_matter_of_unknown_competence_joins_only_its_own_category() -> None:
+    index = DedupIndex()
+    _, second = feed(index, matter("a", "fire_hazard", ()), matter("b", "work_safety_hazard", (), minutes=1))
+    assert isinstance(second, OpenNewCase)
+
+
+def test_co_handlers_count_too_merging_never_drops_one() -> None:
+    index = DedupIndex()
+    _, fumes = feed(index, matter("billboard", "city_appearance", HOUSING, group="street_order"),
+                    matter("fumes", "catering_fumes", (*HOUSING, "team:210603:ecology_environment"),
+                           group="street_order", minutes=1))
+    assert isinstance(fumes, OpenNewCase)
+
+
+def test_another_partys_case_is_neither_merged_nor_related() -> None:
+    index = DedupIndex()
+    _, fire = feed(index, matter("lift", "special_equipment_hazard", LIFT, subjects=frozenset({SHOP_A})),
+                   matter("fire", "fire_hazard", FIRE, minutes=1, subjects=frozenset({SHOP_B})))
+    assert isinstance(fire, OpenNewCase) and fire.related_case_ids == ()
+
+
+def test_the_same_category_is_preferred_over_the_same_bodies() -> None:
+    index = DedupIndex()
+    feed(index, matter("w", "work_safety_hazard", LIFT), matter("s", "special_equipment_hazard", FIRE, minutes=1))
+    # Both cases are candidates for a lift report that routes like the work-safety case: its own category wins.
+    [lift] = feed(index, matter("s2", "special_equipment_hazard", LIFT, minutes=2))
+    assert isinstance(lift, MergeIntoCase) and lift.case_id == case_id_for("s")
+
+
+def test_a_closed_case_of_another_matter_is_not_a_recurrence() -> None:
+    index = DedupIndex()
+    feed(index, matter("lift", "special_equipment_hazard", LIFT))
+    index.close(case_id_for("lift"), T0 + timedelta(hours=1))
+    [fire] = feed(index, matter("fire", "fire_hazard", FIRE, minutes=120))
+    assert fire == OpenNewCase(case_id_for("fire"), None, ())
+    [lift] = feed(index, matter("lift-2", "special_equipment_hazard", LIFT, minutes=121))
+    assert lift == OpenNewCase(case_id_for("lift-2"), case_id_for("lift"), (case_id_for("fire"),))
+
+
+def test_another_category_from_another_township_is_not_merged_on_its_bodies() -> None:
+    # Where the case was filed, the billboard may be another body's: the township decides what "the same bodies" is.
+    index = DedupIndex()
+    _, billboard = feed(index, matter("vendor", "street_vending", HOUSING, group="street_order"),
+                        matter("billboard", "city_appearance", HOUSING, offset(*BASE, 0, 20), group="street_order",
+                               minutes=1, township="210603004"))
+    assert isinstance(billboard, OpenNewCase) and billboard.related_case_ids == (case_id_for("vendor"),)

@@ -17,6 +17,7 @@ from schemas.events import (
     ReferralIssued,
     ReferralOverdue,
     ReferralResponded,
+    RelatedCaseOpened,
     ResponseRejected,
     Subject,
 )
@@ -294,3 +295,29 @@ def test_coordination_decision_issues_a_designated_referral(spot: tuple[float, f
     assert isinstance(issued.model, ReferralIssued) and issued.model.body_id == designated and issued.model.designated
     (refused,) = dispatcher.on_response(respond(issued.model, "return", "d2", reason_code="not_our_duty"))
     assert isinstance(refused.model, ResponseRejected) and refused.model.code == "conflict"
+
+
+def test_another_matter_at_the_spot_gets_its_own_referral_naming_the_first_case(spot: tuple[float, float]) -> None:
+    lift, fire = "special_equipment_hazard", "fire_hazard"
+    assert route(REFERENCE, TOWNSHIP, lift, RECEIVED).lead_body_id != route(REFERENCE, TOWNSHIP, fire,
+                                                                           RECEIVED).lead_body_id
+    store = tables()
+    dispatcher = Dispatcher(REFERENCE, store)
+    first = dispatcher.on_finding(finding("lift", lift, *spot), "safety")
+    out = dispatcher.on_finding(finding("fire", fire, *spot, received=RECEIVED + timedelta(minutes=5)), "safety")
+    opened, issued, told = (o.model for o in out)
+    assert isinstance(opened, CaseOpened) and isinstance(issued, ReferralIssued)
+    assert out[1].referral_body_id == route(REFERENCE, TOWNSHIP, fire, RECEIVED).lead_body_id
+    # The lift's body is told on its own topic (not on case-events) that the fire hazard is another body's case.
+    assert isinstance(told, RelatedCaseOpened) and told.case_id == first[0].model.case_id
+    assert (told.related.case_id, told.related.lead_body_id) == (opened.case_id, opened.lead_body_id)
+    assert out[2].referral_body_id == first[1].model.body_id and not out[2].case_events
+    named = [(r.case_id, r.category_code, r.lead_body_id) for r in issued.related_cases]
+    assert named == [(first[0].model.case_id, lift, first[0].model.lead_body_id)] == \
+        [(r.case_id, r.category_code, r.lead_body_id) for r in opened.related_cases]
+    # A replay after the first case closed re-emits the very same events: the links are kept with the case file.
+    dispatcher.index.close(first[0].model.case_id, RECEIVED + timedelta(hours=1))
+    replayed = Dispatcher(REFERENCE, store)
+    replayed.rebuild_index()
+    again = replayed.on_finding(finding("fire", fire, *spot, received=RECEIVED + timedelta(minutes=5)), "safety")
+    assert [o.model for o in again] == [o.model for o in out] and all(o.replay for o in again)

@@ -45,8 +45,12 @@ def test_services_follow_the_townships_list() -> None:
     assert "illegal_fishing" not in plain
     assert {s["service_code"] for s in service_list(REFERENCE, None, NOW)} == set(REFERENCE.categories)
     first = service_list(REFERENCE, TOWNSHIP, NOW)[0]
-    assert set(first) == {"service_code", "service_name", "description", "metadata", "type", "keywords", "group"}
+    assert set(first) == {"service_code", "service_name", "description", "metadata", "type", "keywords", "group",
+                          "dedup_radius_m"}
     assert first["metadata"] is True and first["type"] == "realtime"
+    # The dedup rule is visible: the group is the kind of matter, the radius the place (docs/dedup.md).
+    category = REFERENCE.categories[first["service_code"]]
+    assert (first["group"], first["dedup_radius_m"]) == (category.dedup_group, category.dedup_radius_m)
 
 
 def test_definition_lists_subject_attributes_of_the_category() -> None:
@@ -57,6 +61,7 @@ def test_definition_lists_subject_attributes_of_the_category() -> None:
     assert [a["order"] for a in definition["attributes"]] == list(range(1, 7))
     source = next(a for a in definition["attributes"] if a["code"] == "source")
     assert source["datatype"] == "singlevaluelist" and {"key": "video", "name": "video"} in source["values"]
+    assert (definition["dedup_group"], definition["dedup_radius_m"]) == ("land_and_construction", 50.0)
 
 
 def test_form_becomes_submission_with_attributes() -> None:

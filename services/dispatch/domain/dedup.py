@@ -17,8 +17,15 @@ from .identifiers import case_id_for
 
 DEFAULT_RADIUS_M = 50.0  # same default as reference.model.Category.dedup_radius_m
 MAX_RADIUS_M = 2000.0  # bounds the ring a lookup scans (k <= ~30 at resolution 10)
-RULE_WITHIN_RADIUS = "same_group_within_radius"
-RULE_SAME_SUBJECT = "same_group_same_subject_within_radius"
+# Why a report joined a case (FindingMerged.rule). Same category: the same matter reported again. Same competent
+# bodies: another category of the group that the very same bodies handle there (a caller's "fire hazard" and a
+# patrol's "work-safety hazard" at one workshop, both the emergency team's), so nobody is left out by merging it.
+RULE_WITHIN_RADIUS = "same_category_within_radius"
+RULE_SAME_SUBJECT = "same_category_same_subject_within_radius"
+RULE_SAME_BODIES = "same_competent_bodies_within_radius"
+RULE_SAME_BODIES_SAME_SUBJECT = "same_competent_bodies_same_subject_within_radius"
+MAX_RELATED_CASES = 10  # related cases named on a new case: enough to show the spot, bounded for the event size
+COORDINATION_PREFIX = "coordination:"  # nobody competent yet: never the "same body" for two different matters
 CASES_TABLE = "dedup_cases"  # key case_id -> OpenCase.to_dict() plus status (and closed_at once closed)
 MEMBERS_TABLE = "dedup_members"  # key finding_id -> {"case_id": ...}: what makes decide() idempotent
 
@@ -45,6 +52,10 @@ class Report:
     trusted_at: datetime
     subjects: Subjects = frozenset()  # normalised (kind, value) pairs, see identifiers.normalise_subject
     radius_m: float = DEFAULT_RADIUS_M
+    # Who routing makes competent for this report's matter where it was filed: the lead first, then the
+    # co-handlers. Empty when unknown: the report then joins only a case of its own category.
+    handled_by: tuple[str, ...] = ()
+    township_code: str = ""  # where it was filed: another category joins a case only of the same township
 
     def __post_init__(self) -> None:
         if self.trusted_at.tzinfo is None:
@@ -69,6 +80,9 @@ class OpenCase:
     opened_at: datetime
     finding_count: int = 1
     previous_case_id: str | None = None
+    handled_by: tuple[str, ...] = ()  # the opening report's competent bodies (lead first); fixed like the anchor
+    other_categories: tuple[str, ...] = ()  # categories of merged reports other than category_code, sorted
+    township_code: str = ""  # of the opening report
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -76,8 +90,12 @@ class OpenCase:
             "category_code": self.category_code, "latitude": self.latitude, "longitude": self.longitude,
             "radius_m": self.radius_m, "subjects": sorted([k, v] for k, v in self.subjects),
             "opened_at": self.opened_at.isoformat(), "finding_count": self.finding_count,
-            "previous_case_id": self.previous_case_id,
+            "previous_case_id": self.previous_case_id, "handled_by": list(self.handled_by),
+            "other_categories": list(self.other_categories), "township_code": self.township_code,
         }
+
+    def has_category(self, category_code: str) -> bool:
+        return category_code == self.category_code or category_code in self.other_categories
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> OpenCase:
@@ -89,6 +107,10 @@ class OpenCase:
             subjects=frozenset((k, v) for k, v in data["subjects"]),
             opened_at=datetime.fromisoformat(data["opened_at"]), finding_count=int(data["finding_count"]),
             previous_case_id=data.get("previous_case_id"),
+            # Rows written before competence was kept have neither: such a case takes only its own category.
+            handled_by=_shared_bodies(tuple(data.get("handled_by") or ())),
+            other_categories=tuple(sys.intern(c) for c in data.get("other_categories") or ()),
+            township_code=sys.intern(data.get("township_code") or ""),
         )
 
 
@@ -105,6 +127,9 @@ class ClosedCase:
 class OpenNewCase:
     case_id: str
     previous_case_id: str | None = None  # a closed case at the same place: the violation recurs
+    # Open cases of the group at the same place (within radius, compatible subjects) that are other matters,
+    # handled by other bodies: nearest first. Views show them together; each keeps its own lead and deadline.
+    related_case_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +246,37 @@ def subjects_compatible(a: Subjects, b: Subjects) -> bool:
     return True
 
 
+_BODY_TUPLES: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared_bodies(bodies: tuple[str, ...]) -> tuple[str, ...]:
+    # A few thousand distinct (lead, co-handlers) combinations serve a million cases: share one tuple each.
+    if not bodies:
+        return ()
+    found = _BODY_TUPLES.get(bodies)
+    if found is None:
+        found = _BODY_TUPLES[bodies] = tuple(sys.intern(b) for b in bodies)
+    return found
+
+
+def same_matter(report: Report, case: OpenCase) -> str | None:
+    """Whether ``report`` is the same matter as ``case`` (group, place and subjects aside); the reason, or None.
+
+    Same category: the same matter, whoever is competent where it was filed (two townships reporting one vendor on
+    their border make one case, led as the first report's township decides). Another category: the same matter
+    only when, in the case's own township, the very same bodies handle it, lead and co-handlers alike, so merging
+    leaves nobody out; never when nobody is competent yet (county coordination would name one body for what may be
+    two bodies' matters). By induction every category of a case is then one its lead is competent for in the
+    case's township.
+    """
+    if case.has_category(report.category_code):
+        return "category"
+    if report.handled_by and report.handled_by == case.handled_by and report.township_code == case.township_code \
+            and not report.handled_by[0].startswith(COORDINATION_PREFIX):
+        return "bodies"
+    return None
+
+
 class DedupIndex:
     """Open and recently closed cases of one partition (many dedup groups), plus finding -> case membership."""
 
@@ -276,7 +332,7 @@ class DedupIndex:
         grid = self._closed_grids.get(report.dedup_group)
         best: tuple[tuple[Any, ...], ClosedCase] | None = None
         for case, d in grid.near(report) if grid else ():
-            if subjects_compatible(report.subjects, case.subjects):
+            if subjects_compatible(report.subjects, case.subjects) and same_matter(report, case) is not None:
                 closed = self._closed[case.case_id]
                 key = (not (report.subjects & case.subjects), -closed.closed_at.timestamp(), d, case.case_id)
                 if best is None or key < best[0]:
@@ -340,26 +396,38 @@ class DedupIndex:
 
 
 def decide(report: Report, index: DedupIndex) -> Decision:
-    """Merge into the best compatible open case within radius, else open a case (naming a recurrence if any).
+    """Merge into the best open case of the same matter within radius, else open a case (naming a recurrence and
+    the related cases at the same place, if any).
 
-    Ranking among several candidates: sharing a subject first, then nearest anchor, earliest opened, case_id —
-    a total order, so the same state and report always give the same decision.
+    Ranking among several candidates: sharing a subject first, then the same category, nearest anchor, earliest
+    opened, case_id — a total order, so the same state and report always give the same decision.
     """
     known = index.case_of(report.finding_id)
     if known is not None:
         return AlreadyDecided(known)
-    best: tuple[tuple[Any, ...], OpenCase, float] | None = None
+    best: tuple[tuple[Any, ...], OpenCase, float, str] | None = None
+    related: list[tuple[tuple[Any, ...], str]] = []
     for case, d in index.candidates(report):
-        if subjects_compatible(report.subjects, case.subjects):
-            key = (not (report.subjects & case.subjects), d, case.opened_at, case.case_id)
-            if best is None or key < best[0]:
-                best = (key, case, d)
+        if not subjects_compatible(report.subjects, case.subjects):
+            continue  # another party: not the same violation, and not a related one either
+        matter = same_matter(report, case)
+        if matter is None:
+            related.append(((d, case.opened_at, case.case_id), case.case_id))
+            continue
+        key = (not (report.subjects & case.subjects), matter != "category", d, case.opened_at, case.case_id)
+        if best is None or key < best[0]:
+            best = (key, case, d, matter)
     if best is not None:
-        _, case, d = best
-        rule = RULE_SAME_SUBJECT if report.subjects & case.subjects else RULE_WITHIN_RADIUS
+        _, case, d, matter = best
+        shared = bool(report.subjects & case.subjects)
+        if matter == "category":
+            rule = RULE_SAME_SUBJECT if shared else RULE_WITHIN_RADIUS
+        else:
+            rule = RULE_SAME_BODIES_SAME_SUBJECT if shared else RULE_SAME_BODIES
         return MergeIntoCase(case.case_id, rule, round(d, 2))
     previous = index.recurrence_of(report)
-    return OpenNewCase(case_id_for(report.finding_id), previous.case.case_id if previous else None)
+    return OpenNewCase(case_id_for(report.finding_id), previous.case.case_id if previous else None,
+                       tuple(case_id for _, case_id in sorted(related)[:MAX_RELATED_CASES]))
 
 
 def apply(decision: Decision, report: Report, index: DedupIndex) -> list[Row]:
@@ -371,7 +439,8 @@ def apply(decision: Decision, report: Report, index: DedupIndex) -> list[Row]:
             case_id=decision.case_id, dedup_group=sys.intern(report.dedup_group),
             category_code=sys.intern(report.category_code), latitude=report.latitude, longitude=report.longitude,
             radius_m=report.radius_m, subjects=report.subjects, opened_at=report.trusted_at,
-            previous_case_id=decision.previous_case_id,
+            previous_case_id=decision.previous_case_id, handled_by=_shared_bodies(report.handled_by),
+            township_code=sys.intern(report.township_code),
         )
         index.add(case)
     else:
@@ -381,6 +450,8 @@ def apply(decision: Decision, report: Report, index: DedupIndex) -> list[Row]:
         case = found
         case.subjects = case.subjects | report.subjects
         case.finding_count += 1
+        if not case.has_category(report.category_code):
+            case.other_categories = tuple(sorted((*case.other_categories, sys.intern(report.category_code))))
     index.remember(report.finding_id, case.case_id)
     member: dict[str, Any] = {"case_id": case.case_id}
     if isinstance(decision, MergeIntoCase):

@@ -22,6 +22,7 @@ from services.dispatch.domain.deadlines import DeadlinePolicy
 from services.info_share.domain.audience import PartyRole
 from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
 from services.info_share.register.tables import (
+    CaseLinkRow,
     CasePartyRow,
     CaseRow,
     LedgerRow,
@@ -135,7 +136,21 @@ def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
     _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP, f"township:{f.township_code}")
     _add_parties(session, case.case_id, sequence, PartyRole.LEAD, event.lead_body_id)
     _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
+    # Both ways, so either case shows the other. Case events are keyed by case, so a related case may reach the
+    # register after the case naming it: its link back is made when it opens.
+    for related in event.related_cases:
+        _link(session, event.case_id, related.case_id, sequence)
+        if session.get(CaseRow, related.case_id) is not None:
+            _link(session, related.case_id, event.case_id, sequence)
+    for earlier in list(session.scalars(select(CaseLinkRow.case_id)
+                                        .where(CaseLinkRow.related_case_id == event.case_id))):
+        _link(session, event.case_id, earlier, sequence)
     return case
+
+
+def _link(session: Session, case_id: str, related_case_id: str, sequence: int) -> None:
+    if case_id != related_case_id and session.get(CaseLinkRow, (case_id, related_case_id)) is None:
+        session.add(CaseLinkRow(case_id=case_id, related_case_id=related_case_id, since_sequence=sequence))
 
 
 def _issue(session: Session, case: CaseRow, event: ReferralIssued, sequence: int) -> None:

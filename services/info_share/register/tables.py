@@ -72,6 +72,15 @@ class CasePartyRow(Base):
     since_sequence: Mapped[int] = mapped_column(Integer)
 
 
+class CaseLinkRow(Base):
+    """Two cases at the same place that are different matters, each with its own lead; stored both ways."""
+
+    __tablename__ = "case_links"
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id"), primary_key=True)
+    related_case_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
+    since_sequence: Mapped[int] = mapped_column(Integer)
+
+
 class ReportRow(Base):
     __tablename__ = "reports"
     finding_id: Mapped[str] = mapped_column(String(64), primary_key=True)

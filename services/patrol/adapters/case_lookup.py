@@ -13,12 +13,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
+from services.info_share.register.tables import CaseLinkRow, CaseRow, LedgerRow, ReferralRow, ReportRow
 from services.patrol.domain.register import (
     CaseSnapshot,
     ReferralSnapshot,
     Registered,
     RegisterUnavailable,
+    RelatedSnapshot,
     ReportSnapshot,
     RequestQuery,
     RoutingSnapshot,
@@ -111,12 +112,19 @@ def _cases(session: Session, case_ids: set[str]) -> dict[str, CaseSnapshot]:
     by_case: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for case_id, name, payload in ledger:
         by_case[case_id].append((name, payload))
-    return {row.case_id: _case(row, openers.get(row.case_id), by_case[row.case_id], states[row.case_id])
+    related: dict[str, list[RelatedSnapshot]] = defaultdict(list)
+    for case_id, other in session.execute(
+            select(CaseLinkRow.case_id, CaseRow).join(CaseRow, CaseRow.case_id == CaseLinkRow.related_case_id)
+            .where(CaseLinkRow.case_id.in_(case_ids)).order_by(CaseRow.opened_sequence)):
+        related[case_id].append(RelatedSnapshot(case_id=other.case_id, category_code=other.category_code,
+                                                lead_body_id=other.lead_body_id, status=other.status))
+    return {row.case_id: _case(row, openers.get(row.case_id), by_case[row.case_id], states[row.case_id],
+                               tuple(related[row.case_id]))
             for row in session.scalars(select(CaseRow).where(CaseRow.case_id.in_(case_ids)))}
 
 
 def _case(row: CaseRow, opener: str | None, events: list[tuple[str, dict[str, Any]]],
-          states: dict[str, tuple[str, int]]) -> CaseSnapshot:
+          states: dict[str, tuple[str, int]], related: tuple[RelatedSnapshot, ...] = ()) -> CaseSnapshot:
     # Times come from the ledger's JSON payloads, which keep their UTC offsets (SQLite columns do not).
     occurred = [datetime.fromisoformat(p["occurred_at"]) for _n, p in events if p.get("occurred_at")]
     routing = next((p["routing"] for n, p in reversed(events) if n in ROUTING_EVENTS and p.get("routing")), None)
@@ -130,7 +138,7 @@ def _case(row: CaseRow, opener: str | None, events: list[tuple[str, dict[str, An
         routing=None if routing is None else RoutingSnapshot(
             rule=routing.get("rule", ""), item_codes=tuple(routing.get("item_codes", ())),
             catalogue_version=routing.get("catalogue_version", ""), detail=routing.get("detail", "")),
-        referrals=referrals,
+        referrals=referrals, related=related,
         closing_note=next((p.get("reason") for n, p in reversed(events)
                            if n == "case_transitioned" and p.get("action") == "close"), None),
     )

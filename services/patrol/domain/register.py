@@ -30,6 +30,16 @@ class ReferralSnapshot:
 
 
 @dataclass(frozen=True)
+class RelatedSnapshot:
+    """Another matter at the same place: its own case, lead body and referral (docs/dedup.md)."""
+
+    case_id: str
+    category_code: str
+    lead_body_id: str
+    status: str
+
+
+@dataclass(frozen=True)
 class CaseSnapshot:
     case_id: str
     county_code: str
@@ -44,6 +54,7 @@ class CaseSnapshot:
     previous_case_id: str | None = None
     routing: RoutingSnapshot | None = None
     referrals: tuple[ReferralSnapshot, ...] = ()  # oldest first
+    related: tuple[RelatedSnapshot, ...] = ()  # other matters at the same place, in the order they were opened
     closing_note: str | None = None  # the reporting township's note when it closed the case (结案)
 
 

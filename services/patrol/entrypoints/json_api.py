@@ -1,4 +1,5 @@
-"""JSON API: submit one finding, submit a batch (a result per item), look up a finding's status and its case."""
+"""JSON API: submit one finding, submit a batch (a result per item), look up a finding's status and its case, list
+the categories a township can report."""
 
 
 from typing import Annotated, Any, Literal
@@ -16,11 +17,13 @@ from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.batch import duplicate_items
 from services.patrol.domain.idempotency import fingerprint
 from services.patrol.domain.intake import Problem, canonical_submission, finding_id_for
+from services.patrol.domain.open311 import services as category_services
 from services.patrol.domain.status import FindingStatusView, finding_status
 from services.patrol.entrypoints.deps import Patrol, api_key_header, bearer, client_address, patrol_of
 from services.patrol.entrypoints.errors import ERROR_RESPONSES, audit_refusal, json_error, refused_json
-from services.patrol.entrypoints.json_models import BatchResult, FindingBatch, ItemResult
+from services.patrol.entrypoints.json_models import BatchResult, CategoryView, FindingBatch, ItemResult
 from services.patrol.service import Accepted, Item, Outcome, Refused
+from services.reference.model import Category
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
@@ -68,6 +71,18 @@ def router(examples: dict[str, Any]) -> APIRouter:
     async def submit_batch(request: Request, principal: Caller, batch: FindingBatch) -> Response:
         return await file_batch(request, principal, batch)
 
+    @api.get("/categories", response_model=list[CategoryView], responses=_errors(401, 403, 404, 422, 429),
+             summary="Categories to report (those on a township's list when township_code is given), each with "
+                     "its dedup group and radius: what counts as the same matter and the same place")
+    async def list_categories(request: Request, _principal: Caller,
+                              township_code: Annotated[str | None, Query(pattern=r"^\d{9}$")] = None) -> Response:
+        patrol = patrol_of(request)
+        reference = patrol.service.reference
+        if township_code is not None and township_code not in reference.townships:
+            return json_error(404, "unknown_township", f"township {township_code} is not in this deployment")
+        listed = category_services.categories_for(reference, township_code, patrol.service.clock())
+        return JSONResponse([category_view(listed[code]) for code in sorted(listed)])
+
     @api.get("/findings/{finding_id}", response_model=FindingStatusView,
              responses=_errors(401, 403, 404, 422, 429, 503),
              summary="Status of a finding and of the case it belongs to")
@@ -83,6 +98,12 @@ def router(examples: dict[str, Any]) -> APIRouter:
                                                                                    client_report_id))
 
     return api
+
+
+def category_view(category: Category) -> dict[str, Any]:
+    return {"category_code": category.code, "name": category.name, "item_codes": list(category.item_codes),
+            "subject_kinds": [k.value for k in category.subject_kinds], "dedup_group": category.dedup_group,
+            "dedup_radius_m": category.dedup_radius_m}
 
 
 async def file_finding(request: Request, principal: Principal, submission: FindingSubmission) -> Response:

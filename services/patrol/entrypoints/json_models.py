@@ -36,3 +36,16 @@ class BatchResult(BaseModel):
     rejected: int = Field(description="Items refused with a client error (4xx): fix them, do not retry unchanged")
     failed: int = Field(description="Items not confirmed by the broker (503): retry them with the same keys")
     results: list[ItemResult]
+
+
+class CategoryView(BaseModel):
+    """A category a patrol can report, with the dedup rule it follows (docs/dedup.md)."""
+
+    category_code: str
+    name: str
+    item_codes: list[str] = Field(description="Power-list items the category concerns")
+    subject_kinds: list[str] = Field(description="Kinds of party identifier the category takes")
+    dedup_group: str = Field(description="Reports merge only within a group, and only when they are the same "
+                                         "matter: the same category, or one the very same bodies handle there")
+    dedup_radius_m: float = Field(description="The same place: within this many metres of a case's first report "
+                                              "(the larger of the two categories' radii)")

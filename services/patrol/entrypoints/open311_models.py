@@ -19,7 +19,9 @@ class Open311Service(BaseModel):
     metadata: bool = Field(description="True: GET services/{service_code} lists attributes")
     type: Literal["realtime", "batch", "blackbox"]
     keywords: str = Field(description="Power-list item codes of the category, comma-separated")
-    group: str = Field(description="Dedup group of the category")
+    group: str = Field(description="Dedup group of the category: the kind of matter reports may merge within")
+    dedup_radius_m: float = Field(description="Reports of the same matter this close (metres) make one case; "
+                                              "the larger of two categories' radii applies (docs/dedup.md)")
 
 
 class Open311AttributeValue(BaseModel):
@@ -41,6 +43,8 @@ class Open311Attribute(BaseModel):
 class Open311ServiceDefinition(BaseModel):
     service_code: str
     attributes: list[Open311Attribute]
+    dedup_group: str = Field(description="Same as the service's group")
+    dedup_radius_m: float = Field(description="Same as the service's dedup_radius_m")
 
 
 class Open311PostAnswer(BaseModel):
@@ -62,6 +66,14 @@ class Open311Routing(BaseModel):
     detail: str
 
 
+class Open311RelatedCase(BaseModel):
+    case_id: str
+    category_code: str
+    lead_body_id: str
+    agency_responsible: str
+    status: str
+
+
 class Open311Extensions(BaseModel):
     case_id: str | None
     case_status: str | None
@@ -71,6 +83,8 @@ class Open311Extensions(BaseModel):
     lead_body_id: str | None
     report_count: int | None
     routing: Open311Routing | None = Field(description="Why the lead body was chosen")
+    related_cases: list[Open311RelatedCase] = Field(
+        default_factory=list, description="Other matters at the same place: each its own case and lead body")
 
 
 class Open311Request(BaseModel):

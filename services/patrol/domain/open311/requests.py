@@ -35,7 +35,8 @@ def timestamp(value: datetime | None) -> str | None:
     return aware.astimezone(CHINA).isoformat(timespec="seconds")
 
 
-def status_notes(case: CaseSnapshot, duplicate: str | None, reference: ReferenceData) -> str:
+def status_notes(case: CaseSnapshot, duplicate: str | None, reference: ReferenceData,
+                 report: ReportSnapshot | None = None) -> str:
     words = STATUS_WORDS.get(case.status, case.status)
     notes = f"{words}（{case.status}）；主辦：{body_name(reference, case.lead_body_id)}"
     current = case.referrals[-1] if case.referrals else None
@@ -50,7 +51,19 @@ def status_notes(case: CaseSnapshot, duplicate: str | None, reference: Reference
         notes += f"；前案 {case.previous_case_id} 結案後再次發生，另立新案"
     if duplicate is not None:
         notes += f"；與 {duplicate} 為同一違法行為，已合併"
+    if report is not None and report.category_code != case.category_code:
+        notes += (f"；本報告事項「{_category_name(reference, report.category_code)}」與本案由同一機關辦理，"
+                  "一併處理")
+    # The other matters at the same place are their own cases: each with its own lead, referral and deadline.
+    for other in case.related:
+        notes += (f"；同址另一事項「{_category_name(reference, other.category_code)}」另案 {other.case_id}，"
+                  f"由{body_name(reference, other.lead_body_id)}辦理（{other.status}）")
     return notes
+
+
+def _category_name(reference: ReferenceData, code: str) -> str:
+    category = reference.categories.get(code)
+    return category.name if category else code
 
 
 def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: ReferenceData, *, full: bool,
@@ -60,7 +73,7 @@ def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: Referenc
     duplicate = duplicate_of(report, case)
     view: dict[str, Any] = {
         "service_request_id": report.finding_id, "status": "closed" if is_closed(case) else "open",
-        "status_notes": status_notes(case, duplicate, reference),
+        "status_notes": status_notes(case, duplicate, reference, report),
         "service_name": category.name if category else report.category_code, "service_code": report.category_code,
         "description": mask_text(report.description) if full else None,
         "agency_responsible": body_name(reference, case.lead_body_id), "service_notice": None,
@@ -76,6 +89,10 @@ def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: Referenc
             "case_id": case.case_id, "case_status": case.status, "duplicate_of": duplicate,
             "previous_case_id": case.previous_case_id, "township_code": report.township_code,
             "lead_body_id": case.lead_body_id, "report_count": case.report_count,
+            "related_cases": [{"case_id": r.case_id, "category_code": r.category_code,
+                               "lead_body_id": r.lead_body_id,
+                               "agency_responsible": body_name(reference, r.lead_body_id), "status": r.status}
+                              for r in case.related],
             "routing": None if routing is None else {
                 "rule": routing.rule, "item_codes": list(routing.item_codes),
                 "catalogue_version": routing.catalogue_version, "detail": routing.detail},
@@ -98,7 +115,8 @@ def pending_view(record: KeyRecord, reference: ReferenceData, *, full: bool, ext
     if extensions:
         view["extended_attributes"] = {"case_id": None, "case_status": None, "duplicate_of": None,
                                        "previous_case_id": None, "township_code": record.township_code,
-                                       "lead_body_id": None, "report_count": None, "routing": None}
+                                       "lead_body_id": None, "report_count": None, "related_cases": [],
+                                       "routing": None}
     return view
 
 

@@ -30,7 +30,9 @@ def service(reference: ReferenceData, category: Category) -> dict[str, Any]:
         "service_code": category.code, "service_name": category.name,
         "description": f"{category.name}。權力事項：{items}" if items else category.name,
         "metadata": True, "type": "realtime", "keywords": ",".join(category.item_codes),
-        "group": category.dedup_group,
+        # What dedup takes for "the same kind of matter" and "the same place" (docs/dedup.md), so a caller can
+        # tell before posting whether a report will join a case or open one.
+        "group": category.dedup_group, "dedup_radius_m": category.dedup_radius_m,
     }
 
 
@@ -65,4 +67,5 @@ def service_definition(category: Category) -> dict[str, Any]:
         if code == "source":
             attribute["values"] = [{"key": s.value, "name": s.value} for s in Source]
         attributes.append(attribute)
-    return {"service_code": category.code, "attributes": attributes}
+    return {"service_code": category.code, "attributes": attributes, "dedup_group": category.dedup_group,
+            "dedup_radius_m": category.dedup_radius_m}
