@@ -11,6 +11,7 @@ import jwt
 import pytest
 
 from services.patrol.domain.intake import finding_id_for
+from services.reference.loader import load_reference_data
 from tests.patrol_fixtures import (
     CATEGORY,
     HOTLINE_KEY,
@@ -280,3 +281,23 @@ def test_openapi_document_describes_the_api(make_patrol: Any) -> None:
     example = post["requestBody"]["content"]["application/json"]["examples"]["patrol"]["value"]
     answer = patrol.client.post("/v1/findings", json=example, headers=patrol.headers())
     assert answer.status_code == 202, answer.text  # the documented example is a valid submission
+
+
+def test_category_list_shows_the_dedup_rule_and_refuses_bad_townships_clearly(make_patrol: Any) -> None:
+    patrol: PatrolHarness = make_patrol()
+    listed = patrol.client.get("/v1/categories", params={"township_code": TOWNSHIP}, headers=patrol.headers())
+    assert listed.status_code == 200, listed.text
+    reference = load_reference_data()
+    assert {c["category_code"] for c in listed.json()} == set(reference.categories_for_township(
+        TOWNSHIP, datetime.now(UTC)))
+    for item in listed.json():
+        category = reference.categories[item["category_code"]]
+        assert (item["dedup_group"], item["dedup_radius_m"]) == (category.dedup_group, category.dedup_radius_m)
+    everything = patrol.client.get("/v1/categories", headers=patrol.headers()).json()
+    assert len(everything) == len(reference.categories)
+    unknown = patrol.client.get("/v1/categories", params={"township_code": "999999999"}, headers=patrol.headers())
+    assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_township"
+    for bad in ("21060300", "x" * 5000, "２１０６０３００３", "210603003\n"):
+        answer = patrol.client.get("/v1/categories", params={"township_code": bad}, headers=patrol.headers())
+        assert 400 <= answer.status_code < 500, (bad, answer.status_code)
+    assert patrol.client.get("/v1/categories").status_code == 401
