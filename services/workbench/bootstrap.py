@@ -18,7 +18,8 @@ def bootstrap(settings: WorkbenchSettings | None = None) -> FastAPI:
     # Names of bodies and townships come from the reference data every service shares, not from the register.
     reference = load_reference_data()
     names = {b.body_id: b.name for b in reference.bodies()}
-    names.update({f"township:{code}": t.name for code, t in reference.townships.items()})
+    for code, township in reference.townships.items():  # a township office without a body entry keeps its place
+        names.setdefault(f"township:{code}", township.name)
     county_bodies: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for body in sorted(reference.bodies(), key=lambda b: b.body_id):
         if not body.body_id.startswith("coordination:"):

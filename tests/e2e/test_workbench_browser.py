@@ -26,6 +26,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from deploy.local_stack import ROOT, Stack
 from services.common.kafka_admin import body_topics, ensure_topics
 from services.common.polling import poll_until
+from services.dispatch.worker import changelog_specs
 from tests.e2e.test_lifecycle_api import (
     COUNTY,
     REFERENCE,
@@ -51,10 +52,12 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     built = Stack(run_dir=tmp_path_factory.mktemp("workbench"), bootstrap_servers=kafka_bootstrap,
                   topic_prefix=f"t{unique}", group_prefix=f"g{unique}", inherit_settings=False)
     try:
-        # On a busy machine the broker may take longer than dispatch's start allows to lead hundreds of new body
-        # topics: create them first and wait until each has a leader (the stack's own creation then finds them).
-        topics = ensure_topics(kafka_bootstrap, built.topic_prefix, timeout_seconds=180,
-                               extra=body_topics([b.body_id for b in REFERENCE.bodies()], built.topic_prefix))
+        # On a busy machine the broker may take longer than dispatch's start allows to lead hundreds of new body and
+        # changelog topics: create them first and wait until each has a leader (dispatch's own creation then finds
+        # them all there).
+        extra = [*body_topics([b.body_id for b in REFERENCE.bodies()], built.topic_prefix),
+                 *changelog_specs(f"{built.group_prefix}-dispatch")]
+        topics = ensure_topics(kafka_bootstrap, built.topic_prefix, timeout_seconds=180, extra=extra)
         poll_until(lambda: all_led(kafka_bootstrap, topics), 180, 1.0, "a leader for every topic")
         built.start_all()
         yield built
