@@ -27,6 +27,8 @@ from deploy.local_stack import ROOT, Stack
 from services.common.kafka_admin import body_topics, ensure_topics
 from services.common.polling import poll_until
 from services.dispatch.worker import changelog_specs
+from services.info_share.auth import issue_token
+from services.info_share.settings import InfoShareApiSettings
 from tests.e2e.test_lifecycle_api import (
     COUNTY,
     REFERENCE,
@@ -41,6 +43,7 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SCREENSHOTS = ROOT / "build" / "screenshots"
+AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 PHONE, DESKTOP = (390, 844), (1280, 900)
 # An action's request waits for dispatch's verdict (LIANDONG_ACTION_WAIT_SECONDS, 10 s) before the page answers.
 PAGE_WAIT_SECONDS = 40
@@ -154,6 +157,17 @@ def assert_accessible_basics(driver: WebDriver) -> None:
     assert outside == []
 
 
+def axe_violations(driver: WebDriver) -> list[str]:
+    """WCAG 2 A and AA rules (contrast among them) checked by axe-core on the page as it is shown."""
+    driver.execute_script(AXE.read_text(encoding="utf-8"))
+    found = driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})
+           .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
+           .catch(e => done(['axe failed: ' + e]));""")
+    return list(found)
+
+
 def new_team_case(stack: Stack, seed: int) -> tuple[str, dict[str, Any]]:
     case_id = report(stack, category_routed_by("county_department"), seed)
     referral = _latest_referral(stack, case_id)
@@ -167,6 +181,7 @@ def test_a_team_and_its_township_take_a_referral_to_closed_in_the_browser(stack:
 
     sign_in(browser, stack, team)
     assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
     screenshot(browser, "inbox-team")
     card_words = open_from_inbox(browser, rid)
     assert "待签收" in card_words
@@ -174,6 +189,7 @@ def test_a_team_and_its_township_take_a_referral_to_closed_in_the_browser(stack:
     assert REFERENCE.townships[TOWNSHIP].name in card_words
     assert shown_state(browser) == "待签收"
     assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
     screenshot(browser, "referral-team-issued")
 
     submit(browser, "accept")
@@ -200,6 +216,13 @@ def test_a_team_and_its_township_take_a_referral_to_closed_in_the_browser(stack:
     assert case_detail(stack, case_id)["status"] == "closed"
     screenshot(browser, "referral-township-closed")
 
+    # The township's figures: its own row, and the CSV link the page offers.
+    browser.get(f"{stack.workbench_url}/evaluation")
+    assert REFERENCE.townships[TOWNSHIP].name in browser.find_element(By.ID, "townships").text
+    assert browser.find_element(By.ID, "csv").get_attribute("href").endswith("/evaluation.csv")
+    assert axe_violations(browser) == []
+    screenshot(browser, "evaluation-township")
+
 
 def test_a_post_without_its_csrf_token_is_refused(stack: Stack) -> None:
     case_id, referral = new_team_case(stack, 302)
@@ -210,6 +233,9 @@ def test_a_post_without_its_csrf_token_is_refused(stack: Stack) -> None:
         assert refused.status_code == 403 and "CSRF" in refused.text
         forged = client.post(f"/referrals/{referral['referral_id']}/accept", data={"csrf_token": "forged"})
         assert forged.status_code == 403
+        figures = client.get("/evaluation.csv")  # info-share's CSV, with this session's token
+        assert figures.status_code == 200 and figures.text.startswith("body_name,")
+        assert referral["body_id"] in figures.text
     assert register_state(stack, case_id) == "issued"
 
 
@@ -231,3 +257,21 @@ def test_a_session_of_another_body_cannot_act_on_the_referral(stack: Stack, brow
     assert "无权办理" in browser.find_element(By.ID, "error").text
     screenshot(browser, "refused-other-body")
     assert register_state(stack, case_id) == "issued"
+
+
+def test_county_coordination_sees_its_desk(stack: Stack, browser: WebDriver) -> None:
+    sign_in(browser, stack, f"coordination:{COUNTY}")
+    browser.find_element(By.LINK_TEXT, "协调台").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.url_contains("/coordination"))
+    assert browser.find_element(By.ID, "disputes") and browser.find_element(By.ID, "overdue")
+    desk = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/coordination/disputes", timeout=30,
+                     headers={"Authorization": f"Bearer {coordination_token(stack)}"}).json()
+    shown = browser.find_element(By.ID, "overdue").find_elements(By.CSS_SELECTOR, "tbody a")
+    assert len(shown) == len(desk["overdue"])  # the page lists what info-share's desk holds
+    assert axe_violations(browser) == []
+    screenshot(browser, "coordination")
+
+
+def coordination_token(stack: Stack) -> str:
+    settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
+    return issue_token(settings, "test-coordination", role="coordination", body_id=f"coordination:{COUNTY}")
