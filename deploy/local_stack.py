@@ -24,7 +24,8 @@ from urllib.request import urlopen
 
 from deploy import local_prometheus
 from deploy.kafka.local_kafka import LocalKafka, free_port
-from services.common.kafka_admin import ensure_topics
+from services.common.kafka_admin import body_topics, ensure_topics
+from services.common.polling import poll_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the stack decides for every process it starts, whatever the environment says: they must agree between
@@ -235,9 +236,22 @@ class Stack:
                                                                          self.prometheus_port),
                                   http_ok(f"{self.prometheus_url}/-/ready"))
 
+    def prepare_topics(self, timeout_seconds: float = 180.0) -> None:
+        """Every topic the stack's processes use — the core ones, each body's two, dispatch's changelogs — created
+        and led before any process starts: on a busy machine a fresh broker may otherwise take longer to lead
+        hundreds of new topics than dispatch's start allows (it fails reading their offsets)."""
+        from services.dispatch.worker import changelog_specs  # the worker's own names, not a copy of them
+        from services.reference.loader import load_reference_data
+
+        extra = [*body_topics([b.body_id for b in load_reference_data().bodies()], self.topic_prefix),
+                 *changelog_specs(f"{self.group_prefix}-dispatch")]
+        topics = ensure_topics(self.bootstrap_servers, self.topic_prefix, extra=extra,
+                               timeout_seconds=timeout_seconds)
+        poll_until(lambda: _all_led(self.bootstrap_servers, topics), timeout_seconds, 1.0, "a leader for every topic")
+
     def start_all(self, monitoring: bool = False, scrape_interval: str = "5s") -> None:
         self.start_broker()
-        ensure_topics(self.bootstrap_servers, self.topic_prefix)
+        self.prepare_topics()
         self.start_info_share_worker()
         self.start_dispatch()
         self.start_relay()
@@ -255,6 +269,16 @@ class Stack:
         self.processes.clear()
         if self.broker is not None:
             self.broker.stop()
+
+
+def _all_led(bootstrap_servers: str, topics: list[str]) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=60_000)
+    try:
+        return all(p["leader_id"] >= 0 for d in admin.describe_topics(topics) for p in d["partitions"])
+    finally:
+        admin.close()
 
 
 def port_open(port: int) -> bool:

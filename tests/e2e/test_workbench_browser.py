@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaAdminClient
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -24,9 +23,6 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from deploy.local_stack import ROOT, Stack
-from services.common.kafka_admin import body_topics, ensure_topics
-from services.common.polling import poll_until
-from services.dispatch.worker import changelog_specs
 from services.info_share.auth import issue_token
 from services.info_share.settings import InfoShareApiSettings
 from tests.e2e.test_lifecycle_api import (
@@ -55,25 +51,10 @@ def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     built = Stack(run_dir=tmp_path_factory.mktemp("workbench"), bootstrap_servers=kafka_bootstrap,
                   topic_prefix=f"t{unique}", group_prefix=f"g{unique}", inherit_settings=False)
     try:
-        # On a busy machine the broker may take longer than dispatch's start allows to lead hundreds of new body and
-        # changelog topics: create them first and wait until each has a leader (dispatch's own creation then finds
-        # them all there).
-        extra = [*body_topics([b.body_id for b in REFERENCE.bodies()], built.topic_prefix),
-                 *changelog_specs(f"{built.group_prefix}-dispatch")]
-        topics = ensure_topics(kafka_bootstrap, built.topic_prefix, timeout_seconds=180, extra=extra)
-        poll_until(lambda: all_led(kafka_bootstrap, topics), 180, 1.0, "a leader for every topic")
         built.start_all()
         yield built
     finally:
         built.stop()
-
-
-def all_led(bootstrap_servers: str, topics: list[str]) -> bool:
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=60_000)
-    try:
-        return all(p["leader_id"] >= 0 for d in admin.describe_topics(topics) for p in d["partitions"])
-    finally:
-        admin.close()
 
 
 @pytest.fixture
