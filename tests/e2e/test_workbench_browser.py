@@ -178,6 +178,10 @@ def test_a_team_and_its_township_take_a_referral_to_closed_in_the_browser(stack:
     assert shown_state(browser) == "已签收" and register_state(stack, case_id) == "accepted"
     submit(browser, "start")
     assert shown_state(browser) == "办理中" and register_state(stack, case_id) == "handling"
+    # info-share's 422 is shown on the page, the form is still there, and nothing changed.
+    submit(browser, "feedback", {"outcome": "rectified", "evidence": "ftp://not-a-web-link"})
+    assert "填写内容不符合要求" in browser.find_element(By.ID, "error").text
+    assert shown_state(browser) == "办理中" and register_state(stack, case_id) == "handling"
     submit(browser, "feedback", {"outcome": "rectified", "note": "已责令当事人整改完毕",
                                  "evidence": "https://evidence.example/photo-1"})
     assert shown_state(browser) == "已反馈" and register_state(stack, case_id) == "result_fed_back"
