@@ -131,6 +131,8 @@ def test_posts_need_the_sessions_csrf_token_and_refusals_are_shown() -> None:
     web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
     assert web.post("/referrals/r1/accept", data={}).status_code == 403
     assert web.post("/referrals/r1/accept", data={"csrf_token": "forged"}).status_code == 403
+    refused_page = web.post("/referrals/r1/accept", data={}).text
+    assert refused_page.count("CSRF") == 1  # told once, as a refusal
     assert fake.actions == []  # nothing reached info-share
     page = web.get("/referrals/r1").text
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -99,7 +99,7 @@ def create_app(deps: Deps) -> FastAPI:
     def demo_sign_in(request: Request, as_body: Annotated[str, Query(alias="as", max_length=80)]
                      ) -> Response:
         if not deps.settings.workbench_demo_sign_in:
-            return page(request, "error.html", None, 404, message="演示登录未启用")
+            return page(request, "error.html", None, 404, problem="演示登录未启用")
         secret = deps.settings.jwt_secret
         assert secret is not None  # the settings refuse demo sign-in without the key
         try:
@@ -107,7 +107,7 @@ def create_app(deps: Deps) -> FastAPI:
                                         issuer=deps.settings.jwt_issuer, audience=deps.settings.jwt_audience,
                                         lifetime_seconds=deps.settings.workbench_session_seconds)
         except ValueError as exc:
-            return page(request, "error.html", None, 422, message=str(exc))
+            return page(request, "error.html", None, 422, problem=str(exc))
         session = new_session(subject=subject, body_id=as_body, token=token, now=time.time(),
                               lifetime_seconds=deps.settings.workbench_session_seconds)
         deps.sessions.add(session)
@@ -133,7 +133,7 @@ def create_app(deps: Deps) -> FastAPI:
         submitted = form.get("csrf_token")
         if session is None or not csrf_ok(session, submitted if isinstance(submitted, str) else None):
             return page(request, "error.html", session, 403,
-                        message="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
+                        problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
         return None
 
     @app.get("/inbox", response_model=None)
@@ -157,7 +157,7 @@ def create_app(deps: Deps) -> FastAPI:
         card = await deps.api.get(session.token, f"/v1/referrals/{referral_id}")
         if not card.ok:
             return page(request, "error.html", session, card.status,
-                        message=error or labels.refusal_words(card.status, card.body))
+                        problem=error or labels.refusal_words(card.status, card.body))
         case = await deps.api.get(session.token, f"/v1/cases/{card.body['case_id']}")
         timeline = await deps.api.get(session.token, f"/v1/cases/{card.body['case_id']}/timeline")
         return page(request, "referral.html", session, status, card=card.body, case=case.body if case.ok else {},
@@ -180,7 +180,7 @@ def create_app(deps: Deps) -> FastAPI:
             return refused
         assert session is not None
         if segment not in labels.SEGMENTS:
-            return page(request, "error.html", session, 404, message=f"没有此操作：{segment}")
+            return page(request, "error.html", session, 404, problem=f"没有此操作：{segment}")
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         answer = await deps.api.act(session.token, referral_id, segment, action_body(segment, fields),
