@@ -1,5 +1,6 @@
-"""Start and stop the whole stack on this machine: broker, topics, dispatch, info-share (worker + API), patrol, and
-with ``monitoring`` the consumer-lag exporter and a Prometheus (where Debian's ``prometheus`` is installed).
+"""Start and stop the whole stack on this machine: broker, topics, dispatch, info-share (worker + API), patrol, the
+workbench, and with ``monitoring`` the consumer-lag exporter and a Prometheus (where Debian's ``prometheus`` is
+installed).
 
 Used by ``make run`` (through ``scripts/run_demo.py``) and by the end-to-end tests. Every process it starts is
 stopped deliberately by ``stop()`` — SIGTERM, then SIGKILL after a grace period — because a Faust worker may not
@@ -23,7 +24,8 @@ from urllib.request import urlopen
 
 from deploy import local_prometheus
 from deploy.kafka.local_kafka import LocalKafka, free_port
-from services.common.kafka_admin import ensure_topics
+from services.common.kafka_admin import body_topics, ensure_topics
+from services.common.polling import poll_until
 
 ROOT = Path(__file__).resolve().parent.parent
 # Settings the stack decides for every process it starts, whatever the environment says: they must agree between
@@ -89,6 +91,10 @@ class Stack:
     api_keys: str = ""
     lag_exporter_port: int = 0
     prometheus_port: int = 0
+    workbench_port: int = 0
+    workbench_session_secret: str = "local-demo-session-key-not-for-production"
+    # The local stack is for demos and tests: its workbench lets anyone sign in as any body (docs/workbench.md).
+    workbench_demo_sign_in: bool = True
     broker: LocalKafka | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more LIANDONG_* settings for every process
     # Pass the environment's own LIANDONG_* variables on (make run); the test fixtures turn it off to be hermetic.
@@ -105,6 +111,7 @@ class Stack:
         self.info_share_web_port = self.info_share_web_port or free_port()
         self.lag_exporter_port = self.lag_exporter_port or free_port()
         self.prometheus_port = self.prometheus_port or free_port()
+        self.workbench_port = self.workbench_port or free_port()
         self.database_url = self.database_url or f"sqlite:///{self.run_dir / 'register.db'}"
 
     @classmethod
@@ -116,6 +123,10 @@ class Stack:
             if value:
                 options.setdefault(name.lower(), value)
         return cls(run_dir, **options)  # type: ignore[arg-type]
+
+    @property
+    def workbench_url(self) -> str:
+        return f"http://127.0.0.1:{self.workbench_port}"
 
     @property
     def prometheus_url(self) -> str:
@@ -151,10 +162,10 @@ class Stack:
         return self.start_command(name, [sys.executable, *args], ready, timeout_seconds)
 
     def start_command(self, name: str, command: list[str], ready: Callable[[], bool] | None,
-                      timeout_seconds: float = 60.0) -> ManagedProcess:
+                      timeout_seconds: float = 60.0, env: dict[str, str] | None = None) -> ManagedProcess:
         log_path = self.run_dir / "logs" / f"{name}.log"
         with open(log_path, "ab") as log:
-            process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log,
+            process = subprocess.Popen(command, cwd=ROOT, env={**self.env, **(env or {})}, stdout=log,
                                        stderr=subprocess.STDOUT, start_new_session=True)
         managed = ManagedProcess(name, process, log_path)
         self.processes[name] = managed
@@ -191,6 +202,15 @@ class Stack:
         return self.start_process("patrol", ["-m", "services.patrol", "--port", str(self.patrol_port)],
                                   http_ok(f"http://127.0.0.1:{self.patrol_port}/healthz"))
 
+    def start_workbench(self) -> ManagedProcess:
+        """The browser workbench, a client of this stack's info-share API (services/workbench/)."""
+        env = {"LIANDONG_INFO_SHARE_URL": f"http://127.0.0.1:{self.info_share_port}",
+               "LIANDONG_WORKBENCH_SESSION_SECRET": self.workbench_session_secret,
+               "LIANDONG_WORKBENCH_DEMO_SIGN_IN": "true" if self.workbench_demo_sign_in else "false"}
+        return self.start_command("workbench", [sys.executable, "-m", "services.workbench",
+                                                "--port", str(self.workbench_port)],
+                                  http_ok(f"{self.workbench_url}/healthz"), env=env)
+
     def start_lag_exporter(self, interval_seconds: float = 5.0) -> ManagedProcess:
         return self.start_process(
             "lag-exporter", ["-m", "services.monitor", "--port", str(self.lag_exporter_port),
@@ -216,14 +236,28 @@ class Stack:
                                                                          self.prometheus_port),
                                   http_ok(f"{self.prometheus_url}/-/ready"))
 
+    def prepare_topics(self, timeout_seconds: float = 180.0) -> None:
+        """Every topic the stack's processes use — the core ones, each body's two, dispatch's changelogs — created
+        and led before any process starts: on a busy machine a fresh broker may otherwise take longer to lead
+        hundreds of new topics than dispatch's start allows (it fails reading their offsets)."""
+        from services.dispatch.worker import changelog_specs  # the worker's own names, not a copy of them
+        from services.reference.loader import load_reference_data
+
+        extra = [*body_topics([b.body_id for b in load_reference_data().bodies()], self.topic_prefix),
+                 *changelog_specs(f"{self.group_prefix}-dispatch")]
+        topics = ensure_topics(self.bootstrap_servers, self.topic_prefix, extra=extra,
+                               timeout_seconds=timeout_seconds)
+        poll_until(lambda: _all_led(self.bootstrap_servers, topics), timeout_seconds, 1.0, "a leader for every topic")
+
     def start_all(self, monitoring: bool = False, scrape_interval: str = "5s") -> None:
         self.start_broker()
-        ensure_topics(self.bootstrap_servers, self.topic_prefix)
+        self.prepare_topics()
         self.start_info_share_worker()
         self.start_dispatch()
         self.start_relay()
         self.start_info_share_api()
         self.start_patrol()
+        self.start_workbench()
         if monitoring:
             interval = float(scrape_interval.rstrip("s"))
             self.start_lag_exporter(interval_seconds=min(interval, 5.0))
@@ -235,6 +269,16 @@ class Stack:
         self.processes.clear()
         if self.broker is not None:
             self.broker.stop()
+
+
+def _all_led(bootstrap_servers: str, topics: list[str]) -> bool:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=60_000)
+    try:
+        return all(p["leader_id"] >= 0 for d in admin.describe_topics(topics) for p in d["partitions"])
+    finally:
+        admin.close()
 
 
 def port_open(port: int) -> bool:

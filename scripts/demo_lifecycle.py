@@ -171,3 +171,18 @@ def credentials(life: Lifecycle) -> str:
             lines.append(f"    curl -X POST -H \"Authorization: Bearer ${variable}\" -H 'Idempotency-Key: demo-1' "
                          f"{life.base}/v1/referrals/{referral_id}/accept")
     return "\n".join(lines)
+
+
+def workbench_text(life: Lifecycle) -> str:
+    """The workbench's URL and a demo sign-in link for each kind of party (team, agency, township, coordination)."""
+    labels = {"team": "county team", "agency": "dispatched agency", "township": "township office",
+              "coordination": "county coordination"}
+    bodies = {kind: body_id for kind, (body_id, _referral) in life.examples.items()}
+    if "coordination" not in bodies and "team" in bodies:  # the coordination of the team's county
+        bodies["coordination"] = f"coordination:{bodies['team'].split(':')[1]}"
+    lines = ["", "workbench (browser; demo sign-in, one link per kind of party; docs/workbench.md):",
+             f"  {life.stack.workbench_url}/"]
+    for kind in ("team", "agency", "township", "coordination"):
+        if kind in bodies:
+            lines.append(f"  {labels[kind]:<20} {life.stack.workbench_url}/demo/sign-in?as={bodies[kind]}")
+    return "\n".join(lines)

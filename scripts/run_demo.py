@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = Stack.from_environment(
         run_dir, patrol_port=8081, info_share_port=8082, dispatch_web_port=6066, info_share_web_port=6067,
         lag_exporter_port=preferred_port(9308), prometheus_port=preferred_port(9090),
+        workbench_port=preferred_port(8083),
         api_keys=demo_open311.api_keys_with_demo(os.environ.get("LIANDONG_API_KEYS", ""), demo_key))
     for name, value in DEMO_TIME_LIMITS.items():  # the environment wins over the demo's limits
         stack.extra_env.setdefault(name, os.environ.get(name, value))
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print_urls(stack, tokens[officer.principal], officer.body["township_code"], busiest_body(stack))
         print(demo_lifecycle.credentials(life), flush=True)
+        print(demo_lifecycle.workbench_text(life), flush=True)
         print("serving — press Ctrl-C to stop everything", flush=True)
         while not stop.wait(1):
             for name, managed in stack.processes.items():

@@ -1,0 +1,264 @@
+"""The workbench's pages: sign-in, inbox, referral and case, coordination desk, evaluation — each a thin route.
+
+Every page reads info-share's lifecycle API with the signed-in person's own token, and every form posts back here
+with the session's CSRF token; a refusal from info-share (403, 409, 422…) is shown on the page with its status.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the route signatures.
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services.workbench.adapters.demo_idp import demo_token
+from services.workbench.adapters.lifecycle_client import LifecycleClient
+from services.workbench.adapters.session_store import MemorySessionStore
+from services.workbench.domain import labels
+from services.workbench.domain.sessions import (
+    COOKIE_NAME,
+    Session,
+    cookie_value,
+    csrf_ok,
+    new_session,
+    session_id_from_cookie,
+)
+from services.workbench.settings import WorkbenchSettings
+
+HERE = Path(__file__).resolve().parent
+CHINA = timezone(timedelta(hours=8))
+ROUTING_WORDS = {"county_department": "县直部门职责：移送主管执法队伍",
+                 "dispatched_agency": "派驻机构职责：移送派驻机构",
+                 "delegated_to_township": "已赋权乡镇（一乡一单）：由乡镇自行办理",
+                 "no_competent_body": "无对应主管机关：提交县级协调"}
+
+
+@dataclass
+class Deps:
+    settings: WorkbenchSettings
+    api: LifecycleClient
+    sessions: MemorySessionStore
+    body_names: dict[str, str]
+    county_bodies: dict[str, list[tuple[str, str]]]  # county code -> (body id, name), for 指定管辖
+
+
+def create_app(deps: Deps) -> FastAPI:
+    app = FastAPI(title="liandong workbench", docs_url=None, redoc_url=None, openapi_url=None)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.globals.update(labels=labels, routing_words=ROUTING_WORDS, names=deps.body_names,
+                                 demo=deps.settings.workbench_demo_sign_in)
+    templates.env.filters["when"] = _when
+    templates.env.filters["name"] = lambda body_id: deps.body_names.get(body_id or "", body_id or "")
+    key = deps.settings.workbench_session_secret.get_secret_value().encode()
+
+    def current(request: Request) -> Session | None:
+        session_id = session_id_from_cookie(request.cookies.get(COOKIE_NAME), key)
+        return deps.sessions.get(session_id, time.time()) if session_id else None
+
+    Current = Annotated[Session | None, Depends(current)]
+
+    def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any
+             ) -> HTMLResponse:
+        return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=status)
+
+    def to_sign_in() -> RedirectResponse:
+        return RedirectResponse("/sign-in", status_code=303)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        # Nothing is loaded from elsewhere and no page may be framed by another site.
+        response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data:; "
+                                                       "frame-ancestors 'none'; form-action 'self'")
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Cache-Control", "no-store")  # pages carry masked personal data
+        return response
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", response_model=None)
+    def home(session: Current) -> RedirectResponse:
+        return RedirectResponse("/inbox" if session else "/sign-in", status_code=303)
+
+    @app.get("/sign-in", response_class=HTMLResponse)
+    def sign_in_page(request: Request, session: Current) -> HTMLResponse:
+        return page(request, "sign_in.html", session)
+
+    @app.get("/demo/sign-in", response_model=None)
+    def demo_sign_in(request: Request, as_body: Annotated[str, Query(alias="as", max_length=80)]
+                     ) -> Response:
+        if not deps.settings.workbench_demo_sign_in:
+            return page(request, "error.html", None, 404, problem="演示登录未启用")
+        secret = deps.settings.jwt_secret
+        assert secret is not None  # the settings refuse demo sign-in without the key
+        try:
+            subject, token = demo_token(as_body, secret=secret.get_secret_value(),
+                                        issuer=deps.settings.jwt_issuer, audience=deps.settings.jwt_audience,
+                                        lifetime_seconds=deps.settings.workbench_session_seconds)
+        except ValueError as exc:
+            return page(request, "error.html", None, 422, problem=str(exc))
+        session = new_session(subject=subject, body_id=as_body, token=token, now=time.time(),
+                              lifetime_seconds=deps.settings.workbench_session_seconds)
+        deps.sessions.add(session)
+        response = RedirectResponse("/inbox", status_code=303)
+        response.set_cookie(COOKIE_NAME, cookie_value(session.session_id, key),
+                            max_age=deps.settings.workbench_session_seconds, httponly=True, samesite="lax",
+                            secure=deps.settings.workbench_cookie_secure, path="/")
+        return response
+
+    @app.post("/sign-out", response_model=None)
+    async def sign_out(request: Request, session: Current) -> Response:
+        refused = await _csrf_refusal(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        deps.sessions.remove(session.session_id)
+        response = RedirectResponse("/sign-in", status_code=303)
+        response.delete_cookie(COOKIE_NAME, path="/")
+        return response
+
+    async def _csrf_refusal(request: Request, session: Session | None) -> Response | None:
+        form = await request.form()
+        submitted = form.get("csrf_token")
+        if session is None or not csrf_ok(session, submitted if isinstance(submitted, str) else None):
+            return page(request, "error.html", session, 403,
+                        problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
+        return None
+
+    @app.get("/inbox", response_model=None)
+    async def inbox(request: Request, session: Current,
+                    state: Annotated[str | None, Query(max_length=32)] = None,
+                    category: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+        if session is None:
+            return to_sign_in()
+        answer = await deps.api.get(session.token, "/v1/referrals",
+                                    {"needs_action": "true", "state": state, "category": category})
+        cards = answer.body.get("referrals", []) if answer.ok else []
+        everything = await deps.api.get(session.token, "/v1/referrals", {"needs_action": "true"})
+        categories = sorted({(c["category_code"], c.get("category_name") or c["category_code"])
+                             for c in everything.body.get("referrals", [])}) if everything.ok else []
+        return page(request, "inbox.html", session, 200 if answer.ok else answer.status, cards=cards,
+                    state=state or "", category=category or "", categories=categories,
+                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+
+    async def referral_page(request: Request, session: Session, referral_id: str, *, status: int = 200,
+                            message: str | None = None, error: str | None = None) -> Response:
+        card = await deps.api.get(session.token, f"/v1/referrals/{referral_id}")
+        if not card.ok:
+            return page(request, "error.html", session, card.status,
+                        problem=error or labels.refusal_words(card.status, card.body))
+        case = await deps.api.get(session.token, f"/v1/cases/{card.body['case_id']}")
+        timeline = await deps.api.get(session.token, f"/v1/cases/{card.body['case_id']}/timeline")
+        return page(request, "referral.html", session, status, card=card.body, case=case.body if case.ok else {},
+                    transitions=timeline.body.get("transitions", []) if timeline.ok else card.body.get("timeline", []),
+                    idempotency_key=uuid.uuid4().hex, message=message, error=error,
+                    candidates=deps.county_bodies.get(card.body.get("county_code", ""), []))
+
+    @app.get("/referrals/{referral_id}", response_model=None)
+    async def show_referral(request: Request, session: Current, referral_id: str,
+                            done: Annotated[str | None, Query(max_length=32)] = None) -> Response:
+        if session is None:
+            return to_sign_in()
+        words = dict(labels.ACTIONS.values()).get(done or "")
+        return await referral_page(request, session, referral_id, message=f"已完成：{words}" if words else None)
+
+    @app.post("/referrals/{referral_id}/{segment}", response_model=None)
+    async def act(request: Request, session: Current, referral_id: str, segment: str) -> Response:
+        refused = await _csrf_refusal(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        if segment not in labels.SEGMENTS:
+            return page(request, "error.html", session, 404, problem=f"没有此操作：{segment}")
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        answer = await deps.api.act(session.token, referral_id, segment, action_body(segment, fields),
+                                    fields.get("idempotency_key") or uuid.uuid4().hex)
+        if answer.status == 200 and answer.body.get("status") == "applied":
+            return RedirectResponse(f"/referrals/{referral_id}?done={segment}", status_code=303)
+        if answer.status == 202:
+            return await referral_page(request, session, referral_id, status=202,
+                                       message="已提交，等待调度确认；稍后刷新本页查看结果")
+        status = answer.status if answer.status >= 400 else 422  # 200 "refused": dispatch said no
+        return await referral_page(request, session, referral_id, status=min(status, 503),
+                                   error=labels.refusal_words(status, answer.body))
+
+    @app.get("/coordination", response_model=None)
+    async def coordination(request: Request, session: Current) -> Response:
+        if session is None:
+            return to_sign_in()
+        answer = await deps.api.get(session.token, "/v1/coordination/disputes")
+        return page(request, "coordination.html", session, 200 if answer.ok else answer.status,
+                    disputes=answer.body.get("disputes", []), overdue=answer.body.get("overdue", []),
+                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+
+    @app.get("/evaluation", response_model=None)
+    async def evaluation(request: Request, session: Current) -> Response:
+        if session is None:
+            return to_sign_in()
+        answer = await deps.api.get(session.token, "/v1/stats/evaluation")
+        return page(request, "evaluation.html", session, 200 if answer.ok else answer.status,
+                    bodies=answer.body.get("bodies", []), townships=answer.body.get("townships", []),
+                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+
+    @app.get("/evaluation.csv", response_model=None)
+    async def evaluation_csv(session: Current) -> Response:
+        if session is None:
+            return to_sign_in()
+        answer = await deps.api.get_text(session.token, "/v1/stats/evaluation.csv")
+        if not answer.ok:
+            return Response(f"评价数据不可用（{answer.status}）", status_code=answer.status,
+                            media_type="text/plain; charset=utf-8")
+        return Response(answer.text, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'})
+
+    return app
+
+
+def action_body(segment: str, form: dict[str, str]) -> dict[str, Any]:
+    """The JSON an action's form stands for; info-share validates it (and answers 422 in words if it is wrong)."""
+    text = {k: v.strip() for k, v in form.items()}
+    body: dict[str, Any] = {}
+    if segment == "return":
+        body["reason_code"] = text.get("reason_code", "")
+        if text.get("reason"):
+            body["reason"] = text["reason"]
+    elif segment in ("extension", "rework"):
+        body["reason"] = text.get("reason", "")
+        if segment == "rework" and text.get("due_by"):
+            # A date picked on the page: the end of that working day, China time.
+            body["due_by"] = f"{text['due_by']}T18:00:00+08:00"
+    elif segment == "feedback":
+        body["outcome"] = text.get("outcome", "")
+        if text.get("note"):
+            body["note"] = text["note"]
+        body["evidence"] = [line.strip() for line in text.get("evidence", "").splitlines() if line.strip()]
+    elif segment in ("verify", "close"):
+        if text.get("note"):
+            body["note"] = text["note"]
+    elif segment == "decision":
+        body["body_id"] = text.get("body_id", "")
+        if text.get("reason"):
+            body["reason"] = text["reason"]
+    return body
+
+
+def _when(iso: str | None) -> str:
+    """An API time as China time, to the minute."""
+    if not iso:
+        return ""
+    try:
+        return datetime.fromisoformat(iso).astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return iso

@@ -1,0 +1,41 @@
+"""Workbench settings, read from LIANDONG_* variables (one object; nothing else reads the environment)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+
+
+class WorkbenchSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LIANDONG_", frozen=True, extra="ignore")
+
+    # Where info-share's lifecycle API answers; the workbench reads and acts only through it.
+    info_share_url: str = "http://127.0.0.1:8082"
+    # Signs the session cookie; no default (a placeholder is refused, as for the token key).
+    workbench_session_secret: SecretStr = Field(description="HMAC key of the session cookie; no default")
+    workbench_session_seconds: int = Field(8 * 3600, gt=0)  # a working day; the token lives as long
+    # Secure cookies need HTTPS; the local stack serves plain HTTP on loopback, production sets this true.
+    workbench_cookie_secure: bool = False
+    # Demo sign-in mints tokens with the shared key: only for make run and the tests, never in production.
+    workbench_demo_sign_in: bool = False
+    jwt_secret: SecretStr | None = None
+    jwt_issuer: str = "liandong-idp"
+    jwt_audience: str = "liandong-info-share"
+    # How long one call to info-share may take: an action waits up to its LIANDONG_ACTION_WAIT_SECONDS (10 s).
+    workbench_upstream_timeout_seconds: float = Field(30.0, gt=0)
+
+    @field_validator("workbench_session_secret")
+    @classmethod
+    def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
+            raise ValueError("LIANDONG_WORKBENCH_SESSION_SECRET must be a real secret of at least 16 characters")
+        return value
+
+    @model_validator(mode="after")
+    def _demo_needs_the_key(self) -> WorkbenchSettings:
+        if self.workbench_demo_sign_in and self.jwt_secret is None:
+            raise ValueError("LIANDONG_WORKBENCH_DEMO_SIGN_IN needs LIANDONG_JWT_SECRET to mint demo tokens")
+        return self

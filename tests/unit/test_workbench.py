@@ -1,0 +1,143 @@
+"""The workbench without a network: sessions and CSRF, the words of a card, forms to JSON, and its pages against a
+fake info-share (a subclass of the client port answering from memory)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr, ValidationError
+
+from services.workbench.adapters.demo_idp import demo_token
+from services.workbench.adapters.lifecycle_client import Answer, LifecycleClient
+from services.workbench.adapters.session_store import MemorySessionStore
+from services.workbench.domain import labels
+from services.workbench.domain.sessions import COOKIE_NAME, cookie_value, csrf_ok, new_session, session_id_from_cookie
+from services.workbench.entrypoints.web import Deps, action_body, create_app
+from services.workbench.settings import WorkbenchSettings
+
+KEY = b"unit-test-session-key-0123456789"
+CARD = {"referral_id": "r1", "case_id": "c1", "body_id": "team:210624:housing_urban", "state": "issued",
+        "state_label": "待签收", "township_code": "210624100", "township_name": "宽甸镇", "county_code": "210624",
+        "category_code": "illegal_construction", "category_name": "违法建设", "routing_rule": "county_department",
+        "power_list_entry": "对违法建设的查处", "issued_at": "2026-12-01T01:00:00+00:00",
+        "accept_by": "2026-12-04T10:00:00+00:00", "deadline_flag": "overdue", "deadline_label": "超期2个工作日",
+        "actions": ["accept", "return", "extend"], "attempt": 1, "extended": False, "feedback_by": None,
+        "outcome": None}
+
+
+def test_a_cookie_names_its_session_only_with_its_own_signature() -> None:
+    value = cookie_value("abc", KEY)
+    assert session_id_from_cookie(value, KEY) == "abc"
+    assert session_id_from_cookie(value, b"another-key-0123456789") is None
+    assert session_id_from_cookie("abd." + value.split(".")[1], KEY) is None
+    assert session_id_from_cookie(None, KEY) is None and session_id_from_cookie("nodot", KEY) is None
+
+
+def test_sessions_end_and_csrf_tokens_must_match() -> None:
+    session = new_session(subject="s", body_id="township:210624100", token="t", now=1000.0, lifetime_seconds=60)
+    store = MemorySessionStore()
+    store.add(session)
+    assert store.get(session.session_id, 1059.0) == session
+    assert store.get(session.session_id, 1060.0) is None and store.get(session.session_id, 1.0) is None
+    assert csrf_ok(session, session.csrf_token)
+    assert not csrf_ok(session, None) and not csrf_ok(session, "") and not csrf_ok(session, "x")
+
+
+def test_deadline_cues_carry_words_as_well_as_colour() -> None:
+    assert labels.deadline_cue(CARD) == labels.DeadlineCue("deadline-overdue", "红牌 · 超期2个工作日")
+    soon = labels.deadline_cue({**CARD, "deadline_flag": "due_soon", "deadline_label": "今日到期"})
+    assert soon is not None and soon.words == "黄牌 · 今日到期"
+    assert labels.deadline_cue({**CARD, "deadline_label": None}) is None
+
+
+def test_refusals_are_told_in_words_with_the_state() -> None:
+    words = labels.refusal_words(409, {"detail": "not in issued", "state": "accepted"})
+    assert words.startswith("当前状态不允许此操作（当前状态：已签收）") and "not in issued" in words
+    assert "无权办理" in labels.refusal_words(403, {"detail": "x"})
+
+
+def test_forms_become_the_api_bodies() -> None:
+    assert action_body("return", {"reason_code": "other", "reason": " 说明 "}) == {"reason_code": "other",
+                                                                                   "reason": "说明"}
+    assert action_body("feedback", {"outcome": "rectified", "note": "", "evidence": "https://a/1\n\nhttps://a/2"}) \
+        == {"outcome": "rectified", "evidence": ["https://a/1", "https://a/2"]}
+    assert action_body("rework", {"reason": "r", "due_by": "2026-12-10"}) == {
+        "reason": "r", "due_by": "2026-12-10T18:00:00+08:00"}
+    assert action_body("accept", {"csrf_token": "x", "idempotency_key": "k"}) == {}
+
+
+def test_demo_tokens_carry_the_claims_info_share_reads() -> None:
+    import jwt
+    _subject, token = demo_token("township:210624100", secret="s" * 32, issuer="i", audience="a",
+                                 lifetime_seconds=60)
+    claims = jwt.decode(token, "s" * 32, algorithms=["HS256"], audience="a")
+    assert claims["role"] == "township_officer" and claims["townships"] == ["210624100"]
+    with pytest.raises(ValueError):
+        demo_token("supervisor:all", secret="s" * 32, issuer="i", audience="a", lifetime_seconds=60)
+
+
+def test_settings_refuse_a_placeholder_secret_and_demo_without_key() -> None:
+    with pytest.raises(ValidationError):
+        WorkbenchSettings(workbench_session_secret=SecretStr("changeme"))
+    with pytest.raises(ValidationError):
+        WorkbenchSettings(workbench_session_secret=SecretStr("k" * 20), workbench_demo_sign_in=True)
+
+
+class FakeInfoShare(LifecycleClient):
+    """info-share as the workbench sees it, from memory: one card; acting as the wrong body is refused."""
+
+    def __init__(self) -> None:
+        self.actions: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def get(self, token: str, path: str, params: dict[str, Any] | None = None) -> Answer:
+        if path == "/v1/referrals":
+            return Answer(200, {"referrals": [CARD]})
+        if path == "/v1/referrals/r1":
+            return Answer(200, {**CARD, "timeline": []})
+        return Answer(200, {"reports": [], "transitions": []})
+
+    async def act(self, token: str, referral_id: str, segment: str, body: dict[str, Any],
+                  idempotency_key: str) -> Answer:
+        self.actions.append((referral_id, segment, body))
+        return Answer(409, {"error": "conflict", "detail": "already accepted", "state": "accepted"})
+
+
+def client(demo: bool = True) -> tuple[TestClient, FakeInfoShare]:
+    fake = FakeInfoShare()
+    settings = WorkbenchSettings(workbench_session_secret=SecretStr(KEY.decode()), workbench_demo_sign_in=demo,
+                                 jwt_secret=SecretStr("j" * 32))
+    app = create_app(Deps(settings=settings, api=fake, sessions=MemorySessionStore(),
+                          body_names={"team:210624:housing_urban": "宽甸县住建执法队"}, county_bodies={}))
+    return TestClient(app, follow_redirects=False), fake
+
+
+def test_demo_sign_in_sets_a_signed_httponly_lax_cookie_and_only_when_enabled() -> None:
+    web, _fake = client()
+    answer = web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    cookie = answer.headers["set-cookie"]
+    assert answer.status_code == 303 and cookie.startswith(f"{COOKIE_NAME}=")
+    assert "HttpOnly" in cookie and "samesite=lax" in cookie.lower() and "Max-Age=28800" in cookie
+    inbox = web.get("/inbox")
+    assert inbox.status_code == 200 and "红牌 · 超期2个工作日" in inbox.text and 'lang="zh-Hans"' in inbox.text
+    disabled, _ = client(demo=False)
+    assert disabled.get("/demo/sign-in", params={"as": "team:210624:housing_urban"}).status_code == 404
+    assert disabled.get("/inbox").headers["location"] == "/sign-in"
+
+
+def test_posts_need_the_sessions_csrf_token_and_refusals_are_shown() -> None:
+    web, fake = client()
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    assert web.post("/referrals/r1/accept", data={}).status_code == 403
+    assert web.post("/referrals/r1/accept", data={"csrf_token": "forged"}).status_code == 403
+    refused_page = web.post("/referrals/r1/accept", data={}).text
+    assert refused_page.count("CSRF") == 1  # told once, as a refusal
+    assert fake.actions == []  # nothing reached info-share
+    page = web.get("/referrals/r1").text
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    refused = web.post("/referrals/r1/accept", data={"csrf_token": csrf, "idempotency_key": "k1"})
+    assert refused.status_code == 409 and "当前状态不允许此操作" in refused.text
+    assert fake.actions == [("r1", "accept", {})]
+    assert web.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
+    assert web.get("/inbox").status_code == 303
