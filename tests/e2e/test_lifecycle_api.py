@@ -94,7 +94,7 @@ class Party:
 def body_party(stack: Stack, body_id: str) -> Party:
     if body_id.startswith("township:"):
         return Party(stack, None, "township_officer", [body_id.split(":", 1)[1]])
-    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "coordination"}[
+    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "county_coordination"}[
         body_id.split(":", 1)[0]]
     return Party(stack, body_id, role)
 

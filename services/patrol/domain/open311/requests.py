@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.privacy import Audience, text_for
 from services.patrol.domain.idempotency import KeyRecord
-from services.patrol.domain.masking import mask_text
 from services.patrol.domain.open311.form import CHINA
 from services.patrol.domain.register import (
     CaseSnapshot,
@@ -47,18 +47,20 @@ def status_notes(case: CaseSnapshot, duplicate: str | None, reference: Reference
 
 def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: ReferenceData, *, full: bool,
                  extensions: bool) -> dict[str, Any]:
-    """``full`` for callers serving the township: masked description and exact coordinates; else neither."""
+    """``full`` for callers serving the township: exact coordinates and the text as the official audience reads it
+    (masked: a key serving every township is no party to the case); else the public view, without either."""
+    audience = Audience.OFFICIAL if full else Audience.PUBLIC
     category = reference.categories.get(report.category_code)
     duplicate = duplicate_of(report, case)
     view: dict[str, Any] = {
         "service_request_id": report.finding_id, "status": "closed" if is_closed(case) else "open",
         "status_notes": status_notes(case, duplicate, reference),
         "service_name": category.name if category else report.category_code, "service_code": report.category_code,
-        "description": mask_text(report.description) if full else None,
+        "description": text_for(audience, report.description),
         "agency_responsible": body_name(reference, case.lead_body_id), "service_notice": None,
         "requested_datetime": timestamp(report.received_at), "updated_datetime": timestamp(case.updated_at),
         "expected_datetime": timestamp(pending_deadline(case)),
-        "address": mask_text(report.address) if full and report.address else None, "address_id": None,
+        "address": text_for(audience, report.address or None), "address_id": None,
         "zipcode": None, **_coordinates(report.latitude, report.longitude, full),
         "media_url": report.photo_uris[0] if full and report.photo_uris else None,
     }
@@ -70,7 +72,8 @@ def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: Referenc
             "lead_body_id": case.lead_body_id, "report_count": case.report_count,
             "routing": None if routing is None else {
                 "rule": routing.rule, "item_codes": list(routing.item_codes),
-                "catalogue_version": routing.catalogue_version, "detail": routing.detail},
+                "catalogue_version": routing.catalogue_version,
+                "detail": text_for(Audience.OFFICIAL, routing.detail)},
         }
     return view
 
