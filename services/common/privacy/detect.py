@@ -56,7 +56,7 @@ _RIC_15 = re.compile(rf"(?<![0-9])({_D}(?:{_SEP}{_D}){{14}})(?![0-9X])")
 _MOBILE = re.compile(rf"(?<![0-9])((?:(?:\+|00)?86{_SEP})?1{_SEP}[3-9](?:{_SEP}{_D}){{9}})(?![0-9])")
 _AREA = rf"(?:\(0?[1-9]{_D}{{1,2}}\)|0{_SEP}[1-9](?:{_SEP}{_D}){{1,2}})"  # (0415), 0415, 0 415 (full-width: folded)
 _LANDLINE = re.compile(rf"(?<![0-9])((?:(?:\+|00)?86{_SEP})?{_AREA}{_SEP}[2-9](?:{_SEP}{_D}){{6,7}})(?![0-9])")
-_USCC = re.compile(r"(?<![0-9A-Z])(92[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
+_USCC = re.compile(r"(?<![0-9A-Z])([0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10})(?![0-9A-Z])")
 _PROVINCE_CHARS = "京津沪滬渝冀豫云雲辽遼黑湘皖鲁魯新苏蘇浙赣贛鄂桂甘晋晉蒙陕陝吉闽閩贵貴粤粵青藏川宁寧琼瓊"
 _PLATE = re.compile(rf"([{_PROVINCE_CHARS}]){_SEP}([A-HJ-NP-Z]){_SEP}"
                     rf"((?:[A-HJ-NP-Z0-9]{_SEP}){{4,5}}[A-HJ-NP-Z0-9挂掛学學警港澳])(?![A-Z0-9])")
@@ -97,7 +97,10 @@ def find_personal_data(text: str, *, names: bool = True) -> list[Found]:
     folded = fold(text)
     found: list[Found] = []
     if sum(c.isdigit() for c in folded) >= MIN_DIGITS:
-        found += [*_resident_ids(text, folded), *_business_codes(text, folded), *_phones(text, folded)]
+        codes, code_spans = _business_codes(text, folded)
+        found += [*_resident_ids(text, folded), *codes, *(
+            phone for phone in _phones(text, folded)
+            if all(phone.end <= start or phone.start >= end for start, end in code_spans))]
     found += _plates(text, folded)  # a plate may have no digit at all (辽FLCQFF)
     if names:
         found += [Found(PiiKind.NAME, s, e, text[s:e], text[s:e]) for s, e in find_names(text)]
@@ -112,10 +115,16 @@ def _resident_ids(text: str, folded: str) -> Iterator[Found]:
                 yield Found(PiiKind.RESIDENT_ID, start, end, text[start:end], canonical(m.group(1)))
 
 
-def _business_codes(text: str, folded: str) -> Iterator[Found]:
+def _business_codes(text: str, folded: str) -> tuple[list[Found], list[tuple[int, int]]]:
+    """Individual businesses' codes (personal data), and the spans of every valid code: no phone number is read
+    inside a company's code either."""
+    personal, spans = [], []
     for m in _USCC.finditer(folded):
         if uscc.is_valid(m.group(1)):
-            yield Found(PiiKind.BUSINESS_CODE, m.start(1), m.end(1), text[m.start(1):m.end(1)], m.group(1))
+            spans.append(m.span(1))
+            if m.group(1).startswith("92"):
+                personal.append(Found(PiiKind.BUSINESS_CODE, *m.span(1), text[m.start(1):m.end(1)], m.group(1)))
+    return personal, spans
 
 
 def _phones(text: str, folded: str) -> Iterator[Found]:

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from schemas.api import ErrorResponse, FieldError
+from services.common.privacy import mask_text
 from services.patrol.auth import AuthError
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import describe_submission
@@ -94,7 +95,8 @@ def _validation_refusal(exc: RequestValidationError, open311: bool) -> Refused:
         position = where["loc"][-1] if where.get("loc") else "?"
         message = f"not valid JSON at position {position}: {where.get('ctx', {}).get('error', 'decode error')}"
         return Refused(400, "malformed_json", (Problem("body", message),))
-    problems = tuple(Problem(_field(e["loc"]), e["msg"]) for e in errors)
+    # A validator's message may quote the value it refused: shown as in an audit entry.
+    problems = tuple(Problem(_field(e["loc"]), mask_text(e["msg"])) for e in errors)
     return Refused(400 if open311 else 422, "invalid_request", problems)
 
 
