@@ -16,9 +16,9 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
+from schemas.bounds import MAX_SEQUENCE, RANGE_TEXT, Instant
 from schemas.events import FeedEntry
 from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.http_metrics import HttpMetrics
@@ -46,8 +46,8 @@ def filters(
     body: Annotated[str | None, Query(max_length=80, description="e.g. team:210603:natural_resources")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="inclusive; with a time zone")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="exclusive; with a time zone")] = None,
+    since: Annotated[Instant | None, Query(description=f"inclusive; with a time zone; {RANGE_TEXT}")] = None,
+    until: Annotated[Instant | None, Query(description=f"exclusive; with a time zone; {RANGE_TEXT}")] = None,
 ) -> queries.Filters:
     return queries.Filters(county=county, township=township, department=department, body=body, category=category,
                            status=status, since=since, until=until)
@@ -135,7 +135,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
 
     @app.get("/v1/feed", response_model=list[FeedEntry])
     def feed(db: DbSession, who: AnyCaller, where: FeedFilters, response: Response,
-             after: Annotated[int, Query(ge=0, description="the last sequence seen")] = 0,
+             after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="the last sequence seen")] = 0,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FeedEntry]:
         """Entries after the cursor, in order; ``X-Next-Cursor`` (and ``Link: rel=next``) give the next cursor."""
         entries = _feed_entries(db, who, where, after, limit)
@@ -177,7 +177,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
 
     @app.get("/v1/cases")
     def cases(db: DbSession, who: AnyCaller, where: FeedFilters,
-              after: Annotated[int, Query(ge=0, description="next_cursor of the previous page")] = 0,
+              after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="next_cursor of the previous page")] = 0,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               mine: Annotated[bool, Query(description="only cases the caller is a party to")] = False,
               ) -> dict[str, Any]:
@@ -262,7 +262,8 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no Last-Event-ID is sent")] = 0,
+def resume_cursor(after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE,
+                                               description="used when no Last-Event-ID is sent")] = 0,
                   last_event_id: Annotated[str | None, Header()] = None) -> int:
     """Where a stream starts: the browser's ``Last-Event-ID`` on reconnection wins over ``after``."""
     if last_event_id is None or not last_event_id.strip():
@@ -271,6 +272,6 @@ def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no La
         cursor = int(last_event_id)
     except ValueError:
         raise HTTPException(400, "Last-Event-ID must be a feed sequence number") from None
-    if cursor < 0:
-        raise HTTPException(400, "Last-Event-ID must not be negative")
+    if not 0 <= cursor <= MAX_SEQUENCE:
+        raise HTTPException(400, f"Last-Event-ID must be a feed sequence number from 0 to {MAX_SEQUENCE}")
     return cursor

@@ -19,10 +19,11 @@ from typing import Annotated, Any
 import anyio
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from schemas.bounds import Instant
 from schemas.events import Channel, EvidenceLink, ReferralAction, ReferralOutcome, ReferralResponded, ReturnReason
 from services.common.responses import received_now, response_id_for, response_record
 from services.dispatch.domain.lifecycle import (
@@ -50,7 +51,7 @@ IdempotencyKey = Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\
 
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stated_at: AwareDatetime | None = Field(None, description="When you acted, by your clock (recorded, bounded)")
+    stated_at: Instant | None = Field(None, description="When you acted, by your clock (recorded, bounded)")
 
     @field_validator("*")
     @classmethod
@@ -85,7 +86,7 @@ class NoteBody(ActionBody):
 
 class ReworkBody(ActionBody):
     reason: str = Field(min_length=1, max_length=2000)
-    due_by: AwareDatetime | None = Field(None, description="Default: the policy's rework limit in working days")
+    due_by: Instant | None = Field(None, description="Default: the policy's rework limit in working days")
 
 
 class DecisionBody(ActionBody):
@@ -192,7 +193,7 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
         async def act(request: Request, who: Official, referral_id: str,
                       body: Annotated[model, Body()] = None,  # type: ignore[valid-type,assignment]
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
-            details = body if body is not None else model()
+            details = body if body is not None else _empty_body(model)
             received_at = received_now()
             command = await anyio.to_thread.run_sync(
                 lambda: _command(who, referral_id, action, details, idempotency_key, received_at))
@@ -206,6 +207,14 @@ def add_lifecycle_routes(app: FastAPI, *, settings: InfoShareApiSettings, sessio
             return await _await_verdict(response.response_id)
         act.__doc__ = ROUTES_DOC.get(action, "")
         return act
+
+    def _empty_body(model: type[ActionBody]) -> ActionBody:
+        """No body is an empty one: fine for an action without required fields, a 422 naming them otherwise."""
+        try:
+            return model()
+        except ValidationError as exc:
+            missing = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise Refused(422, "invalid", f"body: required fields missing: {missing}") from None
 
     def _command(who: Caller, referral_id: str, action: Action, details: ActionBody, key: str | None,
                  received_at: datetime) -> tuple[ReferralResponded, str] | JSONResponse:
