@@ -8,6 +8,8 @@ from typing import Any, Generic, TypeVar
 
 import jwt
 
+from services.common.roles import EVERY_TOWNSHIP
+
 T = TypeVar("T")
 
 ALGORITHM = "HS256"  # pinned: a token naming another algorithm (or "none") is refused
@@ -43,7 +45,33 @@ def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict
         raise AuthError(401, "token issuer is not trusted") from None
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"invalid token: {exc}") from None
+    problem = claims_problem(claims)
+    if problem is not None:
+        raise AuthError(401, f"invalid token: {problem}")
     return claims
+
+
+# Claim → the type it must have. PyJWT turns a numeric string into a time ("exp": "9999999999" passes), and the
+# services would read a list where a string belongs: a token of the wrong shape is refused, whoever signed it.
+_CLAIM_TYPES: dict[str, tuple[type, ...]] = {"exp": (int, float), "nbf": (int, float), "iat": (int, float),
+                                             "sub": (str,), "role": (str,), "body_id": (str,), "township": (str,)}
+
+
+def claims_problem(claims: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of verified ``claims``, or None."""
+    for name, types in _CLAIM_TYPES.items():
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"claim {name} must be {' or '.join(t.__name__ for t in types)}"
+    if not str(claims.get("sub", "")).strip():
+        return "claim sub must not be empty"
+    townships = claims.get("townships")
+    if townships is not None and not (isinstance(townships, list) and all(isinstance(t, str) for t in townships)):
+        return "claim townships must be a list of township codes"
+    # "Every township" is a scope configured for a system's API key; no person's token carries it.
+    if EVERY_TOWNSHIP in (townships or []) or claims.get("township") == EVERY_TOWNSHIP:
+        return "claim townships may not be '*' (every township is for API keys only)"
+    return None
 
 
 class VerifiedTokens(Generic[T]):

@@ -21,6 +21,9 @@ class Role(StrEnum):
     PUBLIC = "public"
 
 
+# The township scope of a system's API key that serves every township; never of a person's token.
+EVERY_TOWNSHIP = "*"
+
 # Who may file findings for a township.
 FILING_ROLES = frozenset({Role.PATROL_OFFICER, Role.HOTLINE_OPERATOR, Role.SYSTEM})
 # Who speaks for a township office (body ``township:<code>``, from the credential's townships).

@@ -22,6 +22,7 @@ from schemas.bounds import MAX_SEQUENCE, RANGE_TEXT, Instant
 from schemas.events import FeedEntry
 from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.http_metrics import HttpMetrics
+from services.common.http_server import HeaderLimit
 from services.common.jwt_auth import bearer_token
 from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
@@ -254,6 +255,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Added last, so outermost of the application's middleware: sees the exceptions Starlette answers with 500.
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     app.add_middleware(HttpMetrics, service="info-share")
     return app
 

@@ -32,6 +32,10 @@ class InfoShareApiSettings(InfoShareSettings):
     action_wait_seconds: float = Field(10.0, ge=0)
     # Audit log of refused requests (JSON lines): appended to this file when set, else written to standard error.
     info_share_audit_log_path: str = ""
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: str = ""
+    # All request header lines together, in bytes: more is refused with 431.
+    max_header_bytes: int = Field(16_384, ge=1_024)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -168,3 +168,32 @@ def test_schemathesis_finds_no_server_error_in_either_document(
     for base in (patrol.base, info_share.base):
         assert server_errors(httpx.get(f"{base}/metrics").text) == 0
     assert elapsed < BUDGET_SECONDS
+
+
+def test_forwarding_headers_are_believed_only_from_configured_proxies(
+        patrol_server: Callable[..., PatrolServer]) -> None:
+    forged = {"Authorization": "Bearer not-a-token", "X-Forwarded-For": "203.0.113.7"}
+    default = patrol_server()
+    # uvicorn's own default believes 127.0.0.1; not configured here, the address the guard and the audit log know
+    # is the peer's, whatever the header names.
+    answer = default.client("127.0.0.1").get("/v1/findings/x", headers=forged)
+    assert answer.status_code == 401
+    assert [e.who.client_address for e in default.audited(answer)] == ["127.0.0.1"]
+
+    behind_proxy = patrol_server(trusted_proxies="127.0.0.8")
+    through_proxy = behind_proxy.client("127.0.0.8").get("/v1/findings/x", headers=forged)
+    assert [e.who.client_address for e in behind_proxy.audited(through_proxy)] == ["203.0.113.7"]
+    around_proxy = behind_proxy.client("127.0.0.9").get("/v1/findings/x", headers=forged)
+    assert [e.who.client_address for e in behind_proxy.audited(around_proxy)] == ["127.0.0.9"]
+
+
+def test_oversized_request_headers_are_refused_and_counted(
+        patrol_server: Callable[..., PatrolServer], info_share_server: Callable[..., InfoShareServer]) -> None:
+    for base, limit in ((patrol_server().base, 16_384), (info_share_server().base, 16_384)):
+        with httpx.Client(base_url=base, timeout=30) as client:
+            refused = client.get("/healthz", headers={"X-Padding": "a" * limit})
+            assert refused.status_code == 431, refused.text
+            assert client.get("/healthz", headers={"X-Padding": "a" * (limit // 2)}).status_code == 200
+            metrics = client.get("/metrics").text
+        assert re.search(r'^liandong_http_request_duration_seconds_count\{[^}]*status_class="4xx"[^}]*\} [1-9]',
+                         metrics, re.MULTILINE), "the 431 is counted"

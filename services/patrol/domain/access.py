@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from services.common.roles import FILING_ROLES, RECEIVING_ROLES, Role
+from services.common.roles import EVERY_TOWNSHIP, FILING_ROLES, RECEIVING_ROLES, Role
 
-EVERY_TOWNSHIP = "*"
+__all__ = ["EVERY_TOWNSHIP", "NO_ADJOINING", "Principal", "filing_refusal", "may_read", "parse_adjoining"]
 NO_ADJOINING: Mapping[str, frozenset[str]] = MappingProxyType({})
 
 
