@@ -239,8 +239,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         return answer
 
     @app.get("/v1/stats/summary")
-    def summary(db: DbSession) -> dict[str, Any]:
-        """Counts only (no case content): open to everyone."""
+    def summary(db: DbSession, _who: AnyCaller) -> dict[str, Any]:
+        """Counts only (no case content): open to everyone; a token sent is checked all the same."""
         return queries.summary(db)
 
     add_lifecycle_routes(app, settings=settings, sessions=sessions, reference=reference, official=official,

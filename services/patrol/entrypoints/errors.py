@@ -46,11 +46,15 @@ def json_error(status: int, error: str, detail: str, problems: list[Problem] | t
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def refused_json(refused: Refused) -> JSONResponse:
-    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else None
+def refusal_headers(refused: Refused) -> dict[str, str] | None:
+    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else {}
     if refused.status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-    return json_error(refused.status, refused.reason, refused.detail, refused.problems, headers)
+        headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: every 401, the JSON API's and Open311's alike
+    return headers or None
+
+
+def refused_json(refused: Refused) -> JSONResponse:
+    return json_error(refused.status, refused.reason, refused.detail, refused.problems, refusal_headers(refused))
 
 
 def open311_status(status: int) -> int:
@@ -59,7 +63,7 @@ def open311_status(status: int) -> int:
 
 
 def refused_open311(fmt: str, refused: Refused) -> Response:
-    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else None
+    headers = refusal_headers(refused)
     descriptions = [f"{p.field}: {p.message}" if p.field else p.message for p in refused.problems] or [refused.reason]
     return open311_format.errors(fmt, open311_status(refused.status), descriptions, headers)
 

@@ -1,0 +1,52 @@
+"""A credential sent is checked on every route, public ones included (issue 16): an invalid one is 401 with
+``WWW-Authenticate`` (RFC 6750), never silently ignored; an officer's token may not claim every township."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import jwt
+
+from services.patrol.auth import issue_token as issue_patrol_token
+from tests.integration import test_http_abuse as served
+from tests.integration.test_http_abuse import InfoShareServer, PatrolServer
+from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
+
+pytestmark = served.pytestmark
+patrol_server = served.patrol_server
+info_share_server = served.info_share_server
+
+
+def test_public_routes_refuse_an_invalid_token(patrol_server: Callable[..., PatrolServer],
+                                               info_share_server: Callable[..., InfoShareServer]) -> None:
+    patrol, info_share = patrol_server(), info_share_server()
+    expired = issue_patrol_token(patrol.harness.settings, "officer-1", [TOWNSHIP], lifetime_seconds=-60)
+    for base, path in ((patrol.base, "/open311/v2/discovery.json"), (patrol.base, "/open311/v2/services.json"),
+                       (patrol.base, "/open311/v2/requests.json"), (info_share.base, "/v1/stats/summary"),
+                       (info_share.base, "/v1/feed")):
+        client = patrol.client("127.0.0.11") if base == patrol.base else info_share.client("127.0.0.11")
+        assert client.get(path).status_code == 200, path  # no credential: the public
+        for token in ("forged.token.value", expired):
+            refused = client.get(path, headers={"Authorization": f"Bearer {token}"})
+            assert refused.status_code == 401, (path, refused.status_code, refused.text)
+            assert refused.headers["WWW-Authenticate"].startswith("Bearer"), path
+
+
+def test_an_officer_token_claiming_every_township_or_with_a_string_expiry_is_refused(
+        patrol_server: Callable[..., PatrolServer]) -> None:
+    patrol = patrol_server()
+    settings = patrol.harness.settings
+    client = patrol.client("127.0.0.12")
+    base = {"sub": "officer-9", "role": "patrol_officer", "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
+            "iat": int(time.time())}
+    for claims in ({"townships": ["*"], "exp": int(time.time()) + 600},
+                   {"townships": [TOWNSHIP], "exp": str(int(time.time()) + 600)}):
+        token = jwt.encode({**base, **claims}, JWT_SECRET, algorithm="HS256")
+        answer = client.post("/v1/findings", json=submission(f"star-{len(claims)}-{claims['exp']}"),
+                             headers={"Authorization": f"Bearer {token}"})
+        assert answer.status_code == 401, answer.text
+        assert answer.headers["WWW-Authenticate"] == "Bearer"
+    genuine = client.post("/v1/findings", json=submission("genuine-1"),
+                          headers={"Authorization": f"Bearer {patrol.harness.token()}"})
+    assert genuine.status_code == 202, genuine.text
