@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
@@ -24,6 +25,7 @@ from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.http_metrics import HttpMetrics
 from services.common.http_server import HeaderLimit
 from services.common.jwt_auth import bearer_token
+from services.common.privacy import mask_text
 from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
 from services.info_share import answers, metrics, queries
@@ -129,6 +131,14 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         if exc.status == 401:
             return refuse(request, 401, "unauthenticated", exc.reason, {"WWW-Authenticate": "Bearer"})
         return refuse(request, exc.status, "forbidden", exc.reason, {})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, without the refused value echoed back (a filter or body may hold a phone number or
+        # an id) and with the message masked as any error message is.
+        detail = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": mask_text(str(e.get("msg", "")))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(TooManyAuthFailures)
     async def locked_out(request: Request, exc: TooManyAuthFailures) -> JSONResponse:

@@ -50,3 +50,11 @@ def test_an_officer_token_claiming_every_township_or_with_a_string_expiry_is_ref
     genuine = client.post("/v1/findings", json=submission("genuine-1"),
                           headers={"Authorization": f"Bearer {patrol.harness.token()}"})
     assert genuine.status_code == 202, genuine.text
+
+
+def test_a_refused_value_is_not_echoed_back(info_share_server: Callable[..., InfoShareServer]) -> None:
+    server = info_share_server()
+    answer = server.client("127.0.0.13").get("/v1/cases?township=13812345678&county=210603199001011230")
+    assert answer.status_code == 422
+    assert {tuple(e["loc"]) for e in answer.json()["detail"]} == {("query", "township"), ("query", "county")}
+    assert "13812345678" not in answer.text and "210603199001011230" not in answer.text
