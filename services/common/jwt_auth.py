@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import jwt
@@ -55,6 +56,23 @@ def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict
 # services would read a list where a string belongs: a token of the wrong shape is refused, whoever signed it.
 _CLAIM_TYPES: dict[str, tuple[type, ...]] = {"exp": (int, float), "nbf": (int, float), "iat": (int, float),
                                              "sub": (str,), "role": (str,), "body_id": (str,), "township": (str,)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token names, read once and the same way by every service (roles: services.common.roles)."""
+
+    subject: str
+    role: str  # "" when the token names none
+    township_codes: frozenset[str]  # the township offices the holder serves (``townships``, or one ``township``)
+    body_id: str | None  # the receiving body the holder speaks for, e.g. team:210603:natural_resources
+
+
+def identity_of(claims: dict[str, Any]) -> Identity:
+    """The identity in claims ``decode_token`` returned (their shape is checked there)."""
+    townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
+    return Identity(str(claims["sub"]), str(claims.get("role") or ""), frozenset(townships),
+                    claims.get("body_id") or None)
 
 
 def claims_problem(claims: dict[str, Any]) -> str | None:
