@@ -35,7 +35,7 @@ class InfoShareApiSettings(InfoShareSettings):
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; none by default.
     trusted_proxies: str = ""
     # All request header lines together, in bytes: more is refused with 431.
-    max_header_bytes: int = Field(16_384, ge=1_024)
+    max_header_bytes: int = Field(default=16_384, ge=1_024)
 
     @field_validator("jwt_secret")
     @classmethod
