@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -26,7 +27,7 @@ from services.common.http_metrics import HttpMetrics
 from services.common.http_server import HeaderLimit
 from services.common.jwt_auth import bearer_token
 from services.common.privacy import mask_text
-from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
+from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
 from services.info_share import answers, metrics, queries
 from services.info_share.action_publisher import ActionPublisher
@@ -60,6 +61,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
     """The schema must already be migrated (``python -m services.info_share`` does it before serving)."""
     audit_log = audit or JsonLinesAuditLog(settings.info_share_audit_log_path)
     auth_failures = AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst)
+    reads = TokenBuckets(settings.reads_per_minute, settings.read_burst)
+    streams = StreamSlots(settings.streams_per_caller)
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     reference = load_reference_data()
@@ -86,10 +89,17 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         brute-force guard (every failure counts; an address out of failures gets 429 before its token is read)."""
         authorization = request.headers.get("authorization")
         if not authorization:
-            return ANONYMOUS
+            return throttled(request, ANONYMOUS)
         who = auth_failures.authenticate(client_address(request), time.monotonic(),
                                          lambda: caller_from_token(bearer_token(authorization), settings))
         request.state.caller = who  # named in the audit entry if a later check refuses it (403)
+        return throttled(request, who)
+
+    def throttled(request: Request, who: Caller) -> Caller:
+        """Every read counts against its caller's budget: the token's subject, else the client address."""
+        decision = reads.take(reader_key(request, who), time.monotonic())
+        if not decision.allowed:
+            raise ReadsExhausted(decision.retry_after_seconds, "over the read rate limit")
         return who
 
     def official(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -140,6 +150,10 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
                   for e in exc.errors()]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    @app.exception_handler(ReadsExhausted)
+    async def reads_exhausted(request: Request, exc: ReadsExhausted) -> JSONResponse:
+        return refuse(request, 429, "rate_limited", exc.reason, {"Retry-After": str(exc.retry_after_seconds)})
+
     @app.exception_handler(TooManyAuthFailures)
     async def locked_out(request: Request, exc: TooManyAuthFailures) -> JSONResponse:
         return refuse(request, 429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after_seconds)})
@@ -155,8 +169,14 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         response.headers["Link"] = f'</v1/feed?after={cursor}&limit={limit}>; rel="next"'
         return entries
 
-    @app.get("/v1/feed/stream", response_class=EventSourceResponse)
-    async def feed_stream(who: AnyCaller, where: FeedFilters,
+    def stream_room(request: Request, who: AnyCaller) -> None:
+        """Checked before the stream's answer starts (a refusal after it would be a broken 200)."""
+        if streams.count(reader_key(request, who)) >= settings.streams_per_caller:
+            raise ReadsExhausted(SSE_RETRY_MILLISECONDS // 1000,
+                                 f"at most {settings.streams_per_caller} live streams open per caller")
+
+    @app.get("/v1/feed/stream", response_class=EventSourceResponse, dependencies=[Depends(stream_room)])
+    async def feed_stream(request: Request, who: AnyCaller, where: FeedFilters,
                           cursor: Annotated[int, Depends(resume_cursor)]) -> AsyncIterator[ServerSentEvent]:
         """Live feed (Server-Sent Events): every entry after ``Last-Event-ID`` (or ``after``), then new ones as they
         arrive; each event's id is its sequence, so a reconnecting client resumes exactly where it stopped."""
@@ -165,6 +185,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
             with sessions() as db:
                 return _feed_entries(db, who, where, from_sequence, STREAM_PAGE)
 
+        key = reader_key(request, who)
+        streams.open(key)
         metrics.LIVE_STREAMS.inc()
         try:
             yield ServerSentEvent(retry=SSE_RETRY_MILLISECONDS, comment=f"liandong feed after {cursor}")
@@ -177,6 +199,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
                     await asyncio.sleep(settings.feed_poll_seconds)
         finally:
             metrics.LIVE_STREAMS.dec()
+            streams.close(key)
 
     def _feed_entries(db: Session, who: Caller, where: queries.Filters, after: int, limit: int) -> list[FeedEntry]:
         rows = queries.feed_page(db, reference=reference, filters=where, after=after, limit=limit)
@@ -272,6 +295,38 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
 
 def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
+
+
+class ReadsExhausted(Exception):
+    """A caller over its read budget or its number of open streams: 429 with Retry-After."""
+
+    def __init__(self, retry_after_seconds: int, reason: str) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+        self.reason = reason
+
+
+class StreamSlots:
+    """Live streams open per caller key (one process: streams are held by the process serving them)."""
+
+    def __init__(self, per_caller: int) -> None:
+        self.per_caller = per_caller
+        self._open: Counter[str] = Counter()
+
+    def count(self, key: str) -> int:
+        return self._open[key]
+
+    def open(self, key: str) -> None:
+        self._open[key] += 1
+
+    def close(self, key: str) -> None:
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+
+def reader_key(request: Request, who: Caller) -> str:
+    return f"sub:{who.subject}" if who.subject else f"addr:{client_address(request)}"
 
 
 def resume_cursor(after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE,

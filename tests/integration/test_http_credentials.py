@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import httpx
 import jwt
 
+from services.common.polling import poll_until
 from services.patrol.auth import issue_token as issue_patrol_token
 from tests.integration import test_http_abuse as served
 from tests.integration.test_http_abuse import InfoShareServer, PatrolServer
@@ -58,3 +60,40 @@ def test_a_refused_value_is_not_echoed_back(info_share_server: Callable[..., Inf
     assert answer.status_code == 422
     assert {tuple(e["loc"]) for e in answer.json()["detail"]} == {("query", "township"), ("query", "county")}
     assert "13812345678" not in answer.text and "210603199001011230" not in answer.text
+
+
+def test_reads_are_limited_per_caller(info_share_server: Callable[..., InfoShareServer]) -> None:
+    server = info_share_server(read_burst=5, reads_per_minute=6.0)
+    greedy, other = server.client("127.0.0.14"), server.client("127.0.0.15")
+    assert [greedy.get("/v1/stats/summary").status_code for _ in range(5)] == [200] * 5
+    refused = greedy.get("/v1/feed")
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1, refused.text
+    assert other.get("/v1/feed").status_code == 200  # its own budget
+    # An authenticated caller's budget is its token's, wherever it connects from.
+    token = {"Authorization": f"Bearer {server.token('supervisor', None)}"}
+    assert [greedy.get("/v1/cases", headers=token).status_code for _ in range(5)] == [200] * 5
+    assert other.get("/v1/cases", headers=token).status_code == 429
+    assert [e["reason"] for e in server.audited(refused)] == ["rate_limited"]
+
+
+def test_live_streams_are_capped_per_caller_so_queries_go_on(
+        info_share_server: Callable[..., InfoShareServer]) -> None:
+    server = info_share_server(streams_per_caller=2)
+    token = {"Authorization": f"Bearer {server.token('supervisor', None)}"}
+    client = server.client("127.0.0.16")
+    with client.stream("GET", "/v1/feed/stream", headers=token) as first, \
+            client.stream("GET", "/v1/feed/stream", headers=token) as second:
+        assert first.status_code == second.status_code == 200
+        next(first.iter_lines()), next(second.iter_lines())  # both streams are being served
+        third = client.get("/v1/feed/stream", headers=token)
+        assert third.status_code == 429 and "live streams" in third.json()["detail"], third.text
+        assert client.get("/v1/cases", headers=token).status_code == 200  # queries are still answered
+        anonymous = client.get("/v1/stats/summary")
+        assert anonymous.status_code == 200
+    # Closed streams give their places back.
+    poll_until(lambda: _stream_opens(client, token), 10, 0.1, "a stream accepted again")
+
+
+def _stream_opens(client: httpx.Client, headers: dict[str, str]) -> bool:
+    with client.stream("GET", "/v1/feed/stream", headers=headers) as answer:
+        return answer.status_code == 200

@@ -140,6 +140,7 @@ def test_schemathesis_finds_no_server_error_in_either_document(
     patrol = patrol_server(**unlimited)
     # On the real broker: lifecycle actions are published (no dispatch answers them here, so none is waited for).
     info_share = info_share_server(auth_failure_burst=1_000_000, auth_failures_per_minute=60_000_000.0,
+                                   read_burst=1_000_000, reads_per_minute=60_000_000.0,
                                    bootstrap_servers=kafka_bootstrap, topic_prefix=topic_prefix,
                                    action_wait_seconds=0.0)
     tally: Counter[str] = Counter()
