@@ -84,8 +84,9 @@ def test_live_streams_are_capped_per_caller_so_queries_go_on(
     with client.stream("GET", "/v1/feed/stream", headers=token) as first, \
             client.stream("GET", "/v1/feed/stream", headers=token) as second:
         assert first.status_code == second.status_code == 200
-        next(first.iter_lines()), next(second.iter_lines())  # both streams are being served
-        third = client.get("/v1/feed/stream", headers=token)
+        for stream in (first, second):  # both are being served: each has sent its own opening comment
+            assert any("liandong feed after" in line for line in stream.iter_lines())
+        third = client.get("/v1/feed/stream", headers=token, timeout=10)  # a stream accepted would never end
         assert third.status_code == 429 and "live streams" in third.json()["detail"], third.text
         assert client.get("/v1/cases", headers=token).status_code == 200  # queries are still answered
         anonymous = client.get("/v1/stats/summary")
