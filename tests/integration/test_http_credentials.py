@@ -84,8 +84,11 @@ def test_live_streams_are_capped_per_caller_so_queries_go_on(
     with client.stream("GET", "/v1/feed/stream", headers=token) as first, \
             client.stream("GET", "/v1/feed/stream", headers=token) as second:
         assert first.status_code == second.status_code == 200
-        for stream in (first, second):  # both are being served: each has sent its own opening comment
-            assert any("liandong feed after" in line for line in stream.iter_lines())
+        # Both are being served: each has sent its own opening comment. The line iterators are kept: one dropped
+        # and collected would close its stream.
+        lines = [stream.iter_lines() for stream in (first, second)]
+        for each in lines:
+            assert any("liandong feed after" in line for line in each)
         third = client.get("/v1/feed/stream", headers=token, timeout=10)  # a stream accepted would never end
         assert third.status_code == 429 and "live streams" in third.json()["detail"], third.text
         assert client.get("/v1/cases", headers=token).status_code == 200  # queries are still answered
