@@ -13,9 +13,9 @@ from typing import Any
 
 from schemas.events import CASE_EVENT_MODELS, CaseOpened, FindingMerged, ReferralIssued, WireModel
 from services.common.envelope import PoisonEvent, decode
+from services.common.privacy import PiiKind, find_personal_data
 from services.common.topics import CASE_EVENTS, FEED, FINDINGS, referrals_topic
 from services.dispatch.domain.deadlines import DeadlinePolicy
-from services.info_share.domain.masking import PiiKind, find_personal_data
 from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
@@ -97,8 +97,8 @@ def feed_leaks(bootstrap: str, prefix: str) -> tuple[int, int, list[str]]:
         except ValueError:
             texts = [value.decode("utf-8", "replace")]
         for text in texts:
-            leaks += [f"{kind}:{found}" for kind, found in find_personal_data(text)
-                      if kind in (PiiKind.RESIDENT_ID, PiiKind.PHONE)]
+            leaks += [f"{found.kind}:{found.value}" for found in find_personal_data(text)
+                      if found.kind in (PiiKind.RESIDENT_ID, PiiKind.PHONE)]
     return len(records), len(ids), leaks
 
 

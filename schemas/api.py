@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.bounds import Instant
 from schemas.events import Location, Photo, Source, Subject
 
 
@@ -16,7 +17,7 @@ class FindingSubmission(BaseModel):
     township_code: str = Field(pattern=r"^\d{9}$")
     category_code: str = Field(min_length=1, max_length=64)
     location: Location
-    observed_at: AwareDatetime
+    observed_at: Instant
     description: str = Field(min_length=1, max_length=4000)
     source: Source = Source.PATROL
     photos: list[Photo] = Field(default_factory=list, max_length=20)

@@ -21,7 +21,7 @@ from services.common.polling import poll_until
 from services.info_share.auth import issue_token
 from services.info_share.settings import InfoShareApiSettings
 
-ROLES = {"team": "county_team", "agency": "dispatched_agency", "coordination": "coordination",
+ROLES = {"team": "county_team", "agency": "dispatched_agency", "coordination": "county_coordination",
          "township": "township_officer"}
 
 

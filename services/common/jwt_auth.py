@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import jwt
+
+from services.common.roles import EVERY_TOWNSHIP
 
 T = TypeVar("T")
 
@@ -43,7 +46,50 @@ def decode_token(token: str, *, secret: str, issuer: str, audience: str) -> dict
         raise AuthError(401, "token issuer is not trusted") from None
     except jwt.PyJWTError as exc:
         raise AuthError(401, f"invalid token: {exc}") from None
+    problem = claims_problem(claims)
+    if problem is not None:
+        raise AuthError(401, f"invalid token: {problem}")
     return claims
+
+
+# Claim → the type it must have. PyJWT turns a numeric string into a time ("exp": "9999999999" passes), and the
+# services would read a list where a string belongs: a token of the wrong shape is refused, whoever signed it.
+_CLAIM_TYPES: dict[str, tuple[type, ...]] = {"exp": (int, float), "nbf": (int, float), "iat": (int, float),
+                                             "sub": (str,), "role": (str,), "body_id": (str,), "township": (str,)}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a verified token names, read once and the same way by every service (roles: services.common.roles)."""
+
+    subject: str
+    role: str  # "" when the token names none
+    township_codes: frozenset[str]  # the township offices the holder serves (``townships``, or one ``township``)
+    body_id: str | None  # the receiving body the holder speaks for, e.g. team:210603:natural_resources
+
+
+def identity_of(claims: dict[str, Any]) -> Identity:
+    """The identity in claims ``decode_token`` returned (their shape is checked there)."""
+    townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
+    return Identity(str(claims["sub"]), str(claims.get("role") or ""), frozenset(townships),
+                    claims.get("body_id") or None)
+
+
+def claims_problem(claims: dict[str, Any]) -> str | None:
+    """What is wrong with the shape of verified ``claims``, or None."""
+    for name, types in _CLAIM_TYPES.items():
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, types) or isinstance(value, bool)):
+            return f"claim {name} must be {' or '.join(t.__name__ for t in types)}"
+    if not str(claims.get("sub", "")).strip():
+        return "claim sub must not be empty"
+    townships = claims.get("townships")
+    if townships is not None and not (isinstance(townships, list) and all(isinstance(t, str) for t in townships)):
+        return "claim townships must be a list of township codes"
+    # "Every township" is a scope configured for a system's API key; no person's token carries it.
+    if EVERY_TOWNSHIP in (townships or []) or claims.get("township") == EVERY_TOWNSHIP:
+        return "claim townships may not be '*' (every township is for API keys only)"
+    return None
 
 
 class VerifiedTokens(Generic[T]):

@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from services.common.http_server import server_options
 from services.info_share.api import create_app
 from services.info_share.register.database import make_engine, migrate
 from services.info_share.settings import InfoShareApiSettings
@@ -20,8 +21,9 @@ def main() -> None:
     engine = make_engine(settings.database_url)
     migrate(engine)
     engine.dispose()
+    # uvloop and httptools: pinned dependencies ("auto" would pick them silently).
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning",
-                loop="uvloop", http="httptools")  # pinned dependencies; "auto" would pick them silently
+                loop="uvloop", http="httptools", **server_options(settings.trusted_proxies))
 
 
 if __name__ == "__main__":

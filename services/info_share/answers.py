@@ -8,10 +8,10 @@ from dataclasses import asdict
 from typing import Any
 
 from schemas.events import FeedEntry
+from services.common.privacy import PiiKind
 from services.info_share import metrics, views
 from services.info_share.domain.audience import Audience, Caller, audience_for
 from services.info_share.domain.evaluation import BodyFigures, TownshipFigures
-from services.info_share.domain.masking import PiiKind
 from services.info_share.feed import feed_entry
 from services.info_share.queries import CaseBundle
 from services.info_share.register.tables import CaseRow, LedgerRow, ReportRow

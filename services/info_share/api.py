@@ -6,24 +6,28 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import AwareDatetime
 from sqlalchemy.orm import Session
 
+from schemas.bounds import MAX_SEQUENCE, RANGE_TEXT, Instant
 from schemas.events import FeedEntry
 from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.http_metrics import HttpMetrics
+from services.common.http_server import HeaderLimit
 from services.common.jwt_auth import bearer_token
-from services.common.rate_limit import AuthFailureLimit, TooManyAuthFailures
+from services.common.privacy import mask_text
+from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
 from services.info_share import answers, metrics, queries
 from services.info_share.action_publisher import ActionPublisher
@@ -48,8 +52,8 @@ def filters(
     body: Annotated[str | None, Query(max_length=80, description="e.g. team:210603:natural_resources")] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[AwareDatetime | None, Query(description="inclusive; with a time zone")] = None,
-    until: Annotated[AwareDatetime | None, Query(description="exclusive; with a time zone")] = None,
+    since: Annotated[Instant | None, Query(description=f"inclusive; with a time zone; {RANGE_TEXT}")] = None,
+    until: Annotated[Instant | None, Query(description=f"exclusive; with a time zone; {RANGE_TEXT}")] = None,
 ) -> queries.Filters:
     return queries.Filters(county=county, township=township, department=department, body=body, category=category,
                            status=status, since=since, until=until)
@@ -59,6 +63,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
     """The schema must already be migrated (``python -m services.info_share`` does it before serving)."""
     audit_log = audit or JsonLinesAuditLog(settings.info_share_audit_log_path)
     auth_failures = AuthFailureLimit(settings.auth_failures_per_minute, settings.auth_failure_burst)
+    reads = TokenBuckets(settings.reads_per_minute, settings.read_burst)
+    streams = StreamSlots(settings.streams_per_caller)
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     reference = load_reference_data()
@@ -85,10 +91,17 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         brute-force guard (every failure counts; an address out of failures gets 429 before its token is read)."""
         authorization = request.headers.get("authorization")
         if not authorization:
-            return ANONYMOUS
+            return throttled(request, ANONYMOUS)
         who = auth_failures.authenticate(client_address(request), time.monotonic(),
                                          lambda: caller_from_token(bearer_token(authorization), settings))
         request.state.caller = who  # named in the audit entry if a later check refuses it (403)
+        return throttled(request, who)
+
+    def throttled(request: Request, who: Caller) -> Caller:
+        """Every read counts against its caller's budget: the token's subject, else the client address."""
+        decision = reads.take(reader_key(request, who), time.monotonic())
+        if not decision.allowed:
+            raise ReadsExhausted(decision.retry_after_seconds, "over the read rate limit")
         return who
 
     def official(who: Annotated[Caller, Depends(caller)]) -> Caller:
@@ -131,13 +144,25 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
             return refuse(request, 401, "unauthenticated", exc.reason, {"WWW-Authenticate": "Bearer"})
         return refuse(request, exc.status, "forbidden", exc.reason, {})
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, without the refused value echoed back (a filter or body may hold a phone number or
+        # an id) and with the message masked as any error message is.
+        detail = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": mask_text(str(e.get("msg", "")))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(ReadsExhausted)
+    async def reads_exhausted(request: Request, exc: ReadsExhausted) -> JSONResponse:
+        return refuse(request, 429, "rate_limited", exc.reason, {"Retry-After": str(exc.retry_after_seconds)})
+
     @app.exception_handler(TooManyAuthFailures)
     async def locked_out(request: Request, exc: TooManyAuthFailures) -> JSONResponse:
         return refuse(request, 429, "rate_limited", str(exc), {"Retry-After": str(exc.retry_after_seconds)})
 
     @app.get("/v1/feed", response_model=list[FeedEntry])
     def feed(db: DbSession, who: AnyCaller, where: FeedFilters, response: Response,
-             after: Annotated[int, Query(ge=0, description="the last sequence seen")] = 0,
+             after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="the last sequence seen")] = 0,
              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[FeedEntry]:
         """Entries after the cursor, in order; ``X-Next-Cursor`` (and ``Link: rel=next``) give the next cursor."""
         entries = _feed_entries(db, who, where, after, limit)
@@ -146,8 +171,14 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         response.headers["Link"] = f'</v1/feed?after={cursor}&limit={limit}>; rel="next"'
         return entries
 
-    @app.get("/v1/feed/stream", response_class=EventSourceResponse)
-    async def feed_stream(who: AnyCaller, where: FeedFilters,
+    def stream_room(request: Request, who: AnyCaller) -> None:
+        """Checked before the stream's answer starts (a refusal after it would be a broken 200)."""
+        if streams.count(reader_key(request, who)) >= settings.streams_per_caller:
+            raise ReadsExhausted(SSE_RETRY_MILLISECONDS // 1000,
+                                 f"at most {settings.streams_per_caller} live streams open per caller")
+
+    @app.get("/v1/feed/stream", response_class=EventSourceResponse, dependencies=[Depends(stream_room)])
+    async def feed_stream(request: Request, who: AnyCaller, where: FeedFilters,
                           cursor: Annotated[int, Depends(resume_cursor)]) -> AsyncIterator[ServerSentEvent]:
         """Live feed (Server-Sent Events): every entry after ``Last-Event-ID`` (or ``after``), then new ones as they
         arrive; each event's id is its sequence, so a reconnecting client resumes exactly where it stopped."""
@@ -156,6 +187,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
             with sessions() as db:
                 return _feed_entries(db, who, where, from_sequence, STREAM_PAGE)
 
+        key = reader_key(request, who)
+        streams.open(key)
         metrics.LIVE_STREAMS.inc()
         try:
             yield ServerSentEvent(retry=SSE_RETRY_MILLISECONDS, comment=f"liandong feed after {cursor}")
@@ -168,6 +201,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
                     await asyncio.sleep(settings.feed_poll_seconds)
         finally:
             metrics.LIVE_STREAMS.dec()
+            streams.close(key)
 
     def _feed_entries(db: Session, who: Caller, where: queries.Filters, after: int, limit: int) -> list[FeedEntry]:
         rows = queries.feed_page(db, reference=reference, filters=where, after=after, limit=limit)
@@ -179,7 +213,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
 
     @app.get("/v1/cases")
     def cases(db: DbSession, who: AnyCaller, where: FeedFilters,
-              after: Annotated[int, Query(ge=0, description="next_cursor of the previous page")] = 0,
+              after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="next_cursor of the previous page")] = 0,
               limit: Annotated[int, Query(ge=1, le=500)] = 50,
               mine: Annotated[bool, Query(description="only cases the caller is a party to")] = False,
               ) -> dict[str, Any]:
@@ -240,8 +274,8 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         return answer
 
     @app.get("/v1/stats/summary")
-    def summary(db: DbSession) -> dict[str, Any]:
-        """Counts only (no case content): open to everyone."""
+    def summary(db: DbSession, _who: AnyCaller) -> dict[str, Any]:
+        """Counts only (no case content): open to everyone; a token sent is checked all the same."""
         return queries.summary(db)
 
     desk = ActionDesk(sessions=sessions, publisher=publisher, wait_seconds=settings.action_wait_seconds)
@@ -258,6 +292,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     # Added last, so outermost of the application's middleware: sees the exceptions Starlette answers with 500.
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     app.add_middleware(HttpMetrics, service="info-share")
     return app
 
@@ -266,7 +301,40 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no Last-Event-ID is sent")] = 0,
+class ReadsExhausted(Exception):
+    """A caller over its read budget or its number of open streams: 429 with Retry-After."""
+
+    def __init__(self, retry_after_seconds: int, reason: str) -> None:
+        super().__init__(reason)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+        self.reason = reason
+
+
+class StreamSlots:
+    """Live streams open per caller key (one process: streams are held by the process serving them)."""
+
+    def __init__(self, per_caller: int) -> None:
+        self.per_caller = per_caller
+        self._open: Counter[str] = Counter()
+
+    def count(self, key: str) -> int:
+        return self._open[key]
+
+    def open(self, key: str) -> None:
+        self._open[key] += 1
+
+    def close(self, key: str) -> None:
+        self._open[key] -= 1
+        if self._open[key] <= 0:
+            del self._open[key]
+
+
+def reader_key(request: Request, who: Caller) -> str:
+    return f"sub:{who.subject}" if who.subject else f"addr:{client_address(request)}"
+
+
+def resume_cursor(after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE,
+                                               description="used when no Last-Event-ID is sent")] = 0,
                   last_event_id: Annotated[str | None, Header()] = None) -> int:
     """Where a stream starts: the browser's ``Last-Event-ID`` on reconnection wins over ``after``."""
     if last_event_id is None or not last_event_id.strip():
@@ -275,6 +343,6 @@ def resume_cursor(after: Annotated[int, Query(ge=0, description="used when no La
         cursor = int(last_event_id)
     except ValueError:
         raise HTTPException(400, "Last-Event-ID must be a feed sequence number") from None
-    if cursor < 0:
-        raise HTTPException(400, "Last-Event-ID must not be negative")
+    if not 0 <= cursor <= MAX_SEQUENCE:
+        raise HTTPException(400, f"Last-Event-ID must be a feed sequence number from 0 to {MAX_SEQUENCE}")
     return cursor

@@ -13,9 +13,12 @@ from typing import Any
 
 import jwt
 
-from services.common.jwt_auth import ALGORITHM, AuthError, decode_token
+from services.common.jwt_auth import ALGORITHM, AuthError, decode_token, identity_of
+from services.common.roles import Role
 from services.info_share.domain.audience import ANONYMOUS, Caller
 from services.info_share.settings import InfoShareApiSettings
+
+__all__ = ["AuthError", "caller_from_token", "issue_token"]
 
 
 def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Caller:
@@ -24,12 +27,9 @@ def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Call
         return ANONYMOUS
     claims = decode_token(token, secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience)
-    townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
-    if not isinstance(townships, list):  # a bare string would otherwise be read as one township per character
-        raise AuthError(401, "invalid token: townships must be a list")
-    body_id = claims.get("body_id")
-    return Caller(subject=str(claims["sub"]), role=str(claims.get("role") or "public"),
-                  body_id=str(body_id) if body_id else None, township_codes=frozenset(map(str, townships)))
+    who = identity_of(claims)
+    return Caller(subject=who.subject, role=who.role or "public", body_id=who.body_id,
+                  township_codes=who.township_codes)
 
 
 def issue_token(settings: InfoShareApiSettings, subject: str, *, role: str, body_id: str | None = None,
@@ -48,7 +48,8 @@ def issue_token(settings: InfoShareApiSettings, subject: str, *, role: str, body
 
 MIN_KEY_CHARS = 16
 # The role a work-order system acts in is its body's kind: it answers for that one body and no other.
-ROLE_OF_BODY_KIND = {"team": "county_team", "agency": "dispatched_agency", "township": "township_officer"}
+ROLE_OF_BODY_KIND = {"team": Role.COUNTY_TEAM.value, "agency": Role.DISPATCHED_AGENCY.value,
+                     "township": Role.TOWNSHIP_OFFICER.value}
 
 
 def parse_work_order_keys(raw: str) -> dict[str, Caller]:

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session, sessionmaker
 
+from schemas.bounds import Instant
 from schemas.events import Channel, EvidenceLink, ReferralOutcome, ReturnReason
 from services.dispatch.domain.lifecycle import Action, State
 from services.info_share import queries, worklist
@@ -41,7 +42,7 @@ IdempotencyKey = Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\
 
 class ActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    stated_at: AwareDatetime | None = Field(None, description="When you acted, by your clock (recorded, bounded)")
+    stated_at: Instant | None = Field(None, description="When you acted, by your clock (recorded, bounded)")
 
     @field_validator("*")
     @classmethod
@@ -76,7 +77,7 @@ class NoteBody(ActionBody):
 
 class ReworkBody(ActionBody):
     reason: str = Field(min_length=1, max_length=2000)
-    due_by: AwareDatetime | None = Field(None, description="Default: the policy's rework limit in working days")
+    due_by: Instant | None = Field(None, description="Default: the policy's rework limit in working days")
 
 
 class DecisionBody(ActionBody):
@@ -183,11 +184,19 @@ def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], refer
         async def act(request: Request, who: Official, referral_id: str,
                       body: Annotated[model, Body()] = None,  # type: ignore[valid-type,assignment]
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
-            details = body if body is not None else model()
+            details = body if body is not None else _empty_body(model)
             return as_json(await desk.act(who, referral_id, action, _details(details), key=idempotency_key,
                                           channel=Channel.HTTP))
         act.__doc__ = ROUTES_DOC.get(action, "")
         return act
+
+    def _empty_body(model: type[ActionBody]) -> ActionBody:
+        """No body is an empty one: fine for an action without required fields, a 422 naming them otherwise."""
+        try:
+            return model()
+        except ValidationError as exc:
+            missing = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+            raise Refused(422, "invalid", f"body: required fields missing: {missing}") from None
 
     @app.get("/v1/stats/evaluation.csv", tags=["lifecycle"], response_class=Response)
     def evaluation_csv(db: DbSession, who: Official) -> Response:

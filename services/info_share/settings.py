@@ -35,6 +35,16 @@ class InfoShareApiSettings(InfoShareSettings):
     work_order_api_keys: SecretStr = SecretStr("")
     # Audit log of refused requests (JSON lines): appended to this file when set, else written to standard error.
     info_share_audit_log_path: str = ""
+    # Reads per caller (its token's subject, else its client address): bursts of read_burst requests, refilled at
+    # reads_per_minute; and at most streams_per_caller live feed streams open at once (a stream polls the register
+    # every feed_poll_seconds for as long as it is open: unbounded, streams starve the queries).
+    reads_per_minute: float = Field(default=1_200.0, gt=0)
+    read_burst: int = Field(default=300, ge=1)
+    streams_per_caller: int = Field(default=4, ge=1)
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: str = ""
+    # All request header lines together, in bytes: more is refused with 431.
+    max_header_bytes: int = Field(default=16_384, ge=1_024)
 
     @field_validator("jwt_secret")
     @classmethod

@@ -12,10 +12,8 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from services.info_share.domain.audience import Audience
-from services.info_share.domain.masking import PiiKind, Tally, mask_reporter, mask_subject, mask_text
-
-_RANK = {Audience.PUBLIC: 0, Audience.OFFICIAL: 1, Audience.FULL: 2}
+from services.common.privacy import RANK as _RANK
+from services.common.privacy import Audience, PiiKind, Tally, reporter_for, subject_for, text_for
 
 
 class Treat(Enum):
@@ -96,9 +94,7 @@ class Renderer:
         return {rule.name: self._value(rule, get(rule.name)) for rule in rules if rank >= _RANK[rule.audience]}
 
     def text(self, value: str | None) -> str | None:
-        if value is None or self.audience is Audience.FULL:
-            return value
-        return mask_text(value, known=self.known, tally=self.tally)
+        return text_for(self.audience, value, known=self.known, tally=self.tally)
 
     def _value(self, rule: Rule, value: Any) -> Any:
         if isinstance(value, datetime):
@@ -108,10 +104,9 @@ class Renderer:
         if rule.treat is Treat.FREE_TEXT:
             return self.text(value)
         if rule.treat is Treat.REPORTER:
-            if self.tally is not None:
-                self.tally[PiiKind.NAME] += 1
-            return mask_reporter(value)
-        return [{"kind": s["kind"], "value": mask_subject(s["kind"], s["value"], self.tally)} for s in value]
+            return reporter_for(self.audience, value, self.tally)
+        return [{"kind": s["kind"], "value": subject_for(self.audience, s["kind"], s["value"], self.tally)}
+                for s in value]
 
 
 def known_values(reporters: Iterable[str], subjects: Iterable[Mapping[str, str]]) -> tuple[tuple[PiiKind, str], ...]:

@@ -6,6 +6,7 @@ import argparse
 
 import uvicorn
 
+from services.common.http_server import server_options
 from services.patrol.settings import PatrolSettings
 from services.patrol.workers import app_for_worker, prepare_workers
 
@@ -26,7 +27,7 @@ def main() -> None:
     settings = PatrolSettings()  # type: ignore[call-arg]
     workers = args.workers if args.workers is not None else settings.patrol_workers
     common = {"host": args.host, "port": args.port, "loop": LOOP, "http": HTTP, "log_level": "warning",
-              "access_log": False}
+              "access_log": False, **server_options(settings.trusted_proxies)}
     if workers <= 1:
         uvicorn.run(app_for_worker(settings), **common)
         return

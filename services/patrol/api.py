@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from schemas.api import FindingSubmission
 from services.common import http_metrics
 from services.common.audit import AuditLog, JsonLinesAuditLog
+from services.common.http_server import HeaderLimit
 from services.common.rate_limit import AuthFailureLimit, Buckets, TokenBuckets
 from services.common.topics import FINDINGS
 from services.patrol.adapters.case_lookup import SqlCaseLookup
@@ -91,6 +92,7 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     # Middleware, innermost first: the JSON write routes' fast lane sees bodies the guard has let through.
     app.add_middleware(FastLane, patrol=patrol, lanes=_fast_lanes(json_router))
     app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
+    app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals
 
     @app.get("/healthz", tags=["operations"])

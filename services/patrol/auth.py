@@ -8,7 +8,7 @@ from typing import Any
 
 import jwt
 
-from services.common.jwt_auth import ALGORITHM, AuthError, VerifiedTokens, decode_token
+from services.common.jwt_auth import ALGORITHM, AuthError, VerifiedTokens, decode_token, identity_of
 from services.patrol.domain.access import Principal
 from services.patrol.settings import PatrolSettings
 
@@ -24,10 +24,8 @@ def principal_from_token(token: str, settings: PatrolSettings) -> Principal:
 def _principal_of(token: str, settings: PatrolSettings) -> tuple[Principal, dict[str, Any]]:
     claims = decode_token(token, secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience)
-    townships = claims.get("townships") or ([claims["township"]] if claims.get("township") else [])
-    if not isinstance(townships, list):
-        raise AuthError(401, "invalid token: townships must be a list")
-    return Principal(str(claims["sub"]), str(claims.get("role", "")), frozenset(map(str, townships)), "jwt"), claims
+    who = identity_of(claims)
+    return Principal(who.subject, who.role, who.township_codes, "jwt"), claims
 
 
 def parse_api_keys(raw: str) -> dict[str, Principal]:

@@ -28,6 +28,10 @@ class PatrolSettings(BaseSettings):
     # How long the producer waits for more findings to send with one (acks=all) produce request.
     publish_linger_ms: int = Field(default=2, ge=0)
     retry_after_seconds: int = 5
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For is believed; none by default.
+    trusted_proxies: str = ""
+    # All request header lines together, in bytes: more is refused with 431.
+    max_header_bytes: int = Field(default=16_384, ge=1_024)
     max_future_skew_seconds: float = 300.0
     max_age_days: float = 30.0
     max_body_bytes: int = 1_000_000

@@ -104,7 +104,7 @@ class Party:
 def body_party(stack: Stack, body_id: str) -> Party:
     if body_id.startswith("township:"):
         return Party(stack, None, "township_officer", [body_id.split(":", 1)[1]])
-    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "coordination"}[
+    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "county_coordination"}[
         body_id.split(":", 1)[0]]
     return Party(stack, body_id, role)
 
@@ -232,8 +232,9 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     assert any(e["case_id"] == new_case and e["previous_case_id"] == case_id for e in feed)
     open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests"
     new_finding = case_detail(stack, new_case)["reports"][0]["finding_id"]
+    officer = {"Authorization": f"Bearer {officer_token(stack, [TOWNSHIP])}"}  # the closing note is free text
     old, new = (httpx.get(f"{open311}/{finding}.json", params={"jurisdiction_id": TOWNSHIP, "extensions": "true"},
-                          timeout=30).json()[0] for finding in (reported["finding_id"], new_finding))
+                          headers=officer, timeout=30).json()[0] for finding in (reported["finding_id"], new_finding))
     assert old["status"] == "closed" and "結案說明：核查属实" in old["status_notes"], old
     assert new["status"] == "open" and f"前案 {case_id}" in new["status_notes"], new
     assert new["extended_attributes"]["previous_case_id"] == case_id
@@ -315,7 +316,8 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
         return httpx.post(updates, data=form, timeout=30)
 
     def open311_request() -> dict[str, Any]:
-        answer = httpx.get(open311, params={"jurisdiction_id": TOWNSHIP}, timeout=10)
+        answer = httpx.get(open311, params={"jurisdiction_id": TOWNSHIP}, timeout=10,
+                           headers={"Authorization": f"Bearer {officer_token(stack, [TOWNSHIP])}"})
         assert answer.status_code == 200, answer.text
         return dict(answer.json()[0])
 
@@ -356,6 +358,8 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
 
     closed = poll_until(lambda: (r := open311_request())["status"] == "closed" and r, 30, 0.3, "Open311 closed")
     assert "結案說明：核查属实，予以结案" in closed["status_notes"], closed["status_notes"]
+    public = httpx.get(open311, params={"jurisdiction_id": TOWNSHIP}, timeout=10).json()[0]
+    assert public["status"] == "closed" and "結案說明" not in public["status_notes"]  # the public reads no free text
     timeline = township.client.get(f"/v1/cases/{case_id}/timeline").json()["transitions"]
     by_work_order = [t for t in timeline if t["channel"] == "open311"]
     assert [t["action"] for t in by_work_order] == ["accept", "start_handling", "feed_back"]

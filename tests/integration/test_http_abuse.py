@@ -29,6 +29,7 @@ from pydantic import SecretStr
 from deploy.kafka.local_kafka import free_port
 from schemas.events import CaseOpened, FindingMerged
 from services.common.audit import AuditEntry, MemoryAuditLog
+from services.common.http_server import server_options
 from services.common.polling import poll_until
 from services.info_share.api import create_app as create_info_share_app
 from services.info_share.auth import issue_token as issue_info_share_token
@@ -66,10 +67,12 @@ FAR_TOWNSHIP = "210681001"  # in 东港市: served by nobody in these tests
 # -- serving the real apps ------------------------------------------------------------------------------------------
 
 @contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` behind uvicorn on a free loopback port (lifespan included); yields the base URL."""
+def serving(app: FastAPI, trusted_proxies: str = "") -> Iterator[str]:
+    """``app`` behind uvicorn on a free loopback port (lifespan included), served as the services' ``__main__``
+    serves them (``server_options``); yields the base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           **server_options(trusted_proxies)))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
@@ -124,7 +127,7 @@ def patrol_server(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> It
             settings = patrol_settings(kafka_bootstrap, topic_prefix, tmp_path, **overrides)
             Register(settings.database_url)  # an empty register, as info-share creates it
             audit = MemoryAuditLog()
-            base = stack.enter_context(serving(create_patrol_app(settings, audit=audit)))
+            base = stack.enter_context(serving(create_patrol_app(settings, audit=audit), settings.trusted_proxies))
             attacker = stack.enter_context(client_from(base, ATTACKER))
             harness = PatrolHarness(attacker, settings, audit, settings.database_url,  # type: ignore[arg-type]
                                     kafka_bootstrap, topic_prefix)
@@ -175,7 +178,7 @@ def info_share_server(tmp_path: Path) -> Iterator[Callable[..., InfoShareServer]
             audit_path = tmp_path / "info-share-audit.jsonl"
             settings = InfoShareApiSettings(jwt_secret=SecretStr(JWT_SECRET), database_url=url,
                                             info_share_audit_log_path=str(audit_path), **overrides)
-            base = stack.enter_context(serving(create_info_share_app(settings)))
+            base = stack.enter_context(serving(create_info_share_app(settings), settings.trusted_proxies))
             return InfoShareServer(base, settings, audit_path, story.case_id, stack)
 
         yield build

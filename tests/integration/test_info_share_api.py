@@ -195,7 +195,7 @@ def test_evaluation_figures_are_scoped_to_the_caller(api: Api) -> None:
     assert [b["body_id"] for b in agencies["bodies"]] == [AGENCY]
     far = api.get("/v1/stats/evaluation", api.token("county_team", FAR_TEAM))
     assert [b["body_id"] for b in far["bodies"]] == [FAR_TEAM]
-    county = api.get("/v1/stats/evaluation", api.token("coordination", "coordination:210603"))
+    county = api.get("/v1/stats/evaluation", api.token("county_coordination", "coordination:210603"))
     assert county["scope"] == "county:210603" and FAR_TEAM not in {b["body_id"] for b in county["bodies"]}
     everyone = api.get("/v1/stats/evaluation", api.token("supervisor"))
     assert {b["body_id"] for b in everyone["bodies"]} == {TEAM, OTHER_TEAM, AGENCY, FAR_TEAM}

@@ -38,7 +38,7 @@ def test_a_body_id_claimed_by_a_township_role_does_not_widen_to_other_townships(
 
 
 def test_county_coordination_scope() -> None:
-    assert Caller("c", "coordination", body_id="coordination:210603").county_scope == "210603"
+    assert Caller("c", "county_coordination", body_id="coordination:210603").county_scope == "210603"
     assert Caller("t", "county_team", body_id="team:210603:water").county_scope is None
 
 

@@ -6,8 +6,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from schemas.events import FeedEntry
+from services.common.privacy import PiiKind
 from services.info_share.domain.audience import Audience
-from services.info_share.domain.masking import PiiKind
 from services.info_share.feed import feed_entry
 from services.info_share.register.tables import LedgerRow, ReportRow
 from services.info_share.views import CASE, REPORT, TIMELINE, Renderer, known_values, timeline_facts

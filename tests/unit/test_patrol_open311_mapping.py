@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.common.privacy import canonical
 from services.patrol.domain.idempotency import KeyRecord, KeyState
 from services.patrol.domain.intake import Rejected
 from services.patrol.domain.open311.form import open311_field, parse_post
@@ -212,3 +213,16 @@ def test_error_documents_in_both_formats() -> None:
     root = ET.fromstring(as_xml.body)
     assert root.tag == "errors" and root.findtext("error/code") == "403"
     assert as_xml.media_type is not None and as_xml.media_type.startswith("text/xml")
+
+
+@pytest.mark.parametrize("written", ["210681 19981217 2918", "210681-19960421-7499", "210681－19930625－3555",
+                                     "SFZ210681199601257604abc"])
+def test_the_masked_view_leaves_no_grouped_or_glued_id_in_clear(written: str) -> None:
+    report, case = registered()
+    report = ReportSnapshot(**{**report.__dict__, "description": f"當事人身份證{written}，電話一八七七四四三六七一九",
+                               "address": f"振興區 {written}"})
+    full = request_view(report, case, REFERENCE, full=True, extensions=False)
+    for field in ("description", "address"):
+        assert "210681************" in full[field], full[field]
+        assert canonical(written).removeprefix("SFZ")[6:18] not in canonical(full[field]), full[field]
+    assert "187****6719" in full["description"]

@@ -13,6 +13,8 @@ from json.encoder import encode_basestring
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
 
+from services.common.privacy import mask_subject
+
 # Fixed forever: every id below is derived from it, so a replay of the same input yields the same ids.
 LIANDONG_NAMESPACE = uuid.UUID("b1e13f6e-b95e-4103-8c62-b96f6ee1edcf")
 
@@ -74,19 +76,13 @@ def event_id_for(*parts: str | int) -> str:
 
 
 class InvalidSubject(ValueError):
-    """A subject identifier that fails validation; the message masks resident ids (personal data)."""
+    """A subject identifier that fails validation; the message shows it as the official audience would (masked)."""
 
     def __init__(self, kind: str, value: str, reason: str) -> None:
         self.kind = kind
         self.value = value
         self.reason = reason
-        super().__init__(f"invalid {kind} {_masked(kind, value)!r}: {reason}")
-
-
-def _masked(kind: str, value: str) -> str:
-    if kind != "resident_id" or len(value) <= 10:
-        return value if kind != "resident_id" else "*" * len(value)
-    return value[:6] + "*" * (len(value) - 10) + value[-4:]
+        super().__init__(f"invalid {kind} {mask_subject(kind, value)!r}: {reason}")
 
 
 # Province abbreviations on plates, simplified and traditional; both normalise to the traditional form the project

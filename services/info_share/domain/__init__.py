@@ -1,1 +1,2 @@
-"""Pure rules of the shared feed: audiences, masking, the ledger chain, evaluation figures, distances (no I/O)."""
+"""Pure rules of the shared feed: audiences (masking: services.common.privacy), the ledger chain, evaluation figures,
+distances (no I/O)."""

@@ -6,11 +6,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from services.common.privacy import Audience
+from services.common.roles import OFFICIAL_ROLES, TOWNSHIP_ROLES, Role
 
-class Audience(StrEnum):
-    FULL = "full"  # a party to the case: its reporting township, lead, co-handlers, bodies it was referred to
-    OFFICIAL = "official"  # an enforcement body that is not a party: sees the case with personal data masked
-    PUBLIC = "public"  # anonymous callers and the public role: the public summary only
+__all__ = ["ANONYMOUS", "Audience", "Caller", "PartyRole", "audience_for", "sees_figures_of_all"]
 
 
 class PartyRole(StrEnum):
@@ -21,11 +20,9 @@ class PartyRole(StrEnum):
     COORDINATION = "coordination"  # told of an overdue referral; decides jurisdiction
 
 
-# Roles that speak for an enforcement body. Any other role, or none, is treated as the public (fail closed).
-TOWNSHIP_ROLES = frozenset({"patrol_officer", "township_officer"})
-BODY_ROLES = frozenset({"county_team", "dispatched_agency", "coordination"})
-SUPERVISOR_ROLE = "supervisor"  # city-level oversight: every case, masked, and every figure
-OFFICIAL_ROLES = TOWNSHIP_ROLES | BODY_ROLES | {SUPERVISOR_ROLE}
+# Audiences (services.common.privacy): FULL for a party to the case (its reporting township, lead, co-handlers, bodies
+# it was referred to), OFFICIAL for any other enforcement body, PUBLIC for everyone else. Roles outside
+# OFFICIAL_ROLES, or none, are the public (fail closed).
 
 
 @dataclass(frozen=True)
@@ -54,7 +51,7 @@ class Caller:
     @property
     def county_scope(self) -> str | None:
         """County coordination (county judicial bureau) looks after every case of its county."""
-        if self.role == "coordination" and self.body_id and self.body_id.startswith("coordination:"):
+        if self.role == Role.COUNTY_COORDINATION and self.body_id and self.body_id.startswith("coordination:"):
             return self.body_id.split(":", 1)[1]
         return None
 
@@ -72,4 +69,4 @@ def audience_for(caller: Caller, parties: Iterable[str]) -> Audience:
 
 
 def sees_figures_of_all(caller: Caller) -> bool:
-    return caller.role == SUPERVISOR_ROLE
+    return caller.role == Role.SUPERVISOR

@@ -1,1 +1,2 @@
-"""Patrol domain: validation, idempotency, access, rate-limit policy, masking, Open311 mapping — no I/O."""
+"""Patrol domain: validation, idempotency, access, rate-limit policy, audit summaries, Open311 mapping — no I/O
+(masking: services.common.privacy)."""

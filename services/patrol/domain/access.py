@@ -6,10 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-FILING_ROLES = frozenset({"patrol_officer", "hotline_operator", "system"})
-# Receiving bodies: they accept, return and handle referrals; a finding must come from the township side.
-RECEIVING_ROLES = frozenset({"county_team", "dispatched_agency", "county_coordination"})
-EVERY_TOWNSHIP = "*"
+from services.common.roles import EVERY_TOWNSHIP, FILING_ROLES, RECEIVING_ROLES, Role
+
+__all__ = ["EVERY_TOWNSHIP", "NO_ADJOINING", "Principal", "filing_refusal", "may_read", "parse_adjoining"]
 NO_ADJOINING: Mapping[str, frozenset[str]] = MappingProxyType({})
 
 
@@ -33,7 +32,7 @@ def filing_refusal(principal: Principal, township_code: str,
         return f"role {principal.role or '(none)'} may not file findings"
     if principal.serves(township_code):
         return None
-    if principal.role == "patrol_officer" and any(
+    if principal.role == Role.PATROL_OFFICER and any(
             township_code in adjoining.get(own, frozenset()) for own in principal.township_codes):
         return None
     return f"{principal.subject} may not file for township {township_code}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from services.patrol.domain.masking import mask_subject, mask_text
+from services.common.privacy import mask_subject, mask_text
 
 
 def describe_submission(raw: Any, item_index: int | None = None) -> dict[str, Any]:

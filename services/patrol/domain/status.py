@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from services.common.privacy import mask_text
 from services.patrol.domain.idempotency import KeyRecord
 from services.patrol.domain.register import CaseSnapshot, Registered, duplicate_of, pending_deadline
 from services.reference.loader import ReferenceData
@@ -88,7 +89,8 @@ def _case_view(case: CaseSnapshot, duplicate: str | None, merge_rule: str | None
         report_count=case.report_count, duplicate_of=duplicate, merge_rule=merge_rule,
         previous_case_id=case.previous_case_id, expected_at=pending_deadline(case),
         routing=RoutingView(rule=routing.rule, item_codes=list(routing.item_codes),
-                            catalogue_version=routing.catalogue_version, detail=routing.detail) if routing else None,
+                            catalogue_version=routing.catalogue_version,
+                            detail=mask_text(routing.detail)) if routing else None,
         referrals=[ReferralView(referral_id=r.referral_id, body_id=r.body_id, body_name=body_name(reference, r.body_id),
                                 attempt=r.attempt, state=r.state, accept_by=r.accept_by) for r in case.referrals],
     )

@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from schemas.api import ErrorResponse, FieldError
+from services.common.privacy import mask_text
 from services.patrol.auth import AuthError
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import describe_submission
@@ -45,11 +46,15 @@ def json_error(status: int, error: str, detail: str, problems: list[Problem] | t
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def refused_json(refused: Refused) -> JSONResponse:
-    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else None
+def refusal_headers(refused: Refused) -> dict[str, str] | None:
+    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else {}
     if refused.status == 401:
-        headers = {**(headers or {}), "WWW-Authenticate": "Bearer"}
-    return json_error(refused.status, refused.reason, refused.detail, refused.problems, headers)
+        headers["WWW-Authenticate"] = "Bearer"  # RFC 6750: every 401, the JSON API's and Open311's alike
+    return headers or None
+
+
+def refused_json(refused: Refused) -> JSONResponse:
+    return json_error(refused.status, refused.reason, refused.detail, refused.problems, refusal_headers(refused))
 
 
 def open311_status(status: int) -> int:
@@ -58,7 +63,7 @@ def open311_status(status: int) -> int:
 
 
 def refused_open311(fmt: str, refused: Refused) -> Response:
-    headers = {"Retry-After": str(refused.retry_after_seconds)} if refused.retry_after_seconds else None
+    headers = refusal_headers(refused)
     descriptions = [f"{p.field}: {p.message}" if p.field else p.message for p in refused.problems] or [refused.reason]
     return open311_format.errors(fmt, open311_status(refused.status), descriptions, headers)
 
@@ -94,7 +99,8 @@ def _validation_refusal(exc: RequestValidationError, open311: bool) -> Refused:
         position = where["loc"][-1] if where.get("loc") else "?"
         message = f"not valid JSON at position {position}: {where.get('ctx', {}).get('error', 'decode error')}"
         return Refused(400, "malformed_json", (Problem("body", message),))
-    problems = tuple(Problem(_field(e["loc"]), e["msg"]) for e in errors)
+    # A validator's message may quote the value it refused: shown as in an audit entry.
+    problems = tuple(Problem(_field(e["loc"]), mask_text(e["msg"])) for e in errors)
     return Refused(400 if open311 else 422, "invalid_request", problems)
 
 

@@ -53,7 +53,8 @@ def router() -> APIRouter:
     api = APIRouter(prefix="/open311/v2", tags=["open311"])
 
     @api.get("/discovery.{fmt}", responses=responses(Open311Discovery, 400, 401, 403, 429))
-    async def discovery(request: Request, fmt: Fmt) -> Response:
+    async def discovery(request: Request, fmt: Fmt, _caller: Reader) -> Response:
+        # Public, but a credential sent is checked: an invalid one is refused, never silently ignored.
         url = str(request.base_url).rstrip("/") + "/open311/v2"
         return open311_format.document(fmt, "discovery", {
             "changeset": "2026-01-01T00:00:00+08:00", "contact": "丹東市鄉鎮綜合行政執法 liandong",

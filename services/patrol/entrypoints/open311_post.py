@@ -6,11 +6,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import Response
 
+from services.common.privacy import mask_phone
 from services.patrol.auth import AuthError
 from services.patrol.domain.access import EVERY_TOWNSHIP
 from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.intake import Problem, Rejected
-from services.patrol.domain.masking import mask_phone
 from services.patrol.domain.open311 import form, requests
 from services.patrol.entrypoints import open311_format
 from services.patrol.entrypoints.deps import Patrol, bearer, client_address, patrol_of

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.roles import Role
+
 # info-share's action value -> (its route segment, the button's words)
 ACTIONS: dict[str, tuple[str, str]] = {
     "accept": ("accept", "签收"), "return": ("return", "退回"), "extend": ("extension", "申请延期"),
@@ -21,9 +23,9 @@ STATES = {"issued": "待签收", "accepted": "已签收", "handling": "办理中
           "verified": "核查通过", "closed": "已结案", "returned": "已退回", "decided": "已指定管辖"}
 KINDS = {"team": "县直部门执法队伍", "agency": "派驻机构", "township": "乡镇（街道）综合行政执法办公室",
          "coordination": "县级协调（司法局）"}
-# The role a body's token carries (services/info_share/domain/audience.py).
-ROLES = {"team": "county_team", "agency": "dispatched_agency", "township": "township_officer",
-         "coordination": "coordination"}
+# The role a body's token carries (services/common/roles.py).
+ROLES = {"team": Role.COUNTY_TEAM.value, "agency": Role.DISPATCHED_AGENCY.value,
+         "township": Role.TOWNSHIP_OFFICER.value, "coordination": Role.COUNTY_COORDINATION.value}
 
 
 @dataclass(frozen=True)

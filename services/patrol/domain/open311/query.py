@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from schemas.bounds import check_instant
 from services.patrol.domain.intake import Problem, Rejected
 from services.patrol.domain.register import RequestQuery
 
@@ -27,7 +28,11 @@ def _when(name: str, value: str | None, problems: list[Problem]) -> datetime | N
     if parsed.tzinfo is None:
         problems.append(Problem(name, "needs a UTC offset, e.g. 2026-01-05T08:00:00+08:00"))
         return None
-    return parsed
+    try:
+        return check_instant(parsed)
+    except ValueError as exc:
+        problems.append(Problem(name, str(exc)))
+        return None
 
 
 def parse_query(*, now: datetime, service_request_id: str | None, service_code: str | None, status: str | None,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from services.common.privacy import Audience, text_for
 from services.patrol.domain.idempotency import KeyRecord
-from services.patrol.domain.masking import mask_text
 from services.patrol.domain.open311.form import CHINA
 from services.patrol.domain.register import (
     CaseSnapshot,
@@ -36,7 +36,7 @@ def timestamp(value: datetime | None) -> str | None:
 
 
 def status_notes(case: CaseSnapshot, duplicate: str | None, reference: ReferenceData,
-                 report: ReportSnapshot | None = None) -> str:
+                 report: ReportSnapshot | None = None, audience: Audience = Audience.PUBLIC) -> str:
     words = STATUS_WORDS.get(case.status, case.status)
     notes = f"{words}（{case.status}）；主辦：{body_name(reference, case.lead_body_id)}"
     current = case.referrals[-1] if case.referrals else None
@@ -45,8 +45,9 @@ def status_notes(case: CaseSnapshot, duplicate: str | None, reference: Reference
     deadline = pending_deadline(case)
     if deadline is not None:
         notes += f"；受理期限 {timestamp(deadline)}"
-    if case.status == "closed" and case.closing_note:
-        notes += f"；結案說明：{mask_text(case.closing_note)}"
+    closing_note = text_for(audience, case.closing_note) if case.status == "closed" else None
+    if closing_note:  # free text: as the audience may read it (the public reads none)
+        notes += f"；結案說明：{closing_note}"
     if case.previous_case_id is not None:
         notes += f"；前案 {case.previous_case_id} 結案後再次發生，另立新案"
     if duplicate is not None:
@@ -68,18 +69,20 @@ def _category_name(reference: ReferenceData, code: str) -> str:
 
 def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: ReferenceData, *, full: bool,
                  extensions: bool) -> dict[str, Any]:
-    """``full`` for callers serving the township: masked description and exact coordinates; else neither."""
+    """``full`` for callers serving the township: exact coordinates and the text as the official audience reads it
+    (masked: a key serving every township is no party to the case); else the public view, without either."""
+    audience = Audience.OFFICIAL if full else Audience.PUBLIC
     category = reference.categories.get(report.category_code)
     duplicate = duplicate_of(report, case)
     view: dict[str, Any] = {
         "service_request_id": report.finding_id, "status": "closed" if is_closed(case) else "open",
-        "status_notes": status_notes(case, duplicate, reference, report),
+        "status_notes": status_notes(case, duplicate, reference, report, audience),
         "service_name": category.name if category else report.category_code, "service_code": report.category_code,
-        "description": mask_text(report.description) if full else None,
+        "description": text_for(audience, report.description),
         "agency_responsible": body_name(reference, case.lead_body_id), "service_notice": None,
         "requested_datetime": timestamp(report.received_at), "updated_datetime": timestamp(case.updated_at),
         "expected_datetime": timestamp(pending_deadline(case)),
-        "address": mask_text(report.address) if full and report.address else None, "address_id": None,
+        "address": text_for(audience, report.address or None), "address_id": None,
         "zipcode": None, **_coordinates(report.latitude, report.longitude, full),
         "media_url": report.photo_uris[0] if full and report.photo_uris else None,
     }
@@ -95,7 +98,8 @@ def request_view(report: ReportSnapshot, case: CaseSnapshot, reference: Referenc
                               for r in case.related],
             "routing": None if routing is None else {
                 "rule": routing.rule, "item_codes": list(routing.item_codes),
-                "catalogue_version": routing.catalogue_version, "detail": routing.detail},
+                "catalogue_version": routing.catalogue_version,
+                "detail": text_for(Audience.OFFICIAL, routing.detail)},
         }
     return view
 

@@ -1,4 +1,4 @@
-"""Masking finds personal data by check character and number parsing, in fields and in free text."""
+"""The one privacy module: personal data found by check character and number parsing, in fields and free text."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import phonenumbers
 import pytest
 from stdnum.cn import ric
 
-from services.info_share.domain.masking import (
+from services.common.privacy import (
     PiiKind,
     find_personal_data,
     is_resident_id,
@@ -127,7 +127,7 @@ def test_nothing_a_scanner_finds_survives_masking() -> None:
     assert not [m for m in phonenumbers.PhoneNumberMatcher(masked, "CN", leniency=phonenumbers.Leniency.POSSIBLE)
                 if phonenumbers.is_valid_number(m.number)]
     assert VALID_ID not in masked and VALID_ID_X not in masked
-    assert {kind for kind, _ in find_personal_data(text)} == set(PiiKind)
+    assert {found.kind for found in find_personal_data(text)} == set(PiiKind) - {PiiKind.BUSINESS_CODE}
 
 
 @pytest.mark.parametrize(("text", "masked"), [
@@ -143,3 +143,48 @@ def test_names_after_enforcement_verbs(text: str, masked: str) -> None:
 def test_limit_a_name_with_no_label_or_honorific_is_not_found() -> None:
     # Documented limit (docs/info_share.md): without named-entity recognition a bare name in prose stays.
     assert mask_text("张建国在院内违法搭建") == "张建国在院内违法搭建"
+
+
+@pytest.mark.parametrize(("written", "masked"), [
+    ("SFZ210681199601257604abc", "SFZ210681************abc"),  # glued to letters
+    ("210681－19930625－3555", "210681************"),  # full-width hyphens
+    ("210681  19981217  2918", "210681************"),  # double spaces
+    ("210681 19981217 2918", "210681************"),
+    ("210681-19960421-7499", "210681************"),
+    ("210681.19960421 - 7499", "210681************"),  # mixed
+])
+def test_resident_ids_in_the_spellings_real_text_has(written: str, masked: str) -> None:
+    assert mask_text(f"身份证{written}。") == f"身份证{masked}。"
+
+
+@pytest.mark.parametrize(("written", "masked"), [
+    ("一八七七四四三六七一九", "187****6719"),  # read aloud on the hotline
+    ("幺三八 一二三四 五六七八", "138****5678"),
+    ("138－1234－5678", "138****5678"),
+    ("138.1234.5678", "138****5678"),
+    ("138  1234  5678", "138****5678"),
+    ("0086 138 1234 5678", "138****5678"),
+    ("（０４１５）２１２３４５６", "0415-*****56"),
+])
+def test_phone_numbers_in_the_spellings_real_text_has(written: str, masked: str) -> None:
+    assert mask_text(f"电话{written}。") == f"电话{masked}。"
+
+
+@pytest.mark.parametrize("written", ["辽flcqff", "遼F·12345", "辽 F 12345", "辽Ｆ１２３４５", "辽f-d12345"])
+def test_plates_in_any_case_and_spelling_are_masked(written: str) -> None:
+    masked = mask_text(f"车辆{written}停放")
+    assert written not in masked and "·" in masked and masked.startswith("车辆") and masked.endswith("停放")
+
+
+def test_an_individual_business_code_names_its_owner_and_a_company_code_does_not() -> None:
+    from stdnum.cn import uscc
+    personal = "92210600MA0QC9XX1" + uscc.calc_check_digit("92210600MA0QC9XX1")
+    company = "91210600MA0QC9XX1" + uscc.calc_check_digit("91210600MA0QC9XX1")
+    assert mask_text(f"个体户{personal}") == "个体户92210600**********"
+    assert mask_text(f"公司{company}") == f"公司{company}"
+    assert mask_subject("uscc", personal) == "92210600**********"
+    assert mask_subject("uscc", company) == company
+
+
+def test_an_identifier_of_an_unknown_kind_is_hidden_whole() -> None:
+    assert mask_subject("passport", "E12345678") == "*********"
