@@ -259,4 +259,4 @@ def test_county_coordination_sees_its_desk(stack: Stack, browser: WebDriver) -> 
 
 def coordination_token(stack: Stack) -> str:
     settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
-    return issue_token(settings, "test-coordination", role="coordination", body_id=f"coordination:{COUNTY}")
+    return issue_token(settings, "test-coordination", role="county_coordination", body_id=f"coordination:{COUNTY}")
