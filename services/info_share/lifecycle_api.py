@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Body, Depends, FastAPI, Header, HTTPException, Query, Request, Response
+from fastapi import Path as FastApiPath
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.orm import Session, sessionmaker
@@ -36,6 +37,9 @@ from services.info_share.domain.audience import Caller, sees_figures_of_all
 from services.info_share.register.tables import TransitionRow
 from services.reference.loader import ReferenceData
 
+# Action ids are uuid5 strings (services.common.responses.response_id_for).
+UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ActionId = Annotated[str, FastApiPath(max_length=36, pattern=UUID_PATTERN)]
 IdempotencyKey = Annotated[str | None, Header(max_length=128, pattern=r"^[\x21-\x7e]+$",
                                               description="Same key, same action: a retry answers the same")]
 
@@ -176,7 +180,7 @@ def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], refer
                 for name, views in desk.items()}
 
     @app.get("/v1/actions/{action_id}", tags=["lifecycle"])
-    def action_status(who: Official, action_id: str) -> JSONResponse:
+    def action_status(who: Official, action_id: ActionId) -> JSONResponse:
         """Where an action stands: applied, refused (with why), or pending (dispatch has not answered yet)."""
         return as_json(desk.verdict(action_id))
 

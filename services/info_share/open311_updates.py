@@ -14,7 +14,7 @@ id for the update and may be used once: a repeated one is refused (409), and nev
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
 from fastapi.exception_handlers import request_validation_exception_handler
@@ -63,10 +63,12 @@ def add_open311_update_routes(app: FastAPI, *, sessions: sessionmaker[Session], 
                             headers={k: v for k, v in audited.headers.items()
                                      if k.lower() in ("x-request-id", "retry-after")})
 
+    answer_invalid = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> Any:
         if not request.url.path.startswith("/open311/"):
-            return await request_validation_exception_handler(request, exc)
+            return await answer_invalid(request, exc)  # the API's own answer (values never echoed)
         # Open311 answers bad input with 400 and a list of {code, description}, one per problem.
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()]
         audited = refuse(request, 400, "invalid", "; ".join(problems), {})
