@@ -41,7 +41,14 @@ def q(value: str) -> str:
     return quote(value, safe="")
 
 
-def server_errors(metrics: str) -> float:
+def server_errors(base_or_client: str | httpx.Client) -> float:
+    """5xx answers counted so far by the served process. The registry is the process's own, shared with every test
+    served in-process before this one (some answer 503 on purpose, with the broker stopped), so tests compare counts
+    taken before and after, never the count itself with zero."""
+    if isinstance(base_or_client, httpx.Client):
+        metrics = base_or_client.get("/metrics").text
+    else:
+        metrics = httpx.get(f"{base_or_client}/metrics").text
     return sum(float(m.group(1)) for m in re.finditer(
         r'^liandong_http_request_duration_seconds_count\{[^}]*status_class="5xx"[^}]*\} (\S+)$', metrics,
         re.MULTILINE))
@@ -51,6 +58,7 @@ def test_patrol_refuses_edge_times_naming_the_field(patrol_server: Callable[...,
     server = patrol_server()
     client = server.client("127.0.0.5")
     officer = {"Authorization": f"Bearer {server.harness.token()}"}
+    errors_before = server_errors(client)
     for edge in (LATEST_WRITABLE, EARLIEST_WRITABLE):
         single = submission(f"edge-{edge[:4]}", seed=3) | {"observed_at": edge}
         answer = client.post("/v1/findings", json=single, headers=officer)
@@ -77,7 +85,7 @@ def test_patrol_refuses_edge_times_naming_the_field(patrol_server: Callable[...,
         posted = client.post("/open311/v2/requests.json", data=form)
         assert posted.status_code == 400, posted.text
         assert posted.json()[0]["description"].startswith("attribute[observed_datetime]:"), posted.text
-    assert server_errors(client.get("/metrics").text) == 0
+    assert server_errors(client) == errors_before
 
 
 def test_info_share_refuses_edge_times_cursors_and_event_ids(
@@ -85,6 +93,7 @@ def test_info_share_refuses_edge_times_cursors_and_event_ids(
     server = info_share_server()
     client = server.client("127.0.0.6")
     supervisor = {"Authorization": f"Bearer {server.token('supervisor', None)}"}
+    errors_before = server_errors(client)
     refused: list[tuple[str, str]] = [
         (f"/v1/feed?after={BEYOND_64_BITS}", "after"), (f"/v1/cases?after={BEYOND_64_BITS}", "after"),
         (f"/v1/feed/stream?after={BEYOND_64_BITS}", "after"),
@@ -104,7 +113,7 @@ def test_info_share_refuses_edge_times_cursors_and_event_ids(
     assert client.get("/v1/feed?after=9223372036854775807", headers=supervisor).json() == []
     cases = client.get("/v1/cases?after=9223372036854775807", headers=supervisor).json()
     assert cases == {"cases": [], "next_cursor": 9223372036854775807}
-    assert server_errors(client.get("/metrics").text) == 0
+    assert server_errors(client) == errors_before
 
 
 def fuzz(base: str, headers: dict[str, str], tally: Counter[str], failures: list[str],
@@ -145,6 +154,7 @@ def test_schemathesis_finds_no_server_error_in_either_document(
                                    action_wait_seconds=0.0)
     tally: Counter[str] = Counter()
     failures: list[str] = []
+    errors_before = {base: server_errors(base) for base in (patrol.base, info_share.base)}
     started = time.monotonic()
 
     def with_key(case: Any) -> None:
@@ -166,8 +176,8 @@ def test_schemathesis_finds_no_server_error_in_either_document(
             "POST /v1/findings/batch"} <= operations
     assert any(op.startswith("POST /v1/referrals/") for op in operations)  # the lifecycle API is in the document
     assert by_class["2xx"] > 0 and by_class["4xx"] > 0
-    for base in (patrol.base, info_share.base):
-        assert server_errors(httpx.get(f"{base}/metrics").text) == 0
+    for base, before in errors_before.items():
+        assert server_errors(base) == before, base
     assert elapsed < BUDGET_SECONDS
 
 
