@@ -41,3 +41,21 @@ class ErrorResponse(BaseModel):
     error: str
     detail: str
     field_errors: list[FieldError] = Field(default_factory=list)
+
+
+class LedgerHead(BaseModel):
+    """The register ledger's last entry: a consumer keeps it (or checks its copy against it) because a hash chain
+    alone cannot show that entries were cut off its end or that the whole tail was rewritten."""
+
+    model_config = ConfigDict(frozen=True)
+    sequence: int = Field(ge=0, description="Sequence of the last entry; 0 for an empty ledger")
+    hash: str = Field(pattern="^[0-9a-f]{64}$", description="Its chain hash (64 zeros for an empty ledger)")
+
+
+class LedgerLink(BaseModel):
+    """One entry of the chain without its content: enough to check a filtered or masked copy of the feed."""
+
+    model_config = ConfigDict(frozen=True)
+    sequence: int = Field(ge=1)
+    prev_hash: str = Field(pattern="^[0-9a-f]{64}$")
+    hash: str = Field(pattern="^[0-9a-f]{64}$")

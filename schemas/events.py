@@ -315,6 +315,12 @@ class FeedEntry(WireModel):
         (), description="case_opened: open cases at the same place that are other matters, with their lead bodies")
     matter_category_code: str | None = Field(
         None, description="finding_merged: the merged report's category (another matter the same bodies handle)")
+    ledger_hash: str | None = Field(
+        None, pattern="^[0-9a-f]{64}$",
+        description="The ledger entry's chain hash: compare a kept copy with GET /v1/ledger/head and /v1/ledger/links "
+                    "(python -m services.info_share.verify_feed)")
+    prev_hash: str | None = Field(None, pattern="^[0-9a-f]{64}$",
+                                  description="The chain hash of the entry before (64 zeros for the first)")
 
 
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (

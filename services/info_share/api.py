@@ -20,6 +20,7 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.orm import Session
 
+from schemas.api import LedgerHead, LedgerLink
 from schemas.bounds import MAX_SEQUENCE, RANGE_TEXT, Instant
 from schemas.events import FeedEntry
 from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
@@ -272,6 +273,24 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         answer = answers.evaluation_answer(bodies, townships, reference=reference, kind=kind)
         answer["scope"] = "all" if scope.all_cases else (f"county:{scope.county}" if scope.county else "own_cases")
         return answer
+
+    @app.get("/v1/ledger/head", response_model=LedgerHead)
+    def ledger_head(db: DbSession, _who: AnyCaller) -> LedgerHead:
+        """The ledger's last entry (sequence and chain hash): open to everyone, it holds no case content. Keep it, or
+        check a kept copy of the feed against it (``python -m services.info_share.verify_feed``)."""
+        sequence, head_hash = queries.ledger_head(db)
+        return LedgerHead(sequence=sequence, hash=head_hash)
+
+    @app.get("/v1/ledger/links", response_model=list[LedgerLink])
+    def ledger_links(db: DbSession, _who: AnyCaller, response: Response,
+                     after: Annotated[int, Query(ge=0, le=MAX_SEQUENCE, description="the last sequence seen")] = 0,
+                     limit: Annotated[int, Query(ge=1, le=5000)] = 1000) -> list[LedgerLink]:
+        """The chain without contents (sequence, prev_hash, hash), in order: what a copy of the feed that is
+        filtered, masked or missing entries the caller may not see is checked against."""
+        links = [LedgerLink(sequence=s, prev_hash=p, hash=h)
+                 for s, p, h in queries.ledger_links(db, after=after, limit=limit)]
+        response.headers["X-Next-Cursor"] = str(links[-1].sequence if links else after)
+        return links
 
     @app.get("/v1/stats/summary")
     def summary(db: DbSession, _who: AnyCaller) -> dict[str, Any]:

@@ -41,6 +41,7 @@ def feed_entry(row: LedgerRow, reference: ReferenceData, renderer: Renderer | No
         previous_case_id=row.payload.get("previous_case_id") if row.event == "case_opened" else None,
         related_cases=_related(row),
         matter_category_code=_merged_category(row),
+        ledger_hash=row.hash, prev_hash=row.prev_hash,
     )
 
 

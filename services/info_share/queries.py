@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.info_share.domain import evaluation, geo
 from services.info_share.domain.audience import PartyRole
+from services.info_share.domain.ledger import GENESIS_HASH
 from services.info_share.register.tables import (
     CaseLinkRow,
     CasePartyRow,
@@ -272,3 +273,17 @@ def summary(session: Session) -> dict[str, Any]:
         "cases_by_status": by_status,
         "ledger_events": head_sequence(session),
     }
+
+
+def ledger_head(session: Session) -> tuple[int, str]:
+    """(sequence, hash) of the last ledger entry; (0, 64 zeros) when the ledger is empty."""
+    last = session.execute(select(LedgerRow.sequence, LedgerRow.hash)
+                           .order_by(LedgerRow.sequence.desc()).limit(1)).first()
+    return (int(last[0]), str(last[1])) if last else (0, GENESIS_HASH)
+
+
+def ledger_links(session: Session, *, after: int, limit: int) -> list[tuple[int, str, str]]:
+    """(sequence, prev_hash, hash) of the entries after ``after``, in order: the chain without contents."""
+    rows = session.execute(select(LedgerRow.sequence, LedgerRow.prev_hash, LedgerRow.hash)
+                           .where(LedgerRow.sequence > after).order_by(LedgerRow.sequence).limit(limit))
+    return [(int(s), str(p), str(h)) for s, p, h in rows]

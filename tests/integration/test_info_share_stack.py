@@ -5,22 +5,29 @@ Case events are published to case-events as dispatch would; the info-share worke
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from itertools import zip_longest
+from pathlib import Path
 
 import httpx
 import pytest
 from kafka import KafkaProducer
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
 from schemas.events import FeedEntry, WireModel
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
+from services.info_share.domain.ledger import chain_hash
 from services.info_share.rebuild import main as rebuild_main
 from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
+from services.info_share.register.tables import LedgerRow
+from services.info_share.verify_feed import main as verify_feed_main
 from services.info_share.verify_ledger import verify
 from tests.info_share_fixtures import (
     FAR_POINT,
@@ -134,3 +141,70 @@ def test_rebuild_command_refuses_a_filled_register_and_drops_on_request(
     assert rebuild_main(["--database-url", register_url, "--drop"]) == 0
     assert rebuild_main(["--database-url", second_register_url, "--compare-with", register_url]) == 0
     assert "identical to the live register" in capsys.readouterr().out
+
+
+def test_a_kept_copy_of_the_feed_is_checked_against_the_published_head(
+        make_stack: StackFactory, register_url: str, tmp_path: Path,  # noqa: F811
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A consumer keeps the Kafka feed topic, or a township's filtered HTTP feed, and checks it against
+    ``/v1/ledger/head``: it agrees while the ledger is untouched, and names the entry where it was cut off or
+    rewritten — a rewrite re-hashed into a consistent chain included, which verify_ledger alone cannot see."""
+    stack = make_stack(database_url=register_url)
+    ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
+    stories = [Story(n).lifecycle() for n in range(2)]
+    stories += [Story(n, township=FAR_TOWNSHIP, lead="team:210624:water", point=FAR_POINT).lifecycle()[:3]
+                for n in range(2, 4)]
+    events = list(interleaved(stories))
+    total = len(events)
+    publish(stack.bootstrap_servers, CASE_EVENTS.name(stack.topic_prefix), events)
+    stack.start_info_share_worker()
+    stack.start_info_share_api()
+    api = f"http://127.0.0.1:{stack.info_share_port}"
+    poll_until(lambda: httpx.get(f"{api}/v1/ledger/head", timeout=5).json()["sequence"] >= total or None, 90, 0.5,
+               "every case event in the ledger")
+    head = httpx.get(f"{api}/v1/ledger/head", timeout=5).json()
+    last = httpx.get(f"{api}/v1/feed", params={"after": total - 1}, timeout=5).json()
+    assert head == {"sequence": total, "hash": last[0]["ledger_hash"]}, "the head is not the last entry's hash"
+
+    feed_topic = FEED.name(stack.topic_prefix)
+    from_topic = ["--url", api, "--topic", feed_topic, "--bootstrap-servers", stack.bootstrap_servers]
+    assert verify_feed_main(from_topic) == 0, capsys.readouterr().err
+    assert f"copy agrees with the ledger: {total} entries kept; head sequence {total}" in capsys.readouterr().out
+
+    # A township's feed: a filtered copy (gaps in the sequence), kept as the pages it was fetched in.
+    township_copy = tmp_path / "far-township.json"
+    township_copy.write_text(httpx.get(f"{api}/v1/feed", params={"township": FAR_TOWNSHIP, "limit": 1000},
+                                       timeout=5).text)
+    kept = len(json.loads(township_copy.read_text()))
+    assert 0 < kept < total
+    assert verify_feed_main([str(township_copy), "--url", api]) == 0
+    assert f"copy agrees with the ledger: {kept} entries kept" in capsys.readouterr().out
+
+    # Someone with the database's password rewrites entry 5 and re-hashes everything after it: the chain is
+    # consistent again (verify_ledger passes), but the kept copies no longer match the ledger.
+    engine = make_engine(register_url)
+    with Session(engine) as session, session.begin():
+        rows = list(session.scalars(select(LedgerRow).where(LedgerRow.sequence >= 5).order_by(LedgerRow.sequence)))
+        previous = rows[0].prev_hash
+        for row in rows:
+            if row.sequence == 5:
+                row.payload = {**row.payload, "note": "altered"}
+            row.prev_hash = previous
+            row.hash = previous = chain_hash(row.sequence, row.event_id, row.payload, row.prev_hash)
+    assert verify(engine).intact
+    assert verify_feed_main(from_topic) == 1
+    assert "sequence 5 differs from the copy" in capsys.readouterr().out
+
+    # Entries cut off the end: the head falls behind what the consumer kept.
+    with Session(engine) as session, session.begin():
+        session.execute(delete(LedgerRow).where(LedgerRow.sequence > total - 2))
+    assert verify(engine).intact
+    assert verify_feed_main(from_topic) == 1
+    assert (f"the ledger's head is sequence {total - 2}, but the copy holds entries up to {total}"
+            in capsys.readouterr().out)
+    engine.dispose()
+
+    # What is not a copy of the feed is refused as such, not judged.
+    (tmp_path / "other.json").write_text('[{"sequence": 1}]')
+    assert verify_feed_main([str(tmp_path / "other.json"), "--url", api]) == 2
+    assert "not a feed entry" in capsys.readouterr().err

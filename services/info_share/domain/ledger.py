@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -84,3 +85,85 @@ def _check(link: Link, expected: int, previous_hash: str) -> Break | None:
     if not isinstance(hashed_time, str) or datetime.fromisoformat(hashed_time) != link.occurred_at:
         return Break(link.sequence, link.event_id, "column occurred_at disagrees with the hashed payload")
     return None
+
+
+@dataclass(frozen=True)
+class ChainLink:
+    """One entry of the chain as a copy of the feed or the ledger's links carry it: no content."""
+
+    sequence: int
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Head:
+    """The last entry of the ledger as published: its sequence (0 when empty) and chain hash."""
+
+    sequence: int
+    hash: str
+
+
+@dataclass(frozen=True)
+class CopyVerdict:
+    """How a kept copy of the feed compares with the ledger as served now."""
+
+    entries: int
+    head: Head
+    problem: str | None
+
+    @property
+    def agrees(self) -> bool:
+        return self.problem is None
+
+
+def check_copy(copy: Iterable[ChainLink], served: Iterable[ChainLink], head: Head) -> CopyVerdict:
+    """Does the ledger served now still hold every entry of ``copy`` unchanged, and lead from them to ``head``?
+
+    ``copy`` may be filtered (a township's feed) or hold a redelivered entry twice; ``served`` is the chain's links
+    from the copy's first sequence on, as the ledger answers them; ``head`` is the head it published. A copy that
+    outlives the ledger (entries cut off its end) or disagrees with it (entries rewritten, even re-hashed into a
+    consistent chain) is named at its first such entry. The copy's texts are not hashed (they are masked per
+    audience): what the check holds is that the ledger behind them has not changed.
+    """
+    kept: dict[int, ChainLink] = {}
+    for link in copy:
+        seen = kept.setdefault(link.sequence, link)
+        if seen != link:
+            return CopyVerdict(len(kept), head, f"the copy holds two different entries at sequence {link.sequence}")
+    ordered = sorted(kept.values(), key=lambda link: link.sequence)
+    for before, after in itertools.pairwise(ordered):
+        if after.sequence == before.sequence + 1 and after.prev_hash != before.hash:
+            return CopyVerdict(len(kept), head, f"the copy itself does not chain at sequence {after.sequence}")
+    if not ordered:
+        return CopyVerdict(0, head, "the copy holds no entries")
+    if head.sequence < ordered[-1].sequence:
+        return CopyVerdict(len(kept), head, f"the ledger's head is sequence {head.sequence}, but the copy holds "
+                                            f"entries up to {ordered[-1].sequence}: entries were cut off its end")
+    return _against_served(ordered, served, head)
+
+
+def _against_served(ordered: list[ChainLink], served: Iterable[ChainLink], head: Head) -> CopyVerdict:
+    pending = iter(ordered)
+    wanted = next(pending, None)
+    previous: ChainLink | None = None
+    for link in served:
+        if link.sequence > head.sequence:
+            break
+        if previous is not None and (link.sequence != previous.sequence + 1 or link.prev_hash != previous.hash):
+            return CopyVerdict(len(ordered), head, f"the served chain breaks at sequence {link.sequence}")
+        if wanted is not None and link.sequence > wanted.sequence:
+            return CopyVerdict(len(ordered), head, f"the ledger no longer holds sequence {wanted.sequence}")
+        if wanted is not None and link.sequence == wanted.sequence:
+            if link != wanted:
+                return CopyVerdict(len(ordered), head, f"sequence {wanted.sequence} differs from the copy: the "
+                                                       f"ledger was rewritten from there (copy {wanted.hash[:12]}…, "
+                                                       f"ledger {link.hash[:12]}…)")
+            wanted = next(pending, None)
+        previous = link
+    if wanted is not None:
+        return CopyVerdict(len(ordered), head, f"the ledger no longer holds sequence {wanted.sequence}")
+    if previous is None or (previous.sequence, previous.hash) != (head.sequence, head.hash):
+        return CopyVerdict(len(ordered), head, f"the served chain does not end at the published head "
+                                               f"(sequence {head.sequence})")
+    return CopyVerdict(len(ordered), head, None)
