@@ -28,7 +28,7 @@ from services.dispatch.domain.lifecycle import STATED_AT_FUTURE_SKEW, TOWNSHIP_A
 from services.info_share import queries, worklist
 from services.info_share.action_publisher import ActionPublisher, BrokerUnavailable
 from services.info_share.domain.audience import Audience, Caller, audience_for, sees_figures_of_all
-from services.info_share.register.tables import TransitionRow
+from services.info_share.register.tables import LedgerRow, TransitionRow
 
 # Times a request may carry: far enough either way for any real action, near enough that no date arithmetic
 # (time zones, working days) can overflow.
@@ -107,9 +107,15 @@ class ActionDesk:
                 raise Refused(403, "forbidden", not_yours(view, action, who))
             version = len(transitions(db, case_id=view.case.case_id, referral_id=referral_id))
             response_id = response_id_for(actor, referral_id, action.value, key or f"v{version}")
-            known = verdict_of(db, response_id)
-            if known is not None:
-                return known
+            answered = worklist.verdict(db, response_id)
+            if answered is not None:
+                if key is not None and answered.event == "case_transitioned":
+                    changed = changed_details(answered.payload, details)
+                    if changed:  # the same key is the same request: a retry cannot say something else
+                        raise Refused(422, "idempotency_key_reused",
+                                      f"Idempotency-Key {key} was used for this {action.value} with another "
+                                      f"{', '.join(changed)}; send a new key for a new action")
+                return verdict_from(answered, response_id)
             if key is not None:
                 used_for = next((other for other in Action if other is not action and verdict_of(
                     db, response_id_for(actor, referral_id, other.value, key)) is not None), None)
@@ -145,8 +151,10 @@ class ActionDesk:
 
 def verdict_of(db: Session, response_id: str) -> Verdict | None:
     row = worklist.verdict(db, response_id)
-    if row is None:
-        return None
+    return None if row is None else verdict_from(row, response_id)
+
+
+def verdict_from(row: LedgerRow, response_id: str) -> Verdict:
     payload = row.payload
     if row.event == "response_rejected":
         code = payload.get("code") or "conflict"
@@ -156,6 +164,21 @@ def verdict_of(db: Session, response_id: str) -> Verdict | None:
         "referral_id": payload["referral_id"], "action": payload["action"], "from_state": payload["from_state"],
         "to_state": payload["to_state"], "at": payload["occurred_at"], "case_id": payload["case_id"],
         "sequence": row.sequence})
+
+
+def changed_details(applied: dict[str, Any], details: ActionDetails) -> list[str]:
+    """The fields in which a retried request differs from the transition its key already made."""
+    def instant(value: Any) -> datetime | None:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+    was = {"reason": applied.get("reason"), "reason_code": applied.get("reason_code"),
+           "outcome": applied.get("outcome"), "designated_body_id": applied.get("designated_body_id"),
+           "due_by": instant(applied.get("due_by")), "stated_at": instant(applied.get("stated_at")),
+           "evidence": tuple(applied.get("evidence") or ())}
+    now = {"reason": details.reason, "reason_code": details.reason_code and details.reason_code.value,
+           "outcome": details.outcome and details.outcome.value, "designated_body_id": details.designated_body_id,
+           "due_by": details.due_by, "stated_at": details.stated_at, "evidence": tuple(details.evidence)}
+    return [("reason/note" if name == "reason" else name) for name in was if was[name] != now[name]]
 
 
 def entitled(who: Caller, parties: set[str], county: str) -> bool:

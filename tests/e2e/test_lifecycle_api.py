@@ -202,8 +202,15 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     team.ok(rid, "start")
     assert township.act(rid, "close").status_code == 409
     assert team.act(rid, "close").status_code == 403
-    team.ok(rid, "feedback", {"outcome": "penalty_decided", "note": "已立案处罚",
-                              "evidence": ["https://evidence.example/a.jpg"]})
+    result = {"outcome": "penalty_decided", "note": "已立案处罚", "evidence": ["https://evidence.example/a.jpg"]}
+    fed_back = team.act(rid, "feedback", result, key="result-1")
+    assert fed_back.status_code == 200 and fed_back.json()["status"] == "applied", fed_back.text
+    assert team.act(rid, "feedback", result, key="result-1").json()["action_id"] == fed_back.json()["action_id"]
+    # A retry under the same key that says something else is refused, not taken for the first request.
+    altered = team.act(rid, "feedback", {**result, "note": "已整改", "outcome": "rectified"},
+                       key="result-1")
+    assert altered.status_code == 422 and altered.json()["error"] == "idempotency_key_reused", altered.text
+    assert "reason/note" in altered.json()["detail"] and "outcome" in altered.json()["detail"]
     assert other_township.act(rid, "verify").status_code == 403
     township.ok(rid, "verify")
     township.ok(rid, "close", {"note": "核查属实，结案"})
