@@ -8,6 +8,7 @@ referral existed).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -83,7 +84,10 @@ class Lifecycle:
             self.act(referral["body_id"], referral["referral_id"], "return", {"reason_code": next(reasons)})
             self.done["returned and re-routed"] += 1
             attempt = referral["attempt"] + 1
-            referral = poll_until(lambda a=attempt: self._referral(case_id, a), 30, 0.3, "the re-routed referral")
+            rerouted = poll_until(functools.partial(self._referral, case_id, attempt), 30, 0.3,
+                                  "the re-routed referral")
+            assert rerouted is not None  # poll_until returns only a found card
+            referral = rerouted
         self.examples.setdefault("coordination", (referral["body_id"], referral["referral_id"]))
         county = referral["body_id"].split(":", 1)[1]
         decided = self.act(referral["body_id"], referral["referral_id"], "decision",

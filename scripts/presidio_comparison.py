@@ -36,7 +36,7 @@ def evaluate(path: Path) -> None:
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
-    class BlankChinese(SpacyNlpEngine):  # type: ignore[misc]
+    class BlankChinese(SpacyNlpEngine):
         def __init__(self) -> None:
             super().__init__(models=[{"lang_code": "zh", "model_name": "blank"}])
 

@@ -186,7 +186,7 @@ def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], refer
 
     def _action_route(action: Action, model: type[ActionBody]) -> Callable[..., Any]:
         async def act(request: Request, who: Official, referral_id: str,
-                      body: Annotated[model, Body()] = None,  # type: ignore[valid-type,assignment]
+                      body: Annotated[model, Body()] = None,  # type: ignore[valid-type]
                       idempotency_key: IdempotencyKey = None) -> JSONResponse:
             details = body if body is not None else _empty_body(model)
             return as_json(await desk.act(who, referral_id, action, _details(details), key=idempotency_key,
@@ -197,7 +197,7 @@ def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], refer
     def _empty_body(model: type[ActionBody]) -> ActionBody:
         """No body is an empty one: fine for an action without required fields, a 422 naming them otherwise."""
         try:
-            return model()
+            return model.model_validate({})
         except ValidationError as exc:
             missing = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
             raise Refused(422, "invalid", f"body: required fields missing: {missing}") from None

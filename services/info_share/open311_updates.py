@@ -12,6 +12,7 @@ id for the update and may be used once: a repeated one is refused (409), and nev
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
+import inspect
 from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -68,7 +69,8 @@ def add_open311_update_routes(app: FastAPI, *, sessions: sessionmaker[Session], 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Any:
         if not request.url.path.startswith("/open311/"):
-            return await answer_invalid(request, exc)  # the API's own answer (values never echoed)
+            answered = answer_invalid(request, exc)  # the API's own answer (values never echoed)
+            return (await answered) if inspect.isawaitable(answered) else answered
         # Open311 answers bad input with 400 and a list of {code, description}, one per problem.
         problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()]
         audited = refuse(request, 400, "invalid", "; ".join(problems), {})
