@@ -3,18 +3,16 @@ and within one township the cases and their links do not depend on the order of 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from itertools import combinations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.dispatch.domain.dedup import DedupIndex, Report, apply, decide, distance_m
+from tests.cluster_geometry import CLUSTER_SPACING_M, CLUSTER_SPREAD_M, T0, offset
 
-EARTH_RADIUS_M = 6371007.180918475
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 GROUP = "safety"
 CATEGORIES = ("lift", "fire", "work_safety", "boiler", "unknown_matter")
 TOWNSHIPS = ("210603003", "210603004")
@@ -26,16 +24,7 @@ ROUTES = {
     "210603004": {"lift": ("team:market",), "fire": ("team:emergency",), "work_safety": ("team:emergency",),
                   "boiler": ("team:market", "team:emergency"), "unknown_matter": ("coordination:210603",)},
 }
-CLUSTER_SPREAD_M = 14.0  # pairwise <= 28 m < the 50 m radius
-CLUSTER_SPACING_M = 500.0
 PROPERTY = settings(max_examples=200, deadline=None)
-
-
-def offset(lat: float, lon: float, bearing_deg: float, metres: float) -> tuple[float, float]:
-    la, lo, b, d = math.radians(lat), math.radians(lon), math.radians(bearing_deg), metres / EARTH_RADIUS_M
-    la2 = math.asin(math.sin(la) * math.cos(d) + math.cos(la) * math.sin(d) * math.cos(b))
-    lo2 = lo + math.atan2(math.sin(b) * math.sin(d) * math.cos(la), math.cos(d) - math.sin(la) * math.sin(la2))
-    return math.degrees(la2), math.degrees(lo2)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import h3.api.basic_int as h3
 from hypothesis import given, settings
@@ -23,23 +22,13 @@ from services.dispatch.domain.dedup import (
     distance_m,
     lookup_cells,
 )
+from tests.cluster_geometry import CLUSTER_SPACING_M, CLUSTER_SPREAD_M, T0, offset
 
-EARTH_RADIUS_M = 6371007.180918475  # h3's sphere
-T0 = datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 RADII_M = (30.0, 50.0, 100.0)
-CLUSTER_SPREAD_M = 14.0  # every point within 14 m of its cluster centre: pairwise <= 28 m < smallest radius
-CLUSTER_SPACING_M = 500.0  # points of two clusters are >= 472 m apart: more than 2x the largest radius
 GROUPS = ("illegal_construction", "street_vending")
 SHARED_VALUES = ("uscc:A", "uscc:B", "uscc:C")  # the same shops may appear in several clusters
 
 PROPERTY = settings(max_examples=150, deadline=None)
-
-
-def offset(lat: float, lon: float, bearing_deg: float, metres: float) -> tuple[float, float]:
-    la, lo, b, d = math.radians(lat), math.radians(lon), math.radians(bearing_deg), metres / EARTH_RADIUS_M
-    la2 = math.asin(math.sin(la) * math.cos(d) + math.cos(la) * math.sin(d) * math.cos(b))
-    lo2 = lo + math.atan2(math.sin(b) * math.sin(d) * math.cos(la), math.cos(d) - math.sin(la) * math.sin(la2))
-    return math.degrees(la2), math.degrees(lo2)
 
 
 @dataclass(frozen=True)
