@@ -20,15 +20,16 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
-from kafka import KafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from schemas.api import LedgerHead, LedgerLink
 from schemas.events import FeedEntry
+from services.common.envelope import PoisonEvent, decode
 from services.info_share.domain.ledger import ChainLink, CopyVerdict, Head, check_copy
+from services.info_share.replay import read_topic
 
 LINKS_PAGE = 5000
 
@@ -59,24 +60,17 @@ def entries_in_files(paths: Iterable[Path]) -> Iterator[FeedEntry]:
 
 
 def entries_on_topic(topic: str, bootstrap_servers: str) -> Iterator[FeedEntry]:
-    """Every record of the feed topic from the beginning up to the end it has now (binary-mode CloudEvents: the
-    record's value is the entry)."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
-                             consumer_timeout_ms=10_000, isolation_level="read_committed")
+    """Every record of the feed topic from the beginning up to the end it has now (binary-mode CloudEvents)."""
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not partitions:
-            raise CopyUnreadable(f"topic {topic} does not exist")
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        while any(consumer.position(p) < ends[p] for p in partitions):
-            batch = consumer.poll(timeout_ms=2_000)
-            for records in batch.values():
-                for record in records:
-                    yield _entry(json.loads(record.value), f"{topic}/{record.partition}@{record.offset}")
-    finally:
-        consumer.close()
+        records = read_topic(bootstrap_servers, topic)
+    except LookupError as exc:
+        raise CopyUnreadable(str(exc)) from None
+    for record in records:
+        try:
+            _ce, entry = decode(record.headers, record.value, (FeedEntry,))
+        except PoisonEvent as exc:
+            raise CopyUnreadable(f"{topic}/{record.partition}@{record.offset}: not a feed entry ({exc})") from None
+        yield cast(FeedEntry, entry)
 
 
 def _entry(item: Any, where: str) -> FeedEntry:
