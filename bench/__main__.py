@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-findings", type=int, default=runs.Sizes.batch_findings)
     parser.add_argument("--scale-cases", type=int, default=runs.Sizes.scale_cases)
     parser.add_argument("--recovery-cases", type=int, default=runs.Sizes.recovery_cases)
+    parser.add_argument("--deadline-cases", type=int, default=runs.Sizes.deadline_cases)
     parser.add_argument("--broker-tool-records", type=int, default=runs.Sizes.broker_tool_records)
     parser.add_argument("--only", default="", help="comma-separated sections: broker,dispatch,ingest,latency,scale")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness (not for figures)")
@@ -43,6 +44,7 @@ def sizes_from(args: argparse.Namespace) -> runs.Sizes:
                       latency_rate_per_s=args.latency_rate, latency_seconds=args.latency_seconds,
                       single_requests=args.single_requests, batch_findings=args.batch_findings,
                       scale_cases=args.scale_cases, recovery_cases=args.recovery_cases,
+                      deadline_cases=args.deadline_cases,
                       broker_tool_records=args.broker_tool_records)
 
 

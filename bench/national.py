@@ -334,15 +334,19 @@ def full_state(total: int, seed: int = 38723, now: datetime | None = None, shard
                 "case_id": case_id, "rule": dedup.RULE_SAME_SUBJECT if subjects else dedup.RULE_WITHIN_RADIUS,
                 "distance_m": pick.uniform(3, min(30.0, case.radius_m * 0.6))}))
         case.finding_count = len(rows) - 1
+        body_id = routes.lead_body(township, case.category_code, received, at)
+        # The competent bodies a later report must share to merge (docs/dedup.md): the lead; the national routes
+        # model no co-handlers, so none are named.
+        case.handled_by, case.township_code = (body_id,), township.code
         rows[0] = dedup.Row(dedup.CASES_TABLE, case_id, {  # OpenCase.to_dict(), its time from the tables above
             "status": "open", "case_id": case_id, "dedup_group": case.dedup_group,
             "category_code": case.category_code, "latitude": case.latitude, "longitude": case.longitude,
             "radius_m": case.radius_m, "subjects": [["uscc", s["value"]] for s in subjects],
-            "opened_at": texts.utc(at), "finding_count": case.finding_count, "previous_case_id": None})
+            "opened_at": texts.utc(at), "finding_count": case.finding_count, "previous_case_id": None,
+            "handled_by": [body_id], "other_categories": [], "township_code": township.code})
         major = routes.major(case.category_code, received, at)
         rows.append(dedup.Row(CASE_FILES_TABLE, case_id, {"finding": finding, "dedup_group": case.dedup_group,
                                                           "previous_case_id": None, "major": major}))
-        body_id = routes.lead_body(township, case.category_code, received, at)
         referral = None
         if not body_id.startswith("township:"):  # delegated to the township: it handles the case, no referral
             if major and not body_id.startswith(COORDINATION_PREFIX):
@@ -354,6 +358,8 @@ def full_state(total: int, seed: int = 38723, now: datetime | None = None, shard
                     due = policy.dispute_decide_by(received) if kind == "dispute" else policy.accept_by(received, False)
                     accept_by = deadlines[(kind, texts.china_day(at))] = (due.isoformat(), int(due.timestamp()))
             state = states[min(bisect.bisect(cumulative, pick.random() * cumulative[-1]), len(states) - 1)]
+            if body_id.startswith(COORDINATION_PREFIX):
+                state = "issued"  # a dispute is only ever decided, which ends it: an open one awaits its decision
             referral = _referral(case_id, body_id, township.code, at, accept_by[0], major, state, texts, pick)
             rows.append(dedup.Row(REFERRALS_TABLE, referral["referral_id"], referral))
             if state == "issued" and now_s > accept_by[1]:

@@ -28,6 +28,10 @@ KEYS: tuple[tuple[str, str], ...] = (
     ("bare_producer_msgs_per_s", ""),
     ("scale_decide_us", ""),
     ("scale_rss_bytes", "≤ 1 GiB"),
+    ("scale_deadline_tick_quiet_ms", ""),
+    ("scale_deadline_tick_quiet_scan_ms", ""),
+    ("scale_deadline_tick_due_ms", ""),
+    ("scale_deadline_tick_due_scan_ms", ""),
     ("scale_recovery_s", "≤ 60"),
 )
 TARGETS = {"dispatch_ratio": (0.5, ">="), "e2e_latency_p99_s": (0.1, "<="), "ingest_batch_findings_per_s":

@@ -35,12 +35,14 @@ class Sizes:
     batch_findings: int = 10_000
     scale_cases: int = 1_000_000
     recovery_cases: int = 1_000_000
+    deadline_cases: int = 200_000
     broker_tool_records: int = 100_000
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
                    single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
+                   deadline_cases=5_000,
                    broker_tool_records=20_000)
 
     def as_dict(self) -> dict[str, Any]:
@@ -222,7 +224,29 @@ class Bench:
         self.figure("scale_rss_bytes", "bytes").notes.append(
             f"one build of {index['cases']:,} cases ({index['members']:,} members) in a fresh process; the index "
             f"itself is {index['index_rss_bytes']:,} bytes above the process's {index['baseline_rss_bytes']:,}")
+        self._deadline_tick()
         self._recovery()
+
+    def _deadline_tick(self) -> None:
+        """One deadline tick of a worker holding N cases' whole state: the deadline index against the scan of
+        every referral it replaced, in the same child process, on the same tables."""
+        cases = self.sizes.deadline_cases
+        self.log(f"  deadline tick over the whole state of {cases:,} open cases (subprocess)")
+        out = subprocess.run([sys.executable, "-m", "bench.deadline_tick", "--cases", str(cases), "--repeats",
+                              str(max(3, self.sizes.runs))], capture_output=True, text=True, cwd=ROOT,
+                             env=self.stack.env, timeout=1800)
+        if out.returncode != 0:
+            raise RuntimeError(f"bench.deadline_tick failed:\n{out.stderr[-3000:]}")
+        tick = json.loads(out.stdout.strip().splitlines()[-1])
+        self.results["context"]["deadline_tick"] = tick
+        for kind in ("quiet", "due"):
+            for value in tick[kind]["index_ms"]:
+                self.record(f"scale_deadline_tick_{kind}_ms", "ms", value)
+            for value in tick[kind]["scan_ms"]:
+                self.record(f"scale_deadline_tick_{kind}_scan_ms", "ms", value)
+            self.figure(f"scale_deadline_tick_{kind}_ms", "ms").notes.append(
+                f"{tick[kind]['found']:,} referrals found of {tick['watched']:,} watched, {tick['referrals']:,} "
+                f"referrals in all")
 
     def _recovery(self) -> None:
         stack, cases = self.stack, self.sizes.recovery_cases

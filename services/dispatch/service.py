@@ -35,6 +35,7 @@ from schemas.events import (
 )
 from services.dispatch.domain import dedup
 from services.dispatch.domain.deadlines import DeadlinePolicy, is_overdue
+from services.dispatch.domain.due_index import DueIndex
 from services.dispatch.domain.identifiers import (
     InvalidSubject,
     case_id_for,
@@ -87,6 +88,7 @@ class Dispatcher:
         self.policy = policy or DeadlinePolicy()
         self.clock = clock  # only to refuse commands dated in the future; decisions use the commands' own times
         self.index = dedup.DedupIndex()
+        self.due = DueIndex()  # referrals that may still become overdue, by deadline: the timer reads only those
         self._routes = RoutingMemo(reference)
         self._major_categories: dict[tuple[str, int], bool] = {}  # (category, routing epoch) -> major matter
 
@@ -96,6 +98,10 @@ class Dispatcher:
         rows = (dedup.Row(table, key, value) for table in (dedup.CASES_TABLE, dedup.MEMBERS_TABLE)
                 for key, value in self.tables[table].items())
         self.index = dedup.DedupIndex.restore(rows)
+        self.due.clear()
+        warned = self.tables[OVERDUE_TABLE]
+        for referral_id, stored in self.tables[REFERRALS_TABLE].items():
+            self.due.track(referral_id, _watched_deadline(referral_id, stored, warned))
         return len(self.index)
 
     # -- findings ---------------------------------------------------------------------------------------------
@@ -258,7 +264,7 @@ class Dispatcher:
                 designated=designated,
             )
             if not replay:
-                self.tables[REFERRALS_TABLE][referral_id] = referral.to_dict()
+                self._store_referral(referral)
         issued = ReferralIssued(
             event_id=event_id_for("referral_issued", referral_id), case_id=case_id, occurred_at=referral.issued_at,
             referral_id=referral_id, body_id=referral.body_id, co_body_ids=tuple(decision.co_body_ids),
@@ -316,7 +322,7 @@ class Dispatcher:
             )
         except IllegalTransition as exc:
             return [self._rejected(response, str(exc), exc.kind, referral.state.value)]
-        self.tables[REFERRALS_TABLE][referral.referral_id] = referral.to_dict()
+        self._store_referral(referral)
         event = CaseTransitioned(
             event_id=event_id_for("case_transitioned", transition.response_id or response.response_id),
             case_id=referral.case_id, occurred_at=transition.at, referral_id=referral.referral_id,
@@ -391,16 +397,20 @@ class Dispatcher:
     # -- deadlines ----------------------------------------------------------------------------------------------
 
     def due_checks(self, now: datetime) -> list[tuple[str, DeadlineCheck]]:
-        """(key, command) for every unanswered referral past its deadline and not yet warned about."""
+        """(key, command) for every unanswered referral past a deadline not yet warned about: read from the
+        deadline index, so a tick costs the overdue referrals, not all of them."""
         checks = []
-        for referral_id, stored in list(self.tables[REFERRALS_TABLE].items()):
-            if stored["state"] != State.ISSUED.value or referral_id in self.tables[OVERDUE_TABLE]:
-                continue
-            if is_overdue(datetime.fromisoformat(stored["accept_by"]), now):
-                group = self.tables[CASE_FILES_TABLE][stored["case_id"]]["dedup_group"]
-                checks.append((group, DeadlineCheck(referral_id=referral_id, case_id=stored["case_id"],
-                                                    checked_at=now)))
+        for referral_id in self.due.passed(now):
+            stored = self.tables[REFERRALS_TABLE][referral_id]
+            group = self.tables[CASE_FILES_TABLE][stored["case_id"]]["dedup_group"]
+            checks.append((group, DeadlineCheck(referral_id=referral_id, case_id=stored["case_id"], checked_at=now)))
         return checks
+
+    def _store_referral(self, referral: Referral) -> None:
+        stored = referral.to_dict()
+        self.tables[REFERRALS_TABLE][referral.referral_id] = stored
+        self.due.track(referral.referral_id, _watched_deadline(referral.referral_id, stored,
+                                                               self.tables[OVERDUE_TABLE]))
 
     def on_deadline_check(self, check: DeadlineCheck) -> list[Outgoing]:
         """Warn and escalate once per deadline, if the referral is still unanswered when the check is processed.
@@ -430,6 +440,7 @@ class Dispatcher:
         else:
             self.tables[OVERDUE_TABLE][referral.referral_id] = {"deadline": referral.accept_by.isoformat(),
                                                                 "at": check.checked_at.isoformat()}
+            self.due.track(referral.referral_id, None)  # warned about this deadline: not asked about it again
         # Escalation: county coordination gets the warning on its own referrals topic too.
         return [Outgoing(event.event_id, referral.case_id, event, referral_body_id=coordination)]
 
@@ -450,6 +461,17 @@ class Dispatcher:
                 table.pop(row.key, None)
             else:
                 table[row.key] = row.value
+
+
+def _watched_deadline(referral_id: str, stored: dict[str, Any], warned: Table) -> datetime | None:
+    """The deadline the timer watches a stored referral for: an issued one's, unless that deadline was warned about
+    already (one warning per deadline: an extension after a warning gives a new deadline to watch)."""
+    if stored["state"] != State.ISSUED.value:
+        return None
+    notice = warned.get(referral_id)
+    if notice is not None and notice["deadline"] == stored["accept_by"]:
+        return None
+    return datetime.fromisoformat(stored["accept_by"])
 
 
 def _normalised_subjects(finding: FindingReported) -> dedup.Subjects:

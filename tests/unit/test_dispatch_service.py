@@ -207,6 +207,42 @@ def test_overdue_referral_warns_once_and_escalates(spot: tuple[float, float]) ->
     assert dispatcher.on_deadline_check(check) == [warning]  # a redelivered check emits the same event
 
 
+def test_an_extended_referral_is_watched_for_its_new_deadline(spot: tuple[float, float]) -> None:
+    category = category_routed_by("county_department")
+    dispatcher = Dispatcher(REFERENCE, tables())
+    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    assert isinstance(issued, ReferralIssued)
+    (extended,) = dispatcher.on_response(respond(issued, "extend", "x1", at=issued.accept_by - timedelta(hours=1)))
+    assert isinstance(extended.model, CaseTransitioned) and extended.model.accept_by is not None
+    new_deadline = extended.model.accept_by
+    assert new_deadline > issued.accept_by
+    assert dispatcher.due_checks(issued.accept_by + timedelta(minutes=1)) == []  # the old deadline is not watched
+    assert dispatcher.due_checks(new_deadline) == []
+    ((_key, check),) = dispatcher.due_checks(new_deadline + timedelta(minutes=1))
+    (warning,) = dispatcher.on_deadline_check(check)
+    assert isinstance(warning.model, ReferralOverdue) and warning.model.deadline == new_deadline
+    assert dispatcher.due_checks(new_deadline + timedelta(hours=1)) == [] and len(dispatcher.due) == 0
+
+
+def test_the_deadline_index_is_rebuilt_from_the_tables_as_a_restored_worker_has_them() -> None:
+    category = category_routed_by("county_department")
+    stored = tables()
+    first = Dispatcher(REFERENCE, stored)
+    spots = [random_point_in_county(COUNTY, random.Random(100 + n)) for n in range(3)]  # far apart: three cases
+    issued = [first.on_finding(finding(f"f{n}", category, *spots[n]), group_of(category))[1].model
+              for n in range(3)]
+    assert all(isinstance(i, ReferralIssued) for i in issued)
+    late = max(i.accept_by for i in issued) + timedelta(minutes=1)  # type: ignore[union-attr]
+    ((_key, check), *_rest) = first.due_checks(late)
+    first.on_deadline_check(check)
+    restarted = Dispatcher(REFERENCE, stored)
+    assert restarted.due_checks(late) == []  # nothing watched before the index is rebuilt from the tables
+    restarted.rebuild_index()
+    assert [c.referral_id for _k, c in restarted.due_checks(late)] == [
+        c.referral_id for _k, c in first.due_checks(late)]
+    assert len(restarted.due) == len(first.due) == 2
+
+
 def test_answer_before_the_check_is_processed_wins(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
     dispatcher = Dispatcher(REFERENCE, tables())
