@@ -11,7 +11,7 @@ from prometheus_client import Counter
 from schemas.events import CaseOpened, CaseTransitioned, FindingMerged, ReferralIssued, WireModel
 from services.dispatch import metrics
 from services.dispatch.domain.deadlines import is_overdue
-from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher
+from services.dispatch.service import REFERRALS_TABLE, Dispatcher
 
 FIRST_ANSWERS = {"accept": "accepted", "return": "returned"}
 
@@ -55,29 +55,20 @@ def record(model: WireModel, dispatcher: Dispatcher) -> None:
 
 
 def refresh_gauges(dispatcher: Dispatcher, now: datetime) -> None:
-    """Recount open cases and open/overdue referrals from this worker's tables (its partitions only)."""
+    """Set open cases and open/overdue referrals from the tallies the dispatcher keeps with its tables (its
+    partitions only): no scan of the state, whatever its size."""
     open_cases: Tally[tuple[str, str]] = Tally()
-    files = dispatcher.tables[CASE_FILES_TABLE]
-    for case_id in dispatcher.index.open_case_ids():
-        finding = (files.get(case_id) or {}).get("finding")
-        if finding:
-            open_cases[(finding["county_code"], finding["township_code"])] += 1
-    referrals: Tally[tuple[str, str, str]] = Tally()
-    overdue: Tally[tuple[str, str]] = Tally()
-    for stored in list(dispatcher.tables[REFERRALS_TABLE].values()):
-        if stored["state"] in ("closed", "returned"):
-            continue
-        body = stored["body_id"]
-        referrals[(_county(body), body, stored["state"])] += 1
-        if stored["state"] == "issued" and is_overdue(datetime.fromisoformat(stored["accept_by"]), now):
-            overdue[(_county(body), body)] += 1
+    for township, count in dispatcher.index.open_per_township().items():
+        if township:  # "": cases restored from rows written before the township was kept in them; not labelled
+            open_cases[(township[:6], township)] += count
     # Replace whole series sets: a township whose last case closed must drop to nothing, not keep its old count.
     metrics.OPEN_CASES.clear()
     for (county, township), count in open_cases.items():
         metrics.OPEN_CASES.labels(county, township).set(count)
     metrics.REFERRALS_OPEN.clear()
-    for labels, count in referrals.items():
-        metrics.REFERRALS_OPEN.labels(*labels).set(count)
+    for (body, state), count in dispatcher.open_referrals.items():
+        if count:
+            metrics.REFERRALS_OPEN.labels(_county(body), body, state).set(count)
     metrics.REFERRALS_OVERDUE.clear()
-    for labels2, count in overdue.items():
-        metrics.REFERRALS_OVERDUE.labels(*labels2).set(count)
+    for body, count in dispatcher.overdue_per_body(now).items():
+        metrics.REFERRALS_OVERDUE.labels(_county(body), body).set(count)

@@ -8,6 +8,7 @@ which consumers drop by id.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -89,6 +90,10 @@ class Dispatcher:
         self.clock = clock  # only to refuse commands dated in the future; decisions use the commands' own times
         self.index = dedup.DedupIndex()
         self.due = DueIndex()  # referrals that may still become overdue, by deadline: the timer reads only those
+        # Kept with every write of a referral, so the gauges never scan the state: (body, state) of the referrals
+        # still open (not closed or returned), and per body the issued ones whose deadline was warned about.
+        self.open_referrals: Counter[tuple[str, str]] = Counter()
+        self.warned_unanswered: Counter[str] = Counter()
         self._routes = RoutingMemo(reference)
         self._major_categories: dict[tuple[str, int], bool] = {}  # (category, routing epoch) -> major matter
 
@@ -99,9 +104,10 @@ class Dispatcher:
                 for key, value in self.tables[table].items())
         self.index = dedup.DedupIndex.restore(rows)
         self.due.clear()
-        warned = self.tables[OVERDUE_TABLE]
+        self.open_referrals.clear()
+        self.warned_unanswered.clear()
         for referral_id, stored in self.tables[REFERRALS_TABLE].items():
-            self.due.track(referral_id, _watched_deadline(referral_id, stored, warned))
+            self._count(referral_id, stored, +1)
         return len(self.index)
 
     # -- findings ---------------------------------------------------------------------------------------------
@@ -406,11 +412,29 @@ class Dispatcher:
             checks.append((group, DeadlineCheck(referral_id=referral_id, case_id=stored["case_id"], checked_at=now)))
         return checks
 
+    def overdue_per_body(self, now: datetime) -> Counter[str]:
+        """Issued referrals past their deadline at ``now``, per body: those warned about, and those just due."""
+        overdue = Counter({body: n for body, n in self.warned_unanswered.items() if n})
+        for referral_id in self.due.passed(now):
+            overdue[self.tables[REFERRALS_TABLE][referral_id]["body_id"]] += 1
+        return overdue
+
     def _store_referral(self, referral: Referral) -> None:
+        referrals = self.tables[REFERRALS_TABLE]
+        if (previous := referrals.get(referral.referral_id)) is not None:
+            self._count(referral.referral_id, previous, -1)
         stored = referral.to_dict()
-        self.tables[REFERRALS_TABLE][referral.referral_id] = stored
-        self.due.track(referral.referral_id, _watched_deadline(referral.referral_id, stored,
-                                                               self.tables[OVERDUE_TABLE]))
+        referrals[referral.referral_id] = stored
+        self._count(referral.referral_id, stored, +1)
+
+    def _count(self, referral_id: str, stored: dict[str, Any], sign: int) -> None:
+        """Add (+1) or take away (-1) one stored referral in the deadline index and the gauges' tallies."""
+        if stored["state"] not in ("closed", "returned"):
+            self.open_referrals[(stored["body_id"], stored["state"])] += sign
+        watched = _watched_deadline(referral_id, stored, self.tables[OVERDUE_TABLE])
+        if stored["state"] == State.ISSUED.value and watched is None:
+            self.warned_unanswered[stored["body_id"]] += sign
+        self.due.track(referral_id, watched if sign > 0 else None)
 
     def on_deadline_check(self, check: DeadlineCheck) -> list[Outgoing]:
         """Warn and escalate once per deadline, if the referral is still unanswered when the check is processed.
@@ -438,9 +462,11 @@ class Dispatcher:
         if notice is not None and notice["deadline"] == referral.accept_by.isoformat():
             event = event.model_copy(update={"occurred_at": datetime.fromisoformat(notice["at"])})
         else:
+            stored = self.tables[REFERRALS_TABLE][referral.referral_id]
+            self._count(referral.referral_id, stored, -1)
             self.tables[OVERDUE_TABLE][referral.referral_id] = {"deadline": referral.accept_by.isoformat(),
                                                                 "at": check.checked_at.isoformat()}
-            self.due.track(referral.referral_id, None)  # warned about this deadline: not asked about it again
+            self._count(referral.referral_id, stored, +1)  # warned about this deadline: not asked about it again
         # Escalation: county coordination gets the warning on its own referrals topic too.
         return [Outgoing(event.event_id, referral.case_id, event, referral_body_id=coordination)]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -286,9 +287,14 @@ class DedupIndex:
         self._open_grids: dict[str, _Grid] = {}
         self._closed_grids: dict[str, _Grid] = {}
         self._members: dict[str, str] = {}
+        self._open_per_township: Counter[str] = Counter()  # kept with _open: the gauges read it, never a scan
 
     def __len__(self) -> int:
         return len(self._open)
+
+    def open_per_township(self) -> dict[str, int]:
+        """Open cases per township of their opening report ("" for rows written before it was recorded)."""
+        return {township: count for township, count in self._open_per_township.items() if count}
 
     def open_case_ids(self) -> list[str]:
         return list(self._open)
@@ -305,6 +311,7 @@ class DedupIndex:
     def add(self, case: OpenCase) -> None:
         self._discard(case.case_id)
         self._open[case.case_id] = case
+        self._open_per_township[case.township_code] += 1
         _grid_of(self._open_grids, case.dedup_group).add(case)
 
     def remember(self, finding_id: str, case_id: str) -> None:
@@ -390,6 +397,7 @@ class DedupIndex:
 
     def _discard(self, case_id: str) -> None:
         if (case := self._open.pop(case_id, None)) is not None:
+            self._open_per_township[case.township_code] -= 1
             self._open_grids[case.dedup_group].remove(case)
         if (closed := self._closed.pop(case_id, None)) is not None:
             self._closed_grids[closed.case.dedup_group].remove(closed.case)
