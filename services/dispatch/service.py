@@ -78,6 +78,9 @@ class Outgoing:
     model: WireModel
     referral_body_id: str | None = None
     replay: bool = False  # re-emitted for an input seen before: same id, already counted
+    # Bodies whose own topics get a copy (抄送): a referral goes to the reporting township's topic too, so the
+    # township that verifies and closes the case over Kafka holds the referral it acts on.
+    copy_to: tuple[str, ...] = ()
     case_events: bool = True  # False: only for the body's own topic (a notice the register does not project)
 
 
@@ -280,7 +283,9 @@ class Dispatcher:
             # A later referral of the case (after a return or a decision) names the same related cases.
             related_cases=related if related is not None else self._related_of_file(case_id),
         )
-        return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id)
+        township = referral.township_body_id
+        return Outgoing(issued.event_id, case_id, issued, referral_body_id=referral.body_id,
+                        copy_to=(township,) if township != referral.body_id else ())
 
     def _related_of_file(self, case_id: str) -> tuple[RelatedCase, ...]:
         file = self.tables[CASE_FILES_TABLE].get(case_id) or {}

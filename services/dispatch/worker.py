@@ -316,12 +316,12 @@ class DispatchWorker(ConsumerRebalanceListener):
             record = encode(out.model, event_id=out.event_id, source=SOURCE, key=out.key, subject=out.key)
             if out.case_events:
                 await outbox.add(self.case_events_topic, record.value, key=record.key, headers=record.headers)
-            if out.referral_body_id is not None:
-                topic = await self._referral_topic(out.referral_body_id)
+            for body_id in ((out.referral_body_id,) if out.referral_body_id else ()) + out.copy_to:
+                topic = await self._referral_topic(body_id)
                 await outbox.add(topic, record.value, key=record.key, headers=record.headers)
-                if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
-                    metrics.E2E_SECONDS.observe(
-                        max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
+            if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
+                metrics.E2E_SECONDS.observe(
+                    max(0.0, (datetime.now(UTC) - out.model.finding.received_at).total_seconds()))
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, outbox: Outbox) -> None:
         log.warning("dead letter from %s[%s]@%s: %s", record.topic, record.partition, record.offset, reason)

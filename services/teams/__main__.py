@@ -15,8 +15,10 @@
 
 Every action goes to this body's own responses topic; liandong's relay republishes it as this body. Running the same
 command again is the same action (its key is derived from the referral, the action and what the command says, or
-from --key): answered once. A township verifies, closes or sends back referrals sent to another body: when the
-referral is not on its own topic, give --case-id and --dedup-group (from the case register or the feed).
+from --key): answered once. A township verifies, closes or sends back referrals sent to another body: dispatch
+copies every referral of the township's cases to the township's own topic (``watch`` shows them as COPY), so the
+referral id is enough; for a referral issued before copies were made, give --case-id and --dedup-group (from the
+case register or the feed).
 
 Broker and prefix come from LIANDONG_BOOTSTRAP_SERVERS / LIANDONG_TOPIC_PREFIX (see services.common.settings).
 """
@@ -43,11 +45,12 @@ from services.teams.client import ReferralClient, ReferralRef
 TOWNSHIP_COMMANDS = ("verify", "close", "rework")
 
 
-def _print_referral(model: object) -> None:
+def _print_referral(model: object, body_id: str) -> None:
     if isinstance(model, ReferralIssued):
-        print(f"{model.referral_id}  case {model.case_id}  {model.category_code}  township {model.township_code}  "
-              f"accept by {model.accept_by.isoformat()}  attempt {model.attempt}  [{model.routing.rule}: "
-              f"{model.routing.detail}]  dedup group {model.dedup_group}", flush=True)
+        copy = "" if model.body_id == body_id else f"COPY (sent to {model.body_id}) "
+        print(f"{copy}{model.referral_id}  case {model.case_id}  {model.category_code}  "
+              f"township {model.township_code}  accept by {model.accept_by.isoformat()}  attempt {model.attempt}  "
+              f"[{model.routing.rule}: {model.routing.detail}]  dedup group {model.dedup_group}", flush=True)
     elif isinstance(model, ReferralOverdue):
         print(f"OVERDUE {model.referral_id}  case {model.case_id}  deadline {model.deadline.isoformat()}  "
               f"escalated to {model.escalated_to}", flush=True)
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "watch":
             timeout = int(args.idle_timeout_seconds * 1000) if args.idle_timeout_seconds else None
             for model in client.watch(idle_timeout_ms=timeout):
-                _print_referral(model)
+                _print_referral(model, client.body_id)
             return 0
         referral = _referral(client, args)
         action = ReferralAction(args.command.replace("-", "_"))

@@ -148,7 +148,9 @@ def test_the_whole_lifecycle_from_the_cli_township_verifies_reworks_and_closes(m
     publish_finding(stack, "finding-c", category, seed=3)
     referral = first_referral(ReferralClient(stack.bootstrap_servers, lead, stack.topic_prefix))
     township = f"township:{TOWNSHIP}"
-    where = ["--case-id", referral.case_id, "--dedup-group", referral.dedup_group]
+    # The referral id is enough: dispatch copied the referral to the township's own topic.
+    copy = first_referral(ReferralClient(stack.bootstrap_servers, township, stack.topic_prefix))
+    assert (copy.referral_id, copy.body_id) == (referral.referral_id, lead)
 
     def actions() -> list[str]:
         # A retried action is re-emitted under the same event id (consumers drop it): count each event once.
@@ -165,11 +167,13 @@ def test_the_whole_lifecycle_from_the_cli_township_verifies_reworks_and_closes(m
         (lead, ["start-handling", referral.referral_id]),
         (lead, ["feed-back", referral.referral_id, "--outcome", "rectified", "--note", "已整改",
                 "--evidence", "https://evidence.example/1.jpg"]),
-        (township, ["rework", referral.referral_id, "--reason", "整改不到位", *where]),
+        (township, ["rework", referral.referral_id, "--reason", "整改不到位"]),
         (lead, ["feed-back", referral.referral_id, "--outcome", "penalty_decided", "--note", "已立案處罰"]),
-        (township, ["verify", referral.referral_id, *where]),
-        (township, ["close", referral.referral_id, "--note", "核查屬實，結案", *where]),
+        (township, ["verify", referral.referral_id]),
+        (township, ["close", referral.referral_id, "--note", "核查屬實，結案"]),
     ]
+    watched = run_cli(stack, township, "watch", "--idle-timeout-seconds", "3")
+    assert f"COPY (sent to {lead}) {referral.referral_id}" in watched.stdout, watched.stdout
     for body, args in steps:
         done = run_cli(stack, body, *args)
         assert done.returncode == 0, done.stderr
