@@ -26,6 +26,9 @@ CARD = {"referral_id": "r1", "case_id": "c1", "body_id": "team:210624:housing_ur
         "actions": ["accept", "return", "extend"], "attempt": 1, "extended": False, "feedback_by": None,
         "outcome": None}
 
+AGENCY = {"body_id": "agency:210624100:police_station", "name": "宽甸镇派出所<b>", "received": 4, "accepted": 3,
+          "returned": 1, "extensions": 1, "reworks": 2, "closed": 2, "on_time_rate": 0.75}
+
 
 def test_a_cookie_names_its_session_only_with_its_own_signature() -> None:
     value = cookie_value("abc", KEY)
@@ -96,11 +99,16 @@ class FakeInfoShare(LifecycleClient):
             return Answer(200, {"referrals": [CARD]})
         if path == "/v1/referrals/r1":
             return Answer(200, {**CARD, "timeline": []})
+        if path == "/v1/stats/evaluation":
+            return Answer(200, {"bodies": [], "townships": [{"township_code": "210624100", "name": "宽甸镇",
+                                                             "dispatched_agencies": [AGENCY]}]})
         return Answer(200, {"reports": [], "transitions": []})
 
     async def act(self, token: str, referral_id: str, segment: str, body: dict[str, Any],
                   idempotency_key: str) -> Answer:
         self.actions.append((referral_id, segment, body))
+        if referral_id == "r2":
+            return Answer(200, {"status": "applied"})
         return Answer(409, {"error": "conflict", "detail": "already accepted", "state": "accepted"})
 
 
@@ -141,3 +149,56 @@ def test_posts_need_the_sessions_csrf_token_and_refusals_are_shown() -> None:
     assert fake.actions == [("r1", "accept", {})]
     assert web.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
     assert web.get("/inbox").status_code == 303
+
+
+def csrf_of(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_bulk_sign_for_needs_csrf_and_a_valid_selection_and_says_how_many_were_signed() -> None:
+    web, fake = client()
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    inbox = web.get("/inbox").text
+    assert 'id="pick-r1"' in inbox and 'form="bulk-accept"' in inbox and '<label for="pick-r1">' in inbox
+    csrf = csrf_of(inbox)
+    assert web.post("/inbox/accept", data={"referral_id": ["r1"]}).status_code == 403
+    assert web.post("/inbox/accept", data={"csrf_token": csrf}).status_code == 422
+    assert web.post("/inbox/accept", data={"csrf_token": csrf, "referral_id": ["bad id<"]}).status_code == 422
+    assert web.post("/inbox/accept", data={"csrf_token": csrf, "referral_id": ["r"] * 51}).status_code == 422
+    assert fake.actions == []
+    done = web.post("/inbox/accept", data={"csrf_token": csrf, "idempotency_key": "k",
+                                           "referral_id": ["r1", "r2", "r2"]})
+    assert done.status_code == 303 and done.headers["location"] == "/inbox?signed=1&unsigned=1"
+    assert sorted(a[0] for a in fake.actions) == ["r1", "r2"]  # a repeated id is one action
+    assert "已签收 1 件，1 件未能签收" in web.get(done.headers["location"]).text
+    assert web.get("/inbox", params={"signed": "x"}).status_code == 422
+
+
+def test_the_live_inbox_answers_cards_as_html_only_to_a_session() -> None:
+    web, _fake = client()
+    assert web.get("/inbox/live").status_code == 401
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    live = web.get("/inbox/live").json()
+    assert [c["referral_id"] for c in live["cards"]] == ["r1"]
+    assert 'id="card-r1"' in live["cards"][0]["html"] and "红牌 · 超期2个工作日" in live["cards"][0]["html"]
+    assert 'src="/static/live.js"' in web.get("/inbox").text
+    assert web.get("/static/live.js").status_code == 200
+
+
+def test_the_township_view_draws_its_agencies_as_a_table_and_a_labelled_chart() -> None:
+    web, _fake = client()
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    assert web.get("/township").status_code == 403
+    web.get("/demo/sign-in", params={"as": "township:210624100"})
+    page = web.get("/township")
+    assert page.status_code == 200 and 'id="agencies"' in page.text and "<svg" in page.text
+    assert "宽甸镇派出所&lt;b&gt;" in page.text and "<b>" not in page.text.split("<svg")[1]
+    chart = page.text.split("<svg")[1]
+    assert ">退回</text>" in chart and ">2</text>" in chart  # each bar's words and value in text
+
+
+def test_metrics_count_the_workbench_requests() -> None:
+    web, _fake = client()
+    web.get("/sign-in")
+    metrics = web.get("/metrics")
+    assert metrics.status_code == 200 and 'service="workbench"' in metrics.text

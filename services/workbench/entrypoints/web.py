@@ -6,6 +6,9 @@ with the session's CSRF token; a refusal from info-share (403, 409, 422…) is s
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
+import asyncio
+import hashlib
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,14 +17,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from services.common.http_metrics import HttpMetrics
 from services.workbench.adapters.demo_idp import demo_token
 from services.workbench.adapters.lifecycle_client import LifecycleClient
 from services.workbench.adapters.session_store import MemorySessionStore
-from services.workbench.domain import labels
+from services.workbench.domain import chart, labels
 from services.workbench.domain.sessions import (
     COOKIE_NAME,
     Session,
@@ -38,6 +44,9 @@ ROUTING_WORDS = {"county_department": "县直部门职责：移送主管执法�
                  "dispatched_agency": "派驻机构职责：移送派驻机构",
                  "delegated_to_township": "已赋权乡镇（一乡一单）：由乡镇自行办理",
                  "no_competent_body": "无对应主管机关：提交县级协调"}
+# A referral id as info-share issues them; anything else in a bulk form is refused before info-share is asked.
+REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+BULK_MOST = 50  # one bulk sign-for: each is one action waiting for dispatch's verdict
 
 
 @dataclass
@@ -136,21 +145,75 @@ def create_app(deps: Deps) -> FastAPI:
                         problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
         return None
 
-    @app.get("/inbox", response_model=None)
-    async def inbox(request: Request, session: Current,
-                    state: Annotated[str | None, Query(max_length=32)] = None,
-                    category: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-        if session is None:
-            return to_sign_in()
+    async def inbox_page(request: Request, session: Session, state: str | None, category: str | None, *,
+                         status: int = 200, message: str | None = None, error: str | None = None) -> Response:
         answer = await deps.api.get(session.token, "/v1/referrals",
                                     {"needs_action": "true", "state": state, "category": category})
         cards = answer.body.get("referrals", []) if answer.ok else []
         everything = await deps.api.get(session.token, "/v1/referrals", {"needs_action": "true"})
         categories = sorted({(c["category_code"], c.get("category_name") or c["category_code"])
                              for c in everything.body.get("referrals", [])}) if everything.ok else []
-        return page(request, "inbox.html", session, 200 if answer.ok else answer.status, cards=cards,
+        return page(request, "inbox.html", session, status if answer.ok else answer.status, cards=cards,
                     state=state or "", category=category or "", categories=categories,
-                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+                    idempotency_key=uuid.uuid4().hex, message=message,
+                    error=error or (None if answer.ok else labels.refusal_words(answer.status, answer.body)))
+
+    @app.get("/inbox", response_model=None)
+    async def inbox(request: Request, session: Current,
+                    state: Annotated[str | None, Query(max_length=32)] = None,
+                    category: Annotated[str | None, Query(max_length=64)] = None,
+                    signed: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None,
+                    unsigned: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None) -> Response:
+        if session is None:
+            return to_sign_in()
+        message = None
+        if signed is not None:
+            message = f"已签收 {signed} 件" + (f"，{unsigned} 件未能签收（请打开该件查看原因）" if unsigned else "")
+        return await inbox_page(request, session, state, category, message=message)
+
+    @app.get("/inbox/live", response_model=None)
+    async def inbox_live(session: Current, state: Annotated[str | None, Query(max_length=32)] = None,
+                         category: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+        """The inbox's cards as HTML fragments, for the page's polling script: the browser never sees a token."""
+        if session is None:
+            return JSONResponse({"detail": "not signed in"}, status_code=401)
+        answer = await deps.api.get(session.token, "/v1/referrals",
+                                    {"needs_action": "true", "state": state, "category": category})
+        if not answer.ok:
+            return JSONResponse({"detail": labels.refusal_words(answer.status, answer.body)},
+                                status_code=answer.status)
+        card_macro = templates.env.get_template("_card.html").module.referral_card  # type: ignore[attr-defined]
+        return JSONResponse({"cards": [{"referral_id": c["referral_id"], "html": str(card_macro(c))}
+                                       for c in answer.body.get("referrals", [])]})
+
+    @app.post("/inbox/accept", response_model=None)
+    async def bulk_accept(request: Request, session: Current) -> Response:
+        """签收所选: one accept per ticked card, each with its own idempotency key derived from the page's."""
+        refused = await _csrf_refusal(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        form = await request.form()
+        picked = [v for v in form.getlist("referral_id") if isinstance(v, str)]
+        problem = None
+        if not picked:
+            problem = "未选择任何事项：请先勾选要签收的移送"
+        elif len(picked) > BULK_MOST:
+            problem = f"一次最多签收 {BULK_MOST} 件"
+        elif not all(REFERRAL_ID.match(v) for v in picked):
+            problem = "所选事项编号无效"
+        if problem is not None:
+            return await inbox_page(request, session, None, None, status=422, error=problem)
+        page_key = form.get("idempotency_key")
+        page_key = page_key if isinstance(page_key, str) and page_key else uuid.uuid4().hex
+
+        async def accept(referral_id: str) -> bool:
+            key = hashlib.sha256(f"{page_key}:{referral_id}".encode()).hexdigest()[:32]
+            answer = await deps.api.act(session.token, referral_id, "accept", {}, key)
+            return answer.status == 200 and answer.body.get("status") == "applied"
+
+        done = await asyncio.gather(*(accept(r) for r in dict.fromkeys(picked)))
+        return RedirectResponse(f"/inbox?signed={sum(done)}&unsigned={len(done) - sum(done)}", status_code=303)
 
     async def referral_page(request: Request, session: Session, referral_id: str, *, status: int = 200,
                             message: str | None = None, error: str | None = None) -> Response:
@@ -212,6 +275,29 @@ def create_app(deps: Deps) -> FastAPI:
                     bodies=answer.body.get("bodies", []), townships=answer.body.get("townships", []),
                     error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
 
+    @app.get("/township", response_model=None)
+    async def township(request: Request, session: Current) -> Response:
+        """雙重管理: the dispatched agencies working in the township, their figures as a table and a chart."""
+        if session is None:
+            return to_sign_in()
+        if not session.body_id.startswith("township:"):
+            return page(request, "error.html", session, 403, problem="本页仅供乡镇（街道）查看其派驻机构")
+        code = session.body_id.partition(":")[2]
+        answer = await deps.api.get(session.token, "/v1/stats/evaluation")
+        if not answer.ok:
+            return page(request, "error.html", session, answer.status,
+                        problem=labels.refusal_words(answer.status, answer.body))
+        mine = next((t for t in answer.body.get("townships", []) if t.get("township_code") == code), None)
+        agencies = (mine or {}).get("dispatched_agencies", [])
+        name = deps.body_names.get(session.body_id, code)
+        return page(request, "township.html", session, agencies=agencies, township_name=name,
+                    series=chart.SERIES,
+                    svg=Markup(chart.agencies_svg(agencies, f"{name}派驻机构办理情况")))  # escaped in chart
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/evaluation.csv", response_model=None)
     async def evaluation_csv(session: Current) -> Response:
         if session is None:
@@ -223,6 +309,8 @@ def create_app(deps: Deps) -> FastAPI:
         return Response(answer.text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'})
 
+    # Outermost, as in the other services: counts the requests (5xx included) in liandong_http_request_duration_…
+    app.add_middleware(HttpMetrics, service="workbench")
     return app
 
 
