@@ -4,13 +4,15 @@ fake info-share (a subclass of the client port answering from memory)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from services.workbench.adapters.demo_idp import demo_token
+from services.workbench.adapters.demo_idp import DemoIdp, demo_token
 from services.workbench.adapters.lifecycle_client import Answer, LifecycleClient
+from services.workbench.adapters.oidc import OidcClient, code_challenge, signed_in
 from services.workbench.adapters.session_store import MemorySessionStore
 from services.workbench.domain import labels
 from services.workbench.domain.sessions import COOKIE_NAME, cookie_value, csrf_ok, new_session, session_id_from_cookie
@@ -202,3 +204,77 @@ def test_metrics_count_the_workbench_requests() -> None:
     web.get("/sign-in")
     metrics = web.get("/metrics")
     assert metrics.status_code == 200 and 'service="workbench"' in metrics.text
+
+
+class InProcessOidc(OidcClient):
+    """The OIDC client whose token endpoint is the demo IdP's, called without a network."""
+
+    def __init__(self, idp: DemoIdp) -> None:
+        super().__init__(authorization_url="http://testserver/demo-idp/authorize", token_url="unused",
+                         client_id="wb", client_secret="client-secret-0123", redirect_url=CALLBACK,
+                         timeout_seconds=5)
+        self.idp = idp
+
+    async def exchange(self, code: str, verifier: str) -> tuple[int, dict[str, Any]]:
+        return self.idp.token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                               "client_id": "wb", "client_secret": "client-secret-0123", "code_verifier": verifier})
+
+
+CALLBACK = "http://testserver/oidc/callback"
+
+
+def oidc_client() -> tuple[TestClient, DemoIdp]:
+    idp = DemoIdp(client_id="wb", client_secret="client-secret-0123", redirect_url=CALLBACK, secret="j" * 32,
+                  issuer="liandong-idp", audience="liandong-info-share", lifetime_seconds=600)
+    settings = WorkbenchSettings(workbench_session_secret=SecretStr(KEY.decode()),  # type: ignore[call-arg]
+                                 jwt_secret=SecretStr("j" * 32))
+    app = create_app(Deps(settings=settings, api=FakeInfoShare(), sessions=MemorySessionStore(),
+                          body_names={"township:210624100": "宽甸镇综合行政执法办公室"}, county_bodies={},
+                          oidc=InProcessOidc(idp), demo_idp=idp))
+    return TestClient(app, follow_redirects=False), idp
+
+
+def test_oidc_code_flow_with_pkce_signs_in_through_the_idp_and_only_in_the_browser_that_started_it() -> None:
+    web, _idp = oidc_client()
+    assert 'href="/oidc/start"' in web.get("/sign-in").text
+    start = web.get("/oidc/start")
+    assert start.status_code == 303 and "liandong_wb_oidc=" in start.headers["set-cookie"]
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    params = {k: v[0] for k, v in query.items()}
+    assert params["code_challenge_method"] == "S256" and params["redirect_uri"] == CALLBACK
+    assert web.get("/demo-idp/authorize", params={**params, "redirect_uri": "https://evil.example/cb"}
+                   ).status_code == 400  # never sent to a callback the IdP does not know
+    assert web.get("/demo-idp/authorize", params=params).status_code == 200
+    assert web.post("/demo-idp/authorize", data={**params, "as": "supervisor:all"}).status_code == 422
+    granted = web.post("/demo-idp/authorize", data={**params, "as": "township:210624100"})
+    assert granted.status_code == 303 and granted.headers["location"].startswith(CALLBACK)
+    callback = urlsplit(granted.headers["location"])
+    code = parse_qs(callback.query)["code"][0]
+
+    stranger = TestClient(web.app, follow_redirects=False)  # another browser, with the same link: no state cookie
+    assert stranger.get("/oidc/callback", params={"code": code, "state": params["state"]}).status_code == 400
+    assert web.get("/oidc/callback", params={"code": code, "state": "another"}).status_code == 400
+    done = web.get("/oidc/callback", params={"code": code, "state": params["state"]})
+    assert done.status_code == 303 and done.headers["location"] == "/inbox"
+    inbox = web.get("/inbox")
+    assert inbox.status_code == 200 and "宽甸镇综合行政执法办公室" in inbox.text
+    # The state is spent: the same callback again is refused, as is an IdP's error answer.
+    assert web.get("/oidc/callback", params={"code": code, "state": params["state"]}).status_code == 400
+    assert web.get("/oidc/callback", params={"error": "access_denied"}).status_code == 401
+
+
+def test_the_demo_idp_gives_a_code_once_to_its_client_with_the_verifier_of_its_challenge() -> None:
+    idp = DemoIdp(client_id="wb", client_secret="s3cret-0123456789", redirect_url=CALLBACK, secret="j" * 32,
+                  issuer="i", audience="a", lifetime_seconds=60)
+    verifier = "v" * 50
+    form = {"grant_type": "authorization_code", "client_id": "wb", "client_secret": "s3cret-0123456789",
+            "redirect_uri": CALLBACK, "code_verifier": verifier}
+    code = idp.grant("team:210624:housing_urban", code_challenge(verifier))
+    assert idp.token({**form, "code": code, "client_secret": "wrong"})[0] == 401
+    assert idp.token({**form, "code": code, "code_verifier": "x" * 50}) == (400, {"error": "invalid_grant"})
+    code = idp.grant("team:210624:housing_urban", code_challenge(verifier))
+    status, answer = idp.token({**form, "code": code})
+    assert status == 200 and answer["token_type"] == "Bearer"
+    assert idp.token({**form, "code": code})[0] == 400  # once only
+    who = signed_in(answer, 0)
+    assert who is not None and who.body_id == "team:210624:housing_urban"

@@ -8,6 +8,7 @@ with the session's CSRF token; a refusal from info-share (403, 409, 422…) is s
 
 import asyncio
 import hashlib
+import hmac
 import re
 import time
 import uuid
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,8 +26,9 @@ from markupsafe import Markup
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.common.http_metrics import HttpMetrics
-from services.workbench.adapters.demo_idp import demo_token
+from services.workbench.adapters.demo_idp import DemoIdp, demo_token
 from services.workbench.adapters.lifecycle_client import LifecycleClient
+from services.workbench.adapters.oidc import PRE_SESSION_SECONDS, OidcClient, signed_in
 from services.workbench.adapters.session_store import MemorySessionStore
 from services.workbench.domain import chart, labels
 from services.workbench.domain.sessions import (
@@ -46,6 +49,7 @@ ROUTING_WORDS = {"county_department": "县直部门职责：移送主管执法�
                  "no_competent_body": "无对应主管机关：提交县级协调"}
 # A referral id as info-share issues them; anything else in a bulk form is refused before info-share is asked.
 REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+OIDC_COOKIE = "liandong_wb_oidc"  # the pending sign-in's state, signed; only sent to /oidc/…
 BULK_MOST = 50  # one bulk sign-for: each is one action waiting for dispatch's verdict
 
 
@@ -56,6 +60,8 @@ class Deps:
     sessions: MemorySessionStore
     body_names: dict[str, str]
     county_bodies: dict[str, list[tuple[str, str]]]  # county code -> (body id, name), for 指定管辖
+    oidc: OidcClient | None = None  # sign-in through the configured IdP
+    demo_idp: DemoIdp | None = None  # the local stand-in for that IdP (make run, tests)
 
 
 def create_app(deps: Deps) -> FastAPI:
@@ -63,7 +69,7 @@ def create_app(deps: Deps) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(labels=labels, routing_words=ROUTING_WORDS, names=deps.body_names,
-                                 demo=deps.settings.workbench_demo_sign_in)
+                                 demo=deps.settings.workbench_demo_sign_in, oidc=deps.oidc is not None)
     templates.env.filters["when"] = _when
     templates.env.filters["name"] = lambda body_id: deps.body_names.get(body_id or "", body_id or "")
     key = deps.settings.workbench_session_secret.get_secret_value().encode()
@@ -77,6 +83,36 @@ def create_app(deps: Deps) -> FastAPI:
     def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any
              ) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=status)
+
+    def add_demo_idp_routes(idp: DemoIdp) -> None:
+        """The local demo IdP's authorization page and token endpoint (docs/workbench.md)."""
+
+        @app.get("/demo-idp/authorize", response_class=HTMLResponse)
+        def idp_authorize(request: Request) -> HTMLResponse:
+            params = {k: v[:512] for k, v in request.query_params.items()}
+            problem = idp.request_ok(params)
+            if problem is not None:
+                return page(request, "error.html", None, 400, problem=f"演示身份认证：{problem}")
+            return page(request, "demo_idp.html", None, params=params)
+
+        @app.post("/demo-idp/authorize", response_model=None)
+        async def idp_grant(request: Request) -> Response:
+            form = {k: v[:512] for k, v in (await request.form()).items() if isinstance(v, str)}
+            problem = idp.request_ok(form)
+            if problem is not None:
+                return page(request, "error.html", None, 400, problem=f"演示身份认证：{problem}")
+            try:
+                code = idp.grant(form.get("as", "").strip(), form["code_challenge"])
+            except ValueError as exc:
+                return page(request, "demo_idp.html", None, 422, params=form, error=str(exc))
+            query = urlencode({"code": code, "state": form["state"]})
+            return RedirectResponse(f"{idp.redirect_url}?{query}", status_code=303)
+
+        @app.post("/demo-idp/token", response_model=None)
+        async def idp_token(request: Request) -> JSONResponse:
+            form = {k: v[:512] for k, v in (await request.form()).items() if isinstance(v, str)}
+            status, body = idp.token(form)
+            return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     def to_sign_in() -> RedirectResponse:
         return RedirectResponse("/sign-in", status_code=303)
@@ -117,14 +153,57 @@ def create_app(deps: Deps) -> FastAPI:
                                         lifetime_seconds=deps.settings.workbench_session_seconds)
         except ValueError as exc:
             return page(request, "error.html", None, 422, problem=str(exc))
-        session = new_session(subject=subject, body_id=as_body, token=token, now=time.time(),
-                              lifetime_seconds=deps.settings.workbench_session_seconds)
+        return start_session(subject, as_body, token, deps.settings.workbench_session_seconds)
+
+    def start_session(subject: str, body_id: str, token: str, lifetime_seconds: int) -> RedirectResponse:
+        session = new_session(subject=subject, body_id=body_id, token=token, now=time.time(),
+                              lifetime_seconds=lifetime_seconds)
         deps.sessions.add(session)
         response = RedirectResponse("/inbox", status_code=303)
         response.set_cookie(COOKIE_NAME, cookie_value(session.session_id, key),
-                            max_age=deps.settings.workbench_session_seconds, httponly=True, samesite="lax",
+                            max_age=lifetime_seconds, httponly=True, samesite="lax",
                             secure=deps.settings.workbench_cookie_secure, path="/")
         return response
+
+    @app.get("/oidc/start", response_model=None)
+    def oidc_start(request: Request) -> Response:
+        if deps.oidc is None:
+            return page(request, "error.html", None, 404, problem="统一身份认证登录未配置")
+        state, location = deps.oidc.start()
+        response = RedirectResponse(location, status_code=303)
+        response.set_cookie(OIDC_COOKIE, cookie_value(state, key), max_age=PRE_SESSION_SECONDS, httponly=True,
+                            samesite="lax", secure=deps.settings.workbench_cookie_secure, path="/oidc")
+        return response
+
+    @app.get("/oidc/callback", response_model=None)
+    async def oidc_callback(request: Request, code: Annotated[str | None, Query(max_length=512)] = None,
+                            state: Annotated[str | None, Query(max_length=128)] = None,
+                            error: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+        if deps.oidc is None:
+            return page(request, "error.html", None, 404, problem="统一身份认证登录未配置")
+        if error:
+            return page(request, "error.html", None, 401, problem=f"身份认证未完成（{error}），请重新登录")
+        # The state must be this browser's own pending sign-in: a callback started elsewhere is refused.
+        mine = session_id_from_cookie(request.cookies.get(OIDC_COOKIE), key)
+        verifier = deps.oidc.take(state) if state and mine and hmac.compare_digest(mine, state) else None
+        if not code or verifier is None:
+            return page(request, "error.html", None, 400, problem="登录请求无效或已过期，请从登录页重新开始")
+        status, answer = await deps.oidc.exchange(code, verifier)
+        if status >= 500:
+            return page(request, "error.html", None, 503, problem="身份认证服务暂不可用，请稍后重试")
+        now = time.time()
+        who = signed_in(answer, now) if status == 200 else None
+        if who is None:
+            return page(request, "error.html", None, 401, problem="身份认证未通过，请重新登录")
+        lifetime = int(min(deps.settings.workbench_session_seconds, who.expires_at - now))
+        if lifetime <= 0:
+            return page(request, "error.html", None, 401, problem="身份凭证已过期，请重新登录")
+        response = start_session(who.subject, who.body_id, who.token, lifetime)
+        response.delete_cookie(OIDC_COOKIE, path="/oidc")
+        return response
+
+    if deps.demo_idp is not None:
+        add_demo_idp_routes(deps.demo_idp)
 
     @app.post("/sign-out", response_model=None)
     async def sign_out(request: Request, session: Current) -> Response:
