@@ -448,8 +448,11 @@ def test_sign_in_through_the_idp_code_flow_in_the_browser(stack: Stack, browser:
     open_from_inbox(browser, referral["referral_id"])
     submit(browser, "accept")  # the IdP's token is the one info-share checks for the action
     assert shown_state(browser) == "已签收" and register_state(stack, case_id) == "accepted"
-    # Every cookie of the browser, whatever its path: the session's, and the pending sign-in's is gone.
-    cookies = {c["name"] for c in browser.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]}
+    # The pending sign-in's cookie (Path=/oidc) is gone: seen from under /oidc, only the session's is left; and a
+    # callback without a state is refused with words, the session kept.
+    browser.get(f"{stack.workbench_url}/oidc/callback")
+    assert "登录请求无效或已过期" in browser.find_element(By.ID, "error").text
+    cookies = {c["name"] for c in browser.get_cookies()}
     assert "liandong_wb" in cookies and "liandong_wb_oidc" not in cookies
 
     # A callback the browser did not start (no state cookie) signs nobody in.
