@@ -170,7 +170,7 @@ def test_bulk_sign_for_needs_csrf_and_a_valid_selection_and_says_how_many_were_s
     assert fake.actions == []
     done = web.post("/inbox/accept", data={"csrf_token": csrf, "idempotency_key": "k",
                                            "referral_id": ["r1", "r2", "r2"]})
-    assert done.status_code == 303 and done.headers["location"] == "/inbox?signed=1&unsigned=1"
+    assert done.status_code == 303 and done.headers["location"] == "/inbox?signed=1&pending=0&unsigned=1"
     assert sorted(a[0] for a in fake.actions) == ["r1", "r2"]  # a repeated id is one action
     assert "已签收 1 件，1 件未能签收" in web.get(done.headers["location"]).text
     assert web.get("/inbox", params={"signed": "x"}).status_code == 422

@@ -50,6 +50,7 @@ class DemoIdp:
     through the same authorization-code flow (with PKCE) a real IdP would; it signs with the shared demo key."""
 
     CODE_SECONDS = 60
+    MOST_CODES = 10_000
 
     def __init__(self, *, client_id: str, client_secret: str, redirect_url: str, secret: str, issuer: str,
                  audience: str, lifetime_seconds: int) -> None:
@@ -76,6 +77,8 @@ class DemoIdp:
             raise ValueError(f"cannot sign in as {body_id!r}: a team:, agency:, township: or coordination: body")
         now = time.time() if now is None else now
         self._codes = {c: g for c, g in self._codes.items() if g.expires_at > now}
+        while len(self._codes) >= self.MOST_CODES:  # bounded, the oldest dropped first
+            del self._codes[next(iter(self._codes))]
         code = secrets.token_urlsafe(24)
         self._codes[code] = _Grant(body_id, challenge, self.redirect_url, now + self.CODE_SECONDS)
         return code

@@ -18,6 +18,7 @@ import httpx
 import jwt
 
 PRE_SESSION_SECONDS = 600
+MOST_PENDING = 10_000
 
 
 def code_challenge(verifier: str) -> str:
@@ -46,6 +47,8 @@ class OidcClient:
         """(state, the IdP URL to send the browser to)."""
         now = time.time() if now is None else now
         self._pending = {s: p for s, p in self._pending.items() if p[1] > now}  # forget abandoned sign-ins
+        while len(self._pending) >= MOST_PENDING:  # anyone may start sign-ins: memory stays bounded
+            del self._pending[next(iter(self._pending))]  # the oldest first (dicts keep insertion order)
         state, verifier = secrets.token_urlsafe(24), secrets.token_urlsafe(48)
         self._pending[state] = (verifier, now + PRE_SESSION_SECONDS)
         query = urlencode({"response_type": "code", "client_id": self._client_id, "redirect_uri": self._redirect_url,

@@ -242,12 +242,14 @@ def create_app(deps: Deps) -> FastAPI:
                     state: Annotated[str | None, Query(max_length=32)] = None,
                     category: Annotated[str | None, Query(max_length=64)] = None,
                     signed: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None,
+                    pending: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None,
                     unsigned: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None) -> Response:
         if session is None:
             return to_sign_in()
         message = None
         if signed is not None:
-            message = f"已签收 {signed} 件" + (f"，{unsigned} 件未能签收（请打开该件查看原因）" if unsigned else "")
+            message = (f"已签收 {signed} 件" + (f"，{pending} 件已提交、等待调度确认" if pending else "")
+                       + (f"，{unsigned} 件未能签收（请打开该件查看原因）" if unsigned else ""))
         return await inbox_page(request, session, state, category, message=message)
 
     @app.get("/inbox/live", response_model=None)
@@ -286,13 +288,16 @@ def create_app(deps: Deps) -> FastAPI:
         page_key = form.get("idempotency_key")
         page_key = page_key if isinstance(page_key, str) and page_key else uuid.uuid4().hex
 
-        async def accept(referral_id: str) -> bool:
+        async def accept(referral_id: str) -> str:
             key = hashlib.sha256(f"{page_key}:{referral_id}".encode()).hexdigest()[:32]
             answer = await deps.api.act(session.token, referral_id, "accept", {}, key)
-            return answer.status == 200 and answer.body.get("status") == "applied"
+            if answer.status == 200 and answer.body.get("status") == "applied":
+                return "signed"
+            return "pending" if answer.status == 202 else "unsigned"  # 202: dispatch has not answered yet
 
         done = await asyncio.gather(*(accept(r) for r in dict.fromkeys(picked)))
-        return RedirectResponse(f"/inbox?signed={sum(done)}&unsigned={len(done) - sum(done)}", status_code=303)
+        counts = {outcome: done.count(outcome) for outcome in ("signed", "pending", "unsigned")}
+        return RedirectResponse(f"/inbox?{urlencode(counts)}", status_code=303)
 
     async def referral_page(request: Request, session: Session, referral_id: str, *, status: int = 200,
                             message: str | None = None, error: str | None = None) -> Response:

@@ -17,8 +17,15 @@
 
   function poll() {
     fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (r.status === 401) {  // the session ended: say so once and stop asking
+          news.textContent = "登录已失效，请刷新页面重新登录";
+          return "stop";
+        }
+        return r.ok ? r.json() : null;
+      })
       .then(function (answer) {
+        if (answer === "stop") { throw "stop"; }
         if (!answer) { return; }
         var ids = shown();
         var added = 0;
@@ -40,8 +47,8 @@
           count.textContent = "共 " + cards.querySelectorAll("[data-referral-id]").length + " 件";
         }
       })
-      .catch(function () { /* the next poll tries again */ })
-      .then(function () { window.setTimeout(poll, EVERY_MS); });
+      .then(function () { window.setTimeout(poll, EVERY_MS); },
+            function (why) { if (why !== "stop") { window.setTimeout(poll, EVERY_MS); } });
   }
   window.setTimeout(poll, EVERY_MS);
 }());
