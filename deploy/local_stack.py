@@ -207,6 +207,13 @@ class Stack:
         env = {"LIANDONG_INFO_SHARE_URL": f"http://127.0.0.1:{self.info_share_port}",
                "LIANDONG_WORKBENCH_SESSION_SECRET": self.workbench_session_secret,
                "LIANDONG_WORKBENCH_DEMO_SIGN_IN": "true" if self.workbench_demo_sign_in else "false"}
+        if self.workbench_demo_sign_in:
+            # The same code flow a real IdP would run, against the workbench's own demo IdP (docs/workbench.md).
+            env |= {"LIANDONG_WORKBENCH_DEMO_IDP": "true",
+                    "LIANDONG_WORKBENCH_OIDC_AUTHORIZATION_URL": f"{self.workbench_url}/demo-idp/authorize",
+                    "LIANDONG_WORKBENCH_OIDC_TOKEN_URL": f"{self.workbench_url}/demo-idp/token",
+                    "LIANDONG_WORKBENCH_OIDC_REDIRECT_URL": f"{self.workbench_url}/oidc/callback",
+                    "LIANDONG_WORKBENCH_OIDC_CLIENT_SECRET": "local-demo-oidc-client-secret"}
         return self.start_command("workbench", [sys.executable, "-m", "services.workbench",
                                                 "--port", str(self.workbench_port)],
                                   http_ok(f"{self.workbench_url}/healthz"), env=env)

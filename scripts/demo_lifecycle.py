@@ -189,4 +189,5 @@ def workbench_text(life: Lifecycle) -> str:
     for kind in ("team", "agency", "township", "coordination"):
         if kind in bodies:
             lines.append(f"  {labels[kind]:<20} {life.stack.workbench_url}/demo/sign-in?as={bodies[kind]}")
+    lines.append(f"  {'OIDC code flow':<20} {life.stack.workbench_url}/oidc/start  (demo IdP asks which body)")
     return "\n".join(lines)

@@ -23,6 +23,15 @@ class WorkbenchSettings(BaseSettings):
     jwt_secret: SecretStr | None = None
     jwt_issuer: str = "liandong-idp"
     jwt_audience: str = "liandong-info-share"
+    # OIDC authorization-code sign-in (with PKCE) against a configured IdP: on when the authorization URL is set.
+    workbench_oidc_authorization_url: str | None = None
+    workbench_oidc_token_url: str | None = None
+    workbench_oidc_client_id: str = "liandong-workbench"
+    workbench_oidc_client_secret: SecretStr | None = None
+    # The callback as the IdP knows it (registered there): https://…/oidc/callback
+    workbench_oidc_redirect_url: str | None = None
+    # A local demo IdP at /demo-idp/… (for make run and the tests; needs demo sign-in's key), never in production.
+    workbench_demo_idp: bool = False
     # How long one call to info-share may take: an action waits up to its LIANDONG_ACTION_WAIT_SECONDS (10 s).
     workbench_upstream_timeout_seconds: float = Field(30.0, gt=0)
 
@@ -38,4 +47,13 @@ class WorkbenchSettings(BaseSettings):
     def _demo_needs_the_key(self) -> WorkbenchSettings:
         if self.workbench_demo_sign_in and self.jwt_secret is None:
             raise ValueError("LIANDONG_WORKBENCH_DEMO_SIGN_IN needs LIANDONG_JWT_SECRET to mint demo tokens")
+        if self.workbench_demo_idp and (self.jwt_secret is None or self.workbench_oidc_client_secret is None):
+            raise ValueError("LIANDONG_WORKBENCH_DEMO_IDP needs LIANDONG_JWT_SECRET and the OIDC client secret")
+        if self.workbench_oidc_authorization_url and not (self.workbench_oidc_token_url
+                                                          and self.workbench_oidc_redirect_url):
+            raise ValueError("OIDC sign-in needs LIANDONG_WORKBENCH_OIDC_TOKEN_URL and _REDIRECT_URL as well")
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.workbench_oidc_authorization_url)

@@ -23,13 +23,17 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from deploy.local_stack import ROOT, Stack
+from services.common.polling import poll_until
 from services.info_share.auth import issue_token
 from services.info_share.settings import InfoShareApiSettings
+from services.workbench.domain import labels
 from tests.e2e.test_lifecycle_api import (
     COUNTY,
     REFERENCE,
+    TEAM,
     TOWNSHIP,
     _latest_referral,
+    body_party,
     case_detail,
     category_routed_by,
     report,
@@ -139,11 +143,11 @@ def assert_accessible_basics(driver: WebDriver) -> None:
 
 
 def axe_violations(driver: WebDriver) -> list[str]:
-    """WCAG 2 A and AA rules (contrast among them) checked by axe-core on the page as it is shown."""
+    """WCAG 2.0–2.2 A and AA rules (contrast and target size among them) checked by axe-core on the page as shown."""
     driver.execute_script(AXE.read_text(encoding="utf-8"))
     found = driver.execute_async_script("""
         const done = arguments[arguments.length - 1];
-        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa']}})
+        axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21aa', 'wcag22aa']}})
            .then(r => done(r.violations.map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))))
            .catch(e => done(['axe failed: ' + e]));""")
     return list(found)
@@ -204,7 +208,7 @@ def test_a_team_and_its_township_take_a_referral_to_closed_in_the_browser(stack:
     # The township's figures: its own row, and the CSV link the page offers.
     browser.get(f"{stack.workbench_url}/evaluation")
     assert REFERENCE.townships[TOWNSHIP].name in browser.find_element(By.ID, "townships").text
-    assert browser.find_element(By.ID, "csv").get_attribute("href").endswith("/evaluation.csv")
+    assert str(browser.find_element(By.ID, "csv").get_attribute("href")).endswith("/evaluation.csv")
     assert axe_violations(browser) == []
     screenshot(browser, "evaluation-township")
 
@@ -216,6 +220,8 @@ def test_a_post_without_its_csrf_token_is_refused(stack: Stack) -> None:
         assert client.cookies  # the signed session cookie
         refused = client.post(f"/referrals/{referral['referral_id']}/accept", data={})
         assert refused.status_code == 403 and "CSRF" in refused.text
+        bulk = client.post("/inbox/accept", data={"referral_id": referral["referral_id"]})
+        assert bulk.status_code == 403 and "CSRF" in bulk.text
         forged = client.post(f"/referrals/{referral['referral_id']}/accept", data={"csrf_token": "forged"})
         assert forged.status_code == 403
         figures = client.get("/evaluation.csv")  # info-share's CSV, with this session's token
@@ -260,3 +266,196 @@ def test_county_coordination_sees_its_desk(stack: Stack, browser: WebDriver) -> 
 def coordination_token(stack: Stack) -> str:
     settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
     return issue_token(settings, "test-coordination", role="county_coordination", body_id=f"coordination:{COUNTY}")
+
+
+def figures_of(stack: Stack, body_id: str, as_body: str) -> dict[str, Any]:
+    """One body's evaluation figures as info-share gives them to ``as_body``."""
+    figures = body_party(stack, as_body).client.get("/v1/stats/evaluation").json()
+    return dict(next(b for b in figures["bodies"] if b["body_id"] == body_id))
+
+
+def next_referral(stack: Stack, case_id: str, attempt: int) -> dict[str, Any]:
+    """The case's referral of that attempt (or a later one), once the register holds it."""
+    def found() -> dict[str, Any] | None:
+        return _latest_referral(stack, case_id, attempt)
+    return dict(poll_until(found, 30, 0.3, f"referral attempt {attempt} of {case_id}"))  # type: ignore[arg-type]
+
+
+def shown_figure(driver: WebDriver, table_id: str, body_id: str, field: str) -> int:
+    row = driver.find_element(By.CSS_SELECTOR, f"#{table_id} tr[data-body-id='{body_id}']")
+    return int(row.find_element(By.CSS_SELECTOR, f"td[data-field='{field}']").text)
+
+
+def test_returns_in_the_browser_become_a_dispute_that_coordination_decides_on_its_page(
+        stack: Stack, browser: WebDriver) -> None:
+    case_id, referral = new_team_case(stack, 304)
+    reasons = iter(["not_our_duty", "overlapping_duties", "unclear_ownership", "wrong_place"])
+    returned_by: list[str] = []
+    while not referral["body_id"].startswith("coordination:"):
+        body, rid = referral["body_id"], referral["referral_id"]
+        sign_in(browser, stack, body)
+        open_from_inbox(browser, rid)
+        code = next(reasons)
+        if not returned_by:  # the first return: the form and its reason codes, checked by axe once
+            assert axe_violations(browser) == []
+        submit(browser, "return", {"reason_code": code, "reason": "经核查不属本单位职责范围"})
+        assert browser.find_element(By.ID, "message").text == "已完成：退回"
+        assert shown_state(browser) == "已退回"
+        assert labels.RETURN_REASONS[code] in browser.find_element(By.ID, "timeline").text
+        returned = next(r for r in case_detail(stack, case_id)["referrals"] if r["referral_id"] == rid)
+        assert returned["state"] == "returned" and returned.get("return_reason_code", code) == code
+        returned_by.append(body)
+        referral = next_referral(stack, case_id, referral["attempt"] + 1)
+    assert referral["body_id"] == f"coordination:{COUNTY}" and returned_by[0] == TEAM
+    assert case_detail(stack, case_id)["status"] == "disputed"
+
+    # County coordination finds the dispute on its desk and decides it on the referral's page.
+    sign_in(browser, stack, f"coordination:{COUNTY}")
+    browser.find_element(By.LINK_TEXT, "协调台").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.url_contains("/coordination"))
+    browser.find_element(By.CSS_SELECTOR, f"#disputes a[href='/referrals/{referral['referral_id']}']").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(
+        expected_conditions.url_contains(f"/referrals/{referral['referral_id']}"))
+    assert [a.get_attribute("id") for a in browser.find_elements(By.CSS_SELECTOR, "form.action")] == [
+        "form-decision"]  # a dispute is decided, not signed for
+    assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
+    screenshot(browser, "dispute-coordination")
+    designated_body = f"team:{COUNTY}:natural_resources"
+    submit(browser, "decision", {"body_id": designated_body, "reason": "土地权属明确，由自然资源执法队办理"})
+    assert browser.find_element(By.ID, "message").text == "已完成：指定管辖"
+    assert shown_state(browser) == "已指定管辖"
+    designated = next_referral(stack, case_id, referral["attempt"] + 1)
+    assert designated["body_id"] == designated_body and designated["state"] == "issued"
+    assert case_detail(stack, case_id)["status"] != "disputed"
+    desk = httpx.get(f"http://127.0.0.1:{stack.info_share_port}/v1/coordination/disputes", timeout=30,
+                     headers={"Authorization": f"Bearer {coordination_token(stack)}"}).json()
+    assert referral["referral_id"] not in {d["referral_id"] for d in desk["disputes"]}
+    browser.get(f"{stack.workbench_url}/coordination")
+    assert not browser.find_elements(By.CSS_SELECTOR, f"#disputes a[href='/referrals/{referral['referral_id']}']")
+
+    # The township's evaluation table shows the returns that followed, as info-share counts them.
+    township = f"township:{TOWNSHIP}"
+    sign_in(browser, stack, township)
+    browser.get(f"{stack.workbench_url}/evaluation")
+    for body in returned_by:
+        expected = figures_of(stack, body, township)
+        assert expected["returned"] >= 1
+        assert shown_figure(browser, "bodies", body, "returned") == expected["returned"]
+        assert shown_figure(browser, "bodies", body, "received") == expected["received"]
+    assert shown_figure(browser, "bodies", designated_body, "received") == figures_of(
+        stack, designated_body, township)["received"]
+    assert axe_violations(browser) == []
+    screenshot(browser, "evaluation-after-dispute")
+
+
+def test_new_referrals_appear_in_the_open_inbox_and_are_signed_for_together(stack: Stack, browser: WebDriver
+                                                                            ) -> None:
+    sign_in(browser, stack, TEAM)
+    browser.execute_script("window.notReloaded = true;")  # gone if the page were loaded again
+    filed = [new_team_case(stack, seed) for seed in (305, 306)]
+    for _case_id, referral in filed:
+        assert referral["body_id"] == TEAM
+        card_id = f"card-{referral['referral_id']}"
+        WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.presence_of_element_located(
+            (By.ID, card_id)))
+    assert browser.execute_script("return window.notReloaded === true;")
+    assert "新到" in browser.find_element(By.ID, "live-news").text
+    assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
+    screenshot(browser, "inbox-live")
+
+    for _case_id, referral in filed:  # ticked from the keyboard: the box takes focus and a space
+        browser.find_element(By.ID, f"pick-{referral['referral_id']}").send_keys(" ")
+        assert browser.find_element(By.ID, f"pick-{referral['referral_id']}").is_selected()
+    old = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(By.ID, "do-bulk-accept").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    assert browser.find_element(By.ID, "message").text == "已签收 2 件"
+    for case_id, referral in filed:
+        assert register_state(stack, case_id) == "accepted"
+        assert not browser.find_elements(By.ID, f"pick-{referral['referral_id']}")  # nothing to sign any more
+
+
+def test_an_agency_extends_the_township_sends_back_for_rework_and_sees_its_agencies(
+        stack: Stack, browser: WebDriver) -> None:
+    case_id = report(stack, category_routed_by("dispatched_agency"), 307)
+    referral = _latest_referral(stack, case_id)
+    assert referral is not None and referral["body_id"].startswith("agency:")
+    agency, rid, township = referral["body_id"], referral["referral_id"], f"township:{TOWNSHIP}"
+
+    sign_in(browser, stack, agency)
+    open_from_inbox(browser, rid)
+    submit(browser, "extension", {"reason": "需现场核实权属"})
+    assert browser.find_element(By.ID, "message").text == "已完成：申请延期"
+    assert "已延期" in browser.find_element(By.ID, "body").find_element(By.XPATH, "..").text
+    assert shown_state(browser) == "待签收" and _latest_referral(stack, case_id)["extended"] is True  # type: ignore[index]
+    assert not browser.find_elements(By.ID, "form-extension")  # once only
+    submit(browser, "accept")
+    submit(browser, "start")
+    submit(browser, "feedback", {"outcome": "rectified", "note": "已整改", "evidence": "https://evidence.example/a"})
+    assert register_state(stack, case_id) == "result_fed_back"
+
+    sign_in(browser, stack, township)
+    open_from_inbox(browser, rid)
+    submit(browser, "rework", {"reason": "整改照片缺失"})
+    assert browser.find_element(By.ID, "message").text == "已完成：驳回重办"
+    assert shown_state(browser) == "办理中" and register_state(stack, case_id) == "handling"
+    assert "整改照片缺失" in browser.find_element(By.ID, "timeline").text
+    screenshot(browser, "referral-township-rework")
+
+    sign_in(browser, stack, agency)
+    open_from_inbox(browser, rid)
+    submit(browser, "feedback", {"outcome": "rectified", "note": "补充整改照片",
+                                 "evidence": "https://evidence.example/b"})
+    sign_in(browser, stack, township)
+    open_from_inbox(browser, rid)
+    submit(browser, "verify")
+    assert register_state(stack, case_id) == "verified"
+
+    # 派驻机构: the agencies working in the township, as a table and a chart with words beside every bar.
+    browser.find_element(By.LINK_TEXT, "派驻机构").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.url_contains("/township"))
+    expected = figures_of(stack, agency, township)
+    assert expected["extensions"] >= 1 and expected["reworks"] >= 1
+    for field in ("received", "extensions", "reworks", "closed"):
+        assert shown_figure(browser, "agencies", agency, field) == expected[field]
+    chart = browser.find_element(By.ID, "agency-chart")
+    assert REFERENCE.body(agency).name in chart.text and "重办" in chart.text and "延期" in chart.text
+    assert str(browser.find_element(By.ID, "csv").get_attribute("href")).endswith("/evaluation.csv")
+    assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
+    screenshot(browser, "township-agencies")
+    metrics = httpx.get(f"{stack.workbench_url}/metrics", timeout=30)
+    assert metrics.status_code == 200
+    assert 'service="workbench"' in metrics.text and 'route="/township"' in metrics.text
+
+
+def test_sign_in_through_the_idp_code_flow_in_the_browser(stack: Stack, browser: WebDriver) -> None:
+    """The authorization-code flow with PKCE, here against the stack's demo IdP, as against a real one."""
+    case_id, referral = new_team_case(stack, 308)
+    browser.get(f"{stack.workbench_url}/sign-in")
+    browser.find_element(By.ID, "oidc-sign-in").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.url_contains("/demo-idp/authorize"))
+    assert "code_challenge_method=S256" in browser.current_url
+    assert_accessible_basics(browser)
+    assert axe_violations(browser) == []
+    screenshot(browser, "demo-idp")
+    browser.find_element(By.ID, "idp-as").send_keys(referral["body_id"])
+    browser.find_element(By.ID, "idp-sign-in").click()
+    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.url_contains("/inbox"))
+    assert browser.find_element(By.ID, "signed-in-as").text == REFERENCE.body(referral["body_id"]).name
+    open_from_inbox(browser, referral["referral_id"])
+    submit(browser, "accept")  # the IdP's token is the one info-share checks for the action
+    assert shown_state(browser) == "已签收" and register_state(stack, case_id) == "accepted"
+    # The pending sign-in's cookie (Path=/oidc) is gone: seen from under /oidc, only the session's is left; and a
+    # callback without a state is refused with words, the session kept.
+    browser.get(f"{stack.workbench_url}/oidc/callback")
+    assert "登录请求无效或已过期" in browser.find_element(By.ID, "error").text
+    cookies = {c["name"] for c in browser.get_cookies()}
+    assert "liandong_wb" in cookies and "liandong_wb_oidc" not in cookies
+
+    # A callback the browser did not start (no state cookie) signs nobody in.
+    with httpx.Client(base_url=stack.workbench_url, timeout=30) as client:
+        forged = client.get("/oidc/callback", params={"code": "stolen", "state": "guessed"})
+        assert forged.status_code == 400 and not client.cookies.get("liandong_wb")

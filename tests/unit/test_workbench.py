@@ -4,13 +4,15 @@ fake info-share (a subclass of the client port answering from memory)."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr, ValidationError
 
-from services.workbench.adapters.demo_idp import demo_token
+from services.workbench.adapters.demo_idp import DemoIdp, demo_token
 from services.workbench.adapters.lifecycle_client import Answer, LifecycleClient
+from services.workbench.adapters.oidc import OidcClient, code_challenge, signed_in
 from services.workbench.adapters.session_store import MemorySessionStore
 from services.workbench.domain import labels
 from services.workbench.domain.sessions import COOKIE_NAME, cookie_value, csrf_ok, new_session, session_id_from_cookie
@@ -25,6 +27,9 @@ CARD = {"referral_id": "r1", "case_id": "c1", "body_id": "team:210624:housing_ur
         "accept_by": "2026-12-04T10:00:00+00:00", "deadline_flag": "overdue", "deadline_label": "超期2个工作日",
         "actions": ["accept", "return", "extend"], "attempt": 1, "extended": False, "feedback_by": None,
         "outcome": None}
+
+AGENCY = {"body_id": "agency:210624100:police_station", "name": "宽甸镇派出所<b>", "received": 4, "accepted": 3,
+          "returned": 1, "extensions": 1, "reworks": 2, "closed": 2, "on_time_rate": 0.75}
 
 
 def test_a_cookie_names_its_session_only_with_its_own_signature() -> None:
@@ -96,11 +101,16 @@ class FakeInfoShare(LifecycleClient):
             return Answer(200, {"referrals": [CARD]})
         if path == "/v1/referrals/r1":
             return Answer(200, {**CARD, "timeline": []})
+        if path == "/v1/stats/evaluation":
+            return Answer(200, {"bodies": [], "townships": [{"township_code": "210624100", "name": "宽甸镇",
+                                                             "dispatched_agencies": [AGENCY]}]})
         return Answer(200, {"reports": [], "transitions": []})
 
     async def act(self, token: str, referral_id: str, segment: str, body: dict[str, Any],
                   idempotency_key: str) -> Answer:
         self.actions.append((referral_id, segment, body))
+        if referral_id == "r2":
+            return Answer(200, {"status": "applied"})
         return Answer(409, {"error": "conflict", "detail": "already accepted", "state": "accepted"})
 
 
@@ -141,3 +151,130 @@ def test_posts_need_the_sessions_csrf_token_and_refusals_are_shown() -> None:
     assert fake.actions == [("r1", "accept", {})]
     assert web.post("/sign-out", data={"csrf_token": csrf}).status_code == 303
     assert web.get("/inbox").status_code == 303
+
+
+def csrf_of(page: str) -> str:
+    return page.split('name="csrf_token" value="')[1].split('"')[0]
+
+
+def test_bulk_sign_for_needs_csrf_and_a_valid_selection_and_says_how_many_were_signed() -> None:
+    web, fake = client()
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    inbox = web.get("/inbox").text
+    assert 'id="pick-r1"' in inbox and 'form="bulk-accept"' in inbox and '<label for="pick-r1">' in inbox
+    csrf = csrf_of(inbox)
+    assert web.post("/inbox/accept", data={"referral_id": ["r1"]}).status_code == 403
+    assert web.post("/inbox/accept", data={"csrf_token": csrf}).status_code == 422
+    assert web.post("/inbox/accept", data={"csrf_token": csrf, "referral_id": ["bad id<"]}).status_code == 422
+    assert web.post("/inbox/accept", data={"csrf_token": csrf, "referral_id": ["r"] * 51}).status_code == 422
+    assert fake.actions == []
+    done = web.post("/inbox/accept", data={"csrf_token": csrf, "idempotency_key": "k",
+                                           "referral_id": ["r1", "r2", "r2"]})
+    assert done.status_code == 303 and done.headers["location"] == "/inbox?signed=1&pending=0&unsigned=1"
+    assert sorted(a[0] for a in fake.actions) == ["r1", "r2"]  # a repeated id is one action
+    assert "已签收 1 件，1 件未能签收" in web.get(done.headers["location"]).text
+    assert web.get("/inbox", params={"signed": "x"}).status_code == 422
+
+
+def test_the_live_inbox_answers_cards_as_html_only_to_a_session() -> None:
+    web, _fake = client()
+    assert web.get("/inbox/live").status_code == 401
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    live = web.get("/inbox/live").json()
+    assert [c["referral_id"] for c in live["cards"]] == ["r1"]
+    assert 'id="card-r1"' in live["cards"][0]["html"] and "红牌 · 超期2个工作日" in live["cards"][0]["html"]
+    assert 'src="/static/live.js"' in web.get("/inbox").text
+    assert web.get("/static/live.js").status_code == 200
+
+
+def test_the_township_view_draws_its_agencies_as_a_table_and_a_labelled_chart() -> None:
+    web, _fake = client()
+    web.get("/demo/sign-in", params={"as": "team:210624:housing_urban"})
+    assert web.get("/township").status_code == 403
+    web.get("/demo/sign-in", params={"as": "township:210624100"})
+    page = web.get("/township")
+    assert page.status_code == 200 and 'id="agencies"' in page.text and "<svg" in page.text
+    assert "宽甸镇派出所&lt;b&gt;" in page.text and "<b>" not in page.text.split("<svg")[1]
+    chart = page.text.split("<svg")[1]
+    assert ">退回</text>" in chart and ">2</text>" in chart  # each bar's words and value in text
+
+
+def test_metrics_count_the_workbench_requests() -> None:
+    web, _fake = client()
+    web.get("/sign-in")
+    metrics = web.get("/metrics")
+    assert metrics.status_code == 200 and 'service="workbench"' in metrics.text
+
+
+class InProcessOidc(OidcClient):
+    """The OIDC client whose token endpoint is the demo IdP's, called without a network."""
+
+    def __init__(self, idp: DemoIdp) -> None:
+        super().__init__(authorization_url="http://testserver/demo-idp/authorize", token_url="unused",
+                         client_id="wb", client_secret="client-secret-0123", redirect_url=CALLBACK,
+                         timeout_seconds=5)
+        self.idp = idp
+
+    async def exchange(self, code: str, verifier: str) -> tuple[int, dict[str, Any]]:
+        return self.idp.token({"grant_type": "authorization_code", "code": code, "redirect_uri": CALLBACK,
+                               "client_id": "wb", "client_secret": "client-secret-0123", "code_verifier": verifier})
+
+
+CALLBACK = "http://testserver/oidc/callback"
+
+
+def oidc_client() -> tuple[TestClient, DemoIdp]:
+    idp = DemoIdp(client_id="wb", client_secret="client-secret-0123", redirect_url=CALLBACK, secret="j" * 32,
+                  issuer="liandong-idp", audience="liandong-info-share", lifetime_seconds=600)
+    settings = WorkbenchSettings(workbench_session_secret=SecretStr(KEY.decode()),  # type: ignore[call-arg]
+                                 jwt_secret=SecretStr("j" * 32))
+    app = create_app(Deps(settings=settings, api=FakeInfoShare(), sessions=MemorySessionStore(),
+                          body_names={"township:210624100": "宽甸镇综合行政执法办公室"}, county_bodies={},
+                          oidc=InProcessOidc(idp), demo_idp=idp))
+    return TestClient(app, follow_redirects=False), idp
+
+
+def test_oidc_code_flow_with_pkce_signs_in_through_the_idp_and_only_in_the_browser_that_started_it() -> None:
+    web, _idp = oidc_client()
+    assert 'href="/oidc/start"' in web.get("/sign-in").text
+    start = web.get("/oidc/start")
+    assert start.status_code == 303 and "liandong_wb_oidc=" in start.headers["set-cookie"]
+    query = parse_qs(urlsplit(start.headers["location"]).query)
+    params = {k: v[0] for k, v in query.items()}
+    assert params["code_challenge_method"] == "S256" and params["redirect_uri"] == CALLBACK
+    assert web.get("/demo-idp/authorize", params={**params, "redirect_uri": "https://evil.example/cb"}
+                   ).status_code == 400  # never sent to a callback the IdP does not know
+    assert web.get("/demo-idp/authorize", params=params).status_code == 200
+    assert web.post("/demo-idp/authorize", data={**params, "as": "supervisor:all"}).status_code == 422
+    granted = web.post("/demo-idp/authorize", data={**params, "as": "township:210624100"})
+    assert granted.status_code == 303 and granted.headers["location"].startswith(CALLBACK)
+    callback = urlsplit(granted.headers["location"])
+    code = parse_qs(callback.query)["code"][0]
+
+    stranger = TestClient(web.app, follow_redirects=False)  # another browser, with the same link: no state cookie
+    assert stranger.get("/oidc/callback", params={"code": code, "state": params["state"]}).status_code == 400
+    assert web.get("/oidc/callback", params={"code": code, "state": "another"}).status_code == 400
+    done = web.get("/oidc/callback", params={"code": code, "state": params["state"]})
+    assert done.status_code == 303 and done.headers["location"] == "/inbox"
+    inbox = web.get("/inbox")
+    assert inbox.status_code == 200 and "宽甸镇综合行政执法办公室" in inbox.text
+    # The state is spent: the same callback again is refused, as is an IdP's error answer.
+    assert web.get("/oidc/callback", params={"code": code, "state": params["state"]}).status_code == 400
+    assert web.get("/oidc/callback", params={"error": "access_denied"}).status_code == 401
+
+
+def test_the_demo_idp_gives_a_code_once_to_its_client_with_the_verifier_of_its_challenge() -> None:
+    idp = DemoIdp(client_id="wb", client_secret="s3cret-0123456789", redirect_url=CALLBACK, secret="j" * 32,
+                  issuer="i", audience="a", lifetime_seconds=60)
+    verifier = "v" * 50
+    form = {"grant_type": "authorization_code", "client_id": "wb", "client_secret": "s3cret-0123456789",
+            "redirect_uri": CALLBACK, "code_verifier": verifier}
+    code = idp.grant("team:210624:housing_urban", code_challenge(verifier))
+    assert idp.token({**form, "code": code, "client_secret": "wrong"})[0] == 401
+    assert idp.token({**form, "code": code, "code_verifier": "x" * 50}) == (400, {"error": "invalid_grant"})
+    code = idp.grant("team:210624:housing_urban", code_challenge(verifier))
+    status, answer = idp.token({**form, "code": code})
+    assert status == 200 and answer["token_type"] == "Bearer"
+    assert idp.token({**form, "code": code})[0] == 400  # once only
+    who = signed_in(answer, 0)
+    assert who is not None and who.body_id == "team:210624:housing_urban"

@@ -6,22 +6,31 @@ with the session's CSRF token; a refusal from info-share (403, 409, 422…) is s
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
+import asyncio
+import hashlib
+import hmac
+import re
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from services.workbench.adapters.demo_idp import demo_token
+from services.common.http_metrics import HttpMetrics
+from services.workbench.adapters.demo_idp import DemoIdp, demo_token
 from services.workbench.adapters.lifecycle_client import LifecycleClient
+from services.workbench.adapters.oidc import PRE_SESSION_SECONDS, OidcClient, signed_in
 from services.workbench.adapters.session_store import MemorySessionStore
-from services.workbench.domain import labels
+from services.workbench.domain import chart, labels
 from services.workbench.domain.sessions import (
     COOKIE_NAME,
     Session,
@@ -38,6 +47,10 @@ ROUTING_WORDS = {"county_department": "县直部门职责：移送主管执法�
                  "dispatched_agency": "派驻机构职责：移送派驻机构",
                  "delegated_to_township": "已赋权乡镇（一乡一单）：由乡镇自行办理",
                  "no_competent_body": "无对应主管机关：提交县级协调"}
+# A referral id as info-share issues them; anything else in a bulk form is refused before info-share is asked.
+REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+OIDC_COOKIE = "liandong_wb_oidc"  # the pending sign-in's state, signed; only sent to /oidc/…
+BULK_MOST = 50  # one bulk sign-for: each is one action waiting for dispatch's verdict
 
 
 @dataclass
@@ -47,6 +60,8 @@ class Deps:
     sessions: MemorySessionStore
     body_names: dict[str, str]
     county_bodies: dict[str, list[tuple[str, str]]]  # county code -> (body id, name), for 指定管辖
+    oidc: OidcClient | None = None  # sign-in through the configured IdP
+    demo_idp: DemoIdp | None = None  # the local stand-in for that IdP (make run, tests)
 
 
 def create_app(deps: Deps) -> FastAPI:
@@ -54,7 +69,7 @@ def create_app(deps: Deps) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.globals.update(labels=labels, routing_words=ROUTING_WORDS, names=deps.body_names,
-                                 demo=deps.settings.workbench_demo_sign_in)
+                                 demo=deps.settings.workbench_demo_sign_in, oidc=deps.oidc is not None)
     templates.env.filters["when"] = _when
     templates.env.filters["name"] = lambda body_id: deps.body_names.get(body_id or "", body_id or "")
     key = deps.settings.workbench_session_secret.get_secret_value().encode()
@@ -68,6 +83,36 @@ def create_app(deps: Deps) -> FastAPI:
     def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any
              ) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=status)
+
+    def add_demo_idp_routes(idp: DemoIdp) -> None:
+        """The local demo IdP's authorization page and token endpoint (docs/workbench.md)."""
+
+        @app.get("/demo-idp/authorize", response_class=HTMLResponse)
+        def idp_authorize(request: Request) -> HTMLResponse:
+            params = {k: v[:512] for k, v in request.query_params.items()}
+            problem = idp.request_ok(params)
+            if problem is not None:
+                return page(request, "error.html", None, 400, problem=f"演示身份认证：{problem}")
+            return page(request, "demo_idp.html", None, params=params)
+
+        @app.post("/demo-idp/authorize", response_model=None)
+        async def idp_grant(request: Request) -> Response:
+            form = {k: v[:512] for k, v in (await request.form()).items() if isinstance(v, str)}
+            problem = idp.request_ok(form)
+            if problem is not None:
+                return page(request, "error.html", None, 400, problem=f"演示身份认证：{problem}")
+            try:
+                code = idp.grant(form.get("as", "").strip(), form["code_challenge"])
+            except ValueError as exc:
+                return page(request, "demo_idp.html", None, 422, params=form, error=str(exc))
+            query = urlencode({"code": code, "state": form["state"]})
+            return RedirectResponse(f"{idp.redirect_url}?{query}", status_code=303)
+
+        @app.post("/demo-idp/token", response_model=None)
+        async def idp_token(request: Request) -> JSONResponse:
+            form = {k: v[:512] for k, v in (await request.form()).items() if isinstance(v, str)}
+            status, body = idp.token(form)
+            return JSONResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
 
     def to_sign_in() -> RedirectResponse:
         return RedirectResponse("/sign-in", status_code=303)
@@ -108,14 +153,57 @@ def create_app(deps: Deps) -> FastAPI:
                                         lifetime_seconds=deps.settings.workbench_session_seconds)
         except ValueError as exc:
             return page(request, "error.html", None, 422, problem=str(exc))
-        session = new_session(subject=subject, body_id=as_body, token=token, now=time.time(),
-                              lifetime_seconds=deps.settings.workbench_session_seconds)
+        return start_session(subject, as_body, token, deps.settings.workbench_session_seconds)
+
+    def start_session(subject: str, body_id: str, token: str, lifetime_seconds: int) -> RedirectResponse:
+        session = new_session(subject=subject, body_id=body_id, token=token, now=time.time(),
+                              lifetime_seconds=lifetime_seconds)
         deps.sessions.add(session)
         response = RedirectResponse("/inbox", status_code=303)
         response.set_cookie(COOKIE_NAME, cookie_value(session.session_id, key),
-                            max_age=deps.settings.workbench_session_seconds, httponly=True, samesite="lax",
+                            max_age=lifetime_seconds, httponly=True, samesite="lax",
                             secure=deps.settings.workbench_cookie_secure, path="/")
         return response
+
+    @app.get("/oidc/start", response_model=None)
+    def oidc_start(request: Request) -> Response:
+        if deps.oidc is None:
+            return page(request, "error.html", None, 404, problem="统一身份认证登录未配置")
+        state, location = deps.oidc.start()
+        response = RedirectResponse(location, status_code=303)
+        response.set_cookie(OIDC_COOKIE, cookie_value(state, key), max_age=PRE_SESSION_SECONDS, httponly=True,
+                            samesite="lax", secure=deps.settings.workbench_cookie_secure, path="/oidc")
+        return response
+
+    @app.get("/oidc/callback", response_model=None)
+    async def oidc_callback(request: Request, code: Annotated[str | None, Query(max_length=512)] = None,
+                            state: Annotated[str | None, Query(max_length=128)] = None,
+                            error: Annotated[str | None, Query(max_length=128)] = None) -> Response:
+        if deps.oidc is None:
+            return page(request, "error.html", None, 404, problem="统一身份认证登录未配置")
+        if error:
+            return page(request, "error.html", None, 401, problem=f"身份认证未完成（{error}），请重新登录")
+        # The state must be this browser's own pending sign-in: a callback started elsewhere is refused.
+        mine = session_id_from_cookie(request.cookies.get(OIDC_COOKIE), key)
+        verifier = deps.oidc.take(state) if state and mine and hmac.compare_digest(mine, state) else None
+        if not code or verifier is None:
+            return page(request, "error.html", None, 400, problem="登录请求无效或已过期，请从登录页重新开始")
+        status, answer = await deps.oidc.exchange(code, verifier)
+        if status >= 500:
+            return page(request, "error.html", None, 503, problem="身份认证服务暂不可用，请稍后重试")
+        now = time.time()
+        who = signed_in(answer, now) if status == 200 else None
+        if who is None:
+            return page(request, "error.html", None, 401, problem="身份认证未通过，请重新登录")
+        lifetime = int(min(deps.settings.workbench_session_seconds, who.expires_at - now))
+        if lifetime <= 0:
+            return page(request, "error.html", None, 401, problem="身份凭证已过期，请重新登录")
+        response = start_session(who.subject, who.body_id, who.token, lifetime)
+        response.delete_cookie(OIDC_COOKIE, path="/oidc")
+        return response
+
+    if deps.demo_idp is not None:
+        add_demo_idp_routes(deps.demo_idp)
 
     @app.post("/sign-out", response_model=None)
     async def sign_out(request: Request, session: Current) -> Response:
@@ -136,21 +224,80 @@ def create_app(deps: Deps) -> FastAPI:
                         problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
         return None
 
-    @app.get("/inbox", response_model=None)
-    async def inbox(request: Request, session: Current,
-                    state: Annotated[str | None, Query(max_length=32)] = None,
-                    category: Annotated[str | None, Query(max_length=64)] = None) -> Response:
-        if session is None:
-            return to_sign_in()
+    async def inbox_page(request: Request, session: Session, state: str | None, category: str | None, *,
+                         status: int = 200, message: str | None = None, error: str | None = None) -> Response:
         answer = await deps.api.get(session.token, "/v1/referrals",
                                     {"needs_action": "true", "state": state, "category": category})
         cards = answer.body.get("referrals", []) if answer.ok else []
         everything = await deps.api.get(session.token, "/v1/referrals", {"needs_action": "true"})
         categories = sorted({(c["category_code"], c.get("category_name") or c["category_code"])
                              for c in everything.body.get("referrals", [])}) if everything.ok else []
-        return page(request, "inbox.html", session, 200 if answer.ok else answer.status, cards=cards,
+        return page(request, "inbox.html", session, status if answer.ok else answer.status, cards=cards,
                     state=state or "", category=category or "", categories=categories,
-                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+                    idempotency_key=uuid.uuid4().hex, message=message,
+                    error=error or (None if answer.ok else labels.refusal_words(answer.status, answer.body)))
+
+    @app.get("/inbox", response_model=None)
+    async def inbox(request: Request, session: Current,
+                    state: Annotated[str | None, Query(max_length=32)] = None,
+                    category: Annotated[str | None, Query(max_length=64)] = None,
+                    signed: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None,
+                    pending: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None,
+                    unsigned: Annotated[int | None, Query(ge=0, le=BULK_MOST)] = None) -> Response:
+        if session is None:
+            return to_sign_in()
+        message = None
+        if signed is not None:
+            message = (f"已签收 {signed} 件" + (f"，{pending} 件已提交、等待调度确认" if pending else "")
+                       + (f"，{unsigned} 件未能签收（请打开该件查看原因）" if unsigned else ""))
+        return await inbox_page(request, session, state, category, message=message)
+
+    @app.get("/inbox/live", response_model=None)
+    async def inbox_live(session: Current, state: Annotated[str | None, Query(max_length=32)] = None,
+                         category: Annotated[str | None, Query(max_length=64)] = None) -> Response:
+        """The inbox's cards as HTML fragments, for the page's polling script: the browser never sees a token."""
+        if session is None:
+            return JSONResponse({"detail": "not signed in"}, status_code=401)
+        answer = await deps.api.get(session.token, "/v1/referrals",
+                                    {"needs_action": "true", "state": state, "category": category})
+        if not answer.ok:
+            return JSONResponse({"detail": labels.refusal_words(answer.status, answer.body)},
+                                status_code=answer.status)
+        card_macro = templates.env.get_template("_card.html").module.referral_card  # type: ignore[attr-defined]
+        return JSONResponse({"cards": [{"referral_id": c["referral_id"], "html": str(card_macro(c))}
+                                       for c in answer.body.get("referrals", [])]})
+
+    @app.post("/inbox/accept", response_model=None)
+    async def bulk_accept(request: Request, session: Current) -> Response:
+        """签收所选: one accept per ticked card, each with its own idempotency key derived from the page's."""
+        refused = await _csrf_refusal(request, session)
+        if refused is not None:
+            return refused
+        assert session is not None
+        form = await request.form()
+        picked = [v for v in form.getlist("referral_id") if isinstance(v, str)]
+        problem = None
+        if not picked:
+            problem = "未选择任何事项：请先勾选要签收的移送"
+        elif len(picked) > BULK_MOST:
+            problem = f"一次最多签收 {BULK_MOST} 件"
+        elif not all(REFERRAL_ID.match(v) for v in picked):
+            problem = "所选事项编号无效"
+        if problem is not None:
+            return await inbox_page(request, session, None, None, status=422, error=problem)
+        page_key = form.get("idempotency_key")
+        page_key = page_key if isinstance(page_key, str) and page_key else uuid.uuid4().hex
+
+        async def accept(referral_id: str) -> str:
+            key = hashlib.sha256(f"{page_key}:{referral_id}".encode()).hexdigest()[:32]
+            answer = await deps.api.act(session.token, referral_id, "accept", {}, key)
+            if answer.status == 200 and answer.body.get("status") == "applied":
+                return "signed"
+            return "pending" if answer.status == 202 else "unsigned"  # 202: dispatch has not answered yet
+
+        done = await asyncio.gather(*(accept(r) for r in dict.fromkeys(picked)))
+        counts = {outcome: done.count(outcome) for outcome in ("signed", "pending", "unsigned")}
+        return RedirectResponse(f"/inbox?{urlencode(counts)}", status_code=303)
 
     async def referral_page(request: Request, session: Session, referral_id: str, *, status: int = 200,
                             message: str | None = None, error: str | None = None) -> Response:
@@ -212,6 +359,29 @@ def create_app(deps: Deps) -> FastAPI:
                     bodies=answer.body.get("bodies", []), townships=answer.body.get("townships", []),
                     error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
 
+    @app.get("/township", response_model=None)
+    async def township(request: Request, session: Current) -> Response:
+        """雙重管理: the dispatched agencies working in the township, their figures as a table and a chart."""
+        if session is None:
+            return to_sign_in()
+        if not session.body_id.startswith("township:"):
+            return page(request, "error.html", session, 403, problem="本页仅供乡镇（街道）查看其派驻机构")
+        code = session.body_id.partition(":")[2]
+        answer = await deps.api.get(session.token, "/v1/stats/evaluation")
+        if not answer.ok:
+            return page(request, "error.html", session, answer.status,
+                        problem=labels.refusal_words(answer.status, answer.body))
+        mine = next((t for t in answer.body.get("townships", []) if t.get("township_code") == code), None)
+        agencies = (mine or {}).get("dispatched_agencies", [])
+        name = deps.body_names.get(session.body_id, code)
+        return page(request, "township.html", session, agencies=agencies, township_name=name,
+                    series=chart.SERIES,
+                    svg=Markup(chart.agencies_svg(agencies, f"{name}派驻机构办理情况")))  # escaped in chart
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get("/evaluation.csv", response_model=None)
     async def evaluation_csv(session: Current) -> Response:
         if session is None:
@@ -223,6 +393,8 @@ def create_app(deps: Deps) -> FastAPI:
         return Response(answer.text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="evaluation.csv"'})
 
+    # Outermost, as in the other services: counts the requests (5xx included) in liandong_http_request_duration_…
+    app.add_middleware(HttpMetrics, service="workbench")
     return app
 
 
