@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 from json.encoder import encode_basestring
+from typing import cast
 
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError
@@ -38,7 +39,8 @@ def _uuid5(parts: tuple[str | int, ...]) -> str:
 def _json_items(parts: tuple[str | int, ...]) -> str:
     """The elements of ``json.dumps(parts, ensure_ascii=False)``, without its brackets."""
     try:
-        return ", ".join(map(encode_basestring, parts))  # all strings (the usual case): json's own escaping
+        # All strings (the usual case): json's own escaping; an int among them raises TypeError, handled below.
+        return ", ".join(map(encode_basestring, cast(tuple[str, ...], parts)))
     except TypeError:
         return ", ".join(map(_json_item, parts))
 
