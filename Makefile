@@ -40,8 +40,9 @@ bench: install ## Benchmarks on a real broker (not part of the tests); writes be
 test-unit: install ## Unit tests only (no I/O)
 	$(PY) -m pytest tests/unit
 
-lint: install ## ruff
+lint: install ## ruff, and the import contracts between services (import-linter, [tool.importlinter])
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 typecheck: install ## mypy
 	$(VENV)/bin/mypy

@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import national
-from services.dispatch.domain.deadlines import is_overdue
-from services.dispatch.domain.lifecycle import State
+from services.common.deadlines import is_overdue
+from services.common.lifecycle import State
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
 from services.reference.loader import load_reference_data
 

@@ -18,10 +18,10 @@ import shapely
 
 from schemas.events import FindingReported
 from scripts.sample_day import SOURCES_FOR_REPEATS
+from services.common.deadlines import DeadlinePolicy
+from services.common.identifiers import case_id_for, normalise_subject, referral_id_for
+from services.common.lifecycle import COORDINATION_PREFIX, Action, Outcome, Referral, State
 from services.dispatch.domain import dedup
-from services.dispatch.domain.deadlines import DeadlinePolicy
-from services.dispatch.domain.identifiers import case_id_for, normalise_subject, referral_id_for
-from services.dispatch.domain.lifecycle import COORDINATION_PREFIX, Action, Outcome, Referral, State
 from services.dispatch.domain.routing import RoutingMemo
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE
 from services.patrol.domain.intake import FINDING_NAMESPACE, finding_id_for

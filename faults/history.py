@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from schemas.events import CASE_EVENT_MODELS, CaseOpened, FindingMerged, ReferralIssued, WireModel
+from services.common.deadlines import DeadlinePolicy
 from services.common.envelope import PoisonEvent, decode
 from services.common.privacy import PiiKind, find_personal_data
 from services.common.topics import CASE_EVENTS, FEED, FINDINGS, referrals_topic
-from services.dispatch.domain.deadlines import DeadlinePolicy
 from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot

@@ -9,8 +9,8 @@ from functools import lru_cache
 from prometheus_client import Counter
 
 from schemas.events import CaseOpened, CaseTransitioned, FindingMerged, ReferralIssued, WireModel
+from services.common.deadlines import is_overdue
 from services.dispatch import metrics
-from services.dispatch.domain.deadlines import is_overdue
 from services.dispatch.service import REFERRALS_TABLE, Dispatcher
 
 FIRST_ANSWERS = {"accept": "accepted", "return": "returned"}

@@ -34,17 +34,15 @@ from schemas.events import (
     RoutingExplanation,
     WireModel,
 )
-from services.dispatch.domain import dedup
-from services.dispatch.domain.deadlines import DeadlinePolicy, is_overdue
-from services.dispatch.domain.due_index import DueIndex
-from services.dispatch.domain.identifiers import (
+from services.common.deadlines import DeadlinePolicy, is_overdue
+from services.common.identifiers import (
     InvalidSubject,
     case_id_for,
     event_id_for,
     normalise_subject,
     referral_id_for,
 )
-from services.dispatch.domain.lifecycle import (
+from services.common.lifecycle import (
     COORDINATION_PREFIX,
     EscalateToCoordination,
     IllegalTransition,
@@ -54,6 +52,8 @@ from services.dispatch.domain.lifecycle import (
     next_step_after_decision,
     next_step_after_return,
 )
+from services.dispatch.domain import dedup
+from services.dispatch.domain.due_index import DueIndex
 from services.dispatch.domain.routing import RoutingDecision, RoutingMemo, route
 from services.reference.loader import ReferenceData
 

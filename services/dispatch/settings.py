@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.common.deadlines import DeadlinePolicy
 from services.common.settings import KafkaSettings
-from services.dispatch.domain.deadlines import DeadlinePolicy
 
 _DEFAULTS = DeadlinePolicy()
 

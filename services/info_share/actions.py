@@ -23,8 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.events import Channel, ReferralAction, ReferralOutcome, ReferralResponded, ReturnReason
+from services.common.lifecycle import STATED_AT_FUTURE_SKEW, TOWNSHIP_ACTIONS, Action, allowed_from
 from services.common.responses import received_now, response_id_for, response_record
-from services.dispatch.domain.lifecycle import STATED_AT_FUTURE_SKEW, TOWNSHIP_ACTIONS, Action, allowed_from
 from services.info_share import queries, worklist
 from services.info_share.action_publisher import ActionPublisher, BrokerUnavailable
 from services.info_share.domain.audience import Audience, Caller, audience_for, sees_figures_of_all

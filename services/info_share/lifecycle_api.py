@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.bounds import Instant
 from schemas.events import Channel, EvidenceLink, ReferralOutcome, ReturnReason
-from services.dispatch.domain.lifecycle import Action, State
+from services.common.lifecycle import Action, State
 from services.info_share import queries, worklist
 from services.info_share.actions import (
     EARLIEST,

@@ -26,8 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.events import Channel, ReferralOutcome, ReturnReason
+from services.common.lifecycle import Action
 from services.common.responses import response_id_for
-from services.dispatch.domain.lifecycle import Action
 from services.info_share.actions import EARLIEST, LATEST, ActionDesk, ActionDetails, Refused, Verdict
 from services.info_share.auth import AuthError, caller_from_work_order_key
 from services.info_share.domain.audience import Caller

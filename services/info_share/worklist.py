@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from services.dispatch.domain.deadlines import standing
-from services.dispatch.domain.identifiers import event_id_for
-from services.dispatch.domain.lifecycle import COORDINATION_ACTIONS, Action, State, allowed_from, expected_actor
+from services.common.deadlines import standing
+from services.common.identifiers import event_id_for
+from services.common.lifecycle import COORDINATION_ACTIONS, Action, State, allowed_from, expected_actor
 from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
 from services.info_share.views import matters
 from services.reference.loader import ReferenceData

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.dispatch.domain.deadlines import (
+from services.common.deadlines import (
     CHINA_TZ,
     CalendarNotCovered,
     DeadlinePolicy,
@@ -133,7 +133,7 @@ def test_nth_working_day_needs_a_positive_count() -> None:
 
 
 def test_standing_in_working_days_and_words() -> None:
-    from services.dispatch.domain.deadlines import standing
+    from services.common.deadlines import standing
     deadline = datetime(2025, 10, 10, 23, 59, 59, tzinfo=CHINA_TZ)  # a Friday after National Day week
     assert standing(deadline, datetime(2025, 10, 10, 9, 0, tzinfo=CHINA_TZ)).label == "今日到期"
     soon = standing(deadline, datetime(2025, 10, 9, 9, 0, tzinfo=CHINA_TZ))

@@ -14,6 +14,14 @@ import h3.api.basic_int as h3
 import pytest
 from stdnum.cn import ric, uscc
 
+from services.common.identifiers import (
+    InvalidSubject,
+    case_id_for,
+    event_id_for,
+    normalise_subject,
+    normalise_subjects,
+    referral_id_for,
+)
 from services.dispatch.domain.dedup import (
     CASES_TABLE,
     H3_RESOLUTION,
@@ -30,14 +38,6 @@ from services.dispatch.domain.dedup import (
     apply,
     decide,
     distance_m,
-)
-from services.dispatch.domain.identifiers import (
-    InvalidSubject,
-    case_id_for,
-    event_id_for,
-    normalise_subject,
-    normalise_subjects,
-    referral_id_for,
 )
 
 EARTH_RADIUS_M = 6371007.180918475  # h3's sphere

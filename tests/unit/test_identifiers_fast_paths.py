@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scripts.sample_day import valid_uscc
-from services.dispatch.domain import identifiers
-from services.dispatch.domain.identifiers import (
+from services.common import identifiers
+from services.common.identifiers import (
     LIANDONG_NAMESPACE,
     InvalidSubject,
     case_id_for,

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from schemas.events import ReferralAction, ReferralOutcome
-from services.dispatch.domain.deadlines import CHINA_TZ, DeadlinePolicy
-from services.dispatch.domain.identifiers import referral_id_for
-from services.dispatch.domain.lifecycle import (
+from services.common.deadlines import CHINA_TZ, DeadlinePolicy
+from services.common.identifiers import referral_id_for
+from services.common.lifecycle import (
     MAX_ATTEMPTS,
     Action,
     EscalateToCoordination,

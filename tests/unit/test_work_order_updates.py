@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from schemas.events import ReferralOutcome, ReturnReason
-from services.dispatch.domain.lifecycle import Action
+from services.common.lifecycle import Action
 from services.info_share.auth import AuthError, caller_from_work_order_key, parse_work_order_keys
 from services.info_share.open311_updates import STATUS_STEPS, _details
 

@@ -14,7 +14,7 @@ from typing import Any
 import h3.api.basic_int as h3
 import h3.api.memview_int as h3_arrays
 
-from .identifiers import case_id_for
+from services.common.identifiers import case_id_for
 
 DEFAULT_RADIUS_M = 50.0  # same default as reference.model.Category.dedup_radius_m
 MAX_RADIUS_M = 2000.0  # bounds the ring a lookup scans (k <= ~30 at resolution 10)

@@ -18,7 +18,7 @@ from schemas.events import (
     ReferralOverdue,
     ResponseRejected,
 )
-from services.dispatch.domain.deadlines import DeadlinePolicy
+from services.common.deadlines import DeadlinePolicy
 from services.info_share.domain.audience import PartyRole
 from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
 from services.info_share.register.tables import (

@@ -11,7 +11,7 @@ from typing import Any
 
 from schemas.api import FindingSubmission
 from schemas.events import FindingReported, Subject
-from services.dispatch.domain.identifiers import InvalidSubject, normalise_subject
+from services.common.identifiers import InvalidSubject, normalise_subject
 from services.patrol.domain.access import NO_ADJOINING, Principal, filing_refusal
 from services.reference.geography import county_of
 from services.reference.loader import ReferenceData

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from .deadlines import DeadlinePolicy, is_overdue
-from .identifiers import referral_id_for
+from services.common.deadlines import DeadlinePolicy, is_overdue
+from services.common.identifiers import referral_id_for
 
 # After this many returns the case stops bouncing between departments and goes to county coordination (司法局),
 # which decides the jurisdiction dispute and cannot return it.
