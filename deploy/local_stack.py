@@ -31,9 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 # Settings the stack decides for every process it starts, whatever the environment says: they must agree between
 # the processes (one broker, one topic and group naming, one register, one token key). Every other LIANDONG_*
 # variable of the environment reaches every process (see the README's "Configuration").
-STACK_SETTINGS = ("BOOTSTRAP_SERVERS", "TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "JWT_SECRET", "API_KEYS")
+STACK_SETTINGS = ("BOOTSTRAP_SERVERS", "TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "CASE_VIEW_URL", "JWT_SECRET",
+                  "API_KEYS")
 # The settings `Stack.from_environment` takes from LIANDONG_* variables instead of its defaults.
-FROM_ENVIRONMENT = ("TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "JWT_SECRET", "API_KEYS")
+FROM_ENVIRONMENT = ("TOPIC_PREFIX", "GROUP_PREFIX", "DATABASE_URL", "CASE_VIEW_URL", "JWT_SECRET", "API_KEYS")
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -81,12 +82,14 @@ class Stack:
     bootstrap_servers: str = ""
     topic_prefix: str = "liandong"
     group_prefix: str = "liandong"
-    database_url: str = ""
+    database_url: str = ""  # info-share's register
+    case_view_url: str = ""  # patrol's read model of the case events
     jwt_secret: str = "local-demo-secret-not-for-production"
     patrol_port: int = 0
     info_share_port: int = 0
     dispatch_web_port: int = 0
     info_share_web_port: int = 0
+    case_views_web_port: int = 0
     # LIANDONG_API_KEYS of patrol ("key=principal:townships;…", docs/patrol.md): the Open311 and system callers.
     api_keys: str = ""
     lag_exporter_port: int = 0
@@ -109,10 +112,12 @@ class Stack:
         self.info_share_port = self.info_share_port or free_port()
         self.dispatch_web_port = self.dispatch_web_port or free_port()
         self.info_share_web_port = self.info_share_web_port or free_port()
+        self.case_views_web_port = self.case_views_web_port or free_port()
         self.lag_exporter_port = self.lag_exporter_port or free_port()
         self.prometheus_port = self.prometheus_port or free_port()
         self.workbench_port = self.workbench_port or free_port()
         self.database_url = self.database_url or f"sqlite:///{self.run_dir / 'register.db'}"
+        self.case_view_url = self.case_view_url or f"sqlite:///{self.run_dir / 'patrol-cases.db'}"
 
     @classmethod
     def from_environment(cls, run_dir: Path, environ: dict[str, str] | None = None, **options: object) -> Stack:
@@ -141,6 +146,7 @@ class Stack:
             "LIANDONG_TOPIC_PREFIX": self.topic_prefix,
             "LIANDONG_GROUP_PREFIX": self.group_prefix,
             "LIANDONG_DATABASE_URL": self.database_url,
+            "LIANDONG_CASE_VIEW_URL": self.case_view_url,
             "LIANDONG_JWT_SECRET": self.jwt_secret,
             "LIANDONG_API_KEYS": self.api_keys,
             "PYTHONPATH": str(ROOT),
@@ -198,6 +204,12 @@ class Stack:
         return self.start_process("info-share-api", ["-m", "services.info_share", "--port", str(self.info_share_port)],
                                   http_ok(f"http://127.0.0.1:{self.info_share_port}/healthz"))
 
+    def start_patrol_case_views(self) -> ManagedProcess:
+        """Patrol's read-model worker: the case events into patrol's own case view (services/patrol/case_views.py)."""
+        return self.start_process(
+            "patrol-case-views", ["-m", "services.patrol.case_views", "--web-port", str(self.case_views_web_port)],
+            http_ok(f"http://127.0.0.1:{self.case_views_web_port}/metrics"))
+
     def start_patrol(self) -> ManagedProcess:
         return self.start_process("patrol", ["-m", "services.patrol", "--port", str(self.patrol_port)],
                                   http_ok(f"http://127.0.0.1:{self.patrol_port}/healthz"))
@@ -228,7 +240,7 @@ class Stack:
         """Each shipped Prometheus job (deploy/prometheus/prometheus.yml) and where this stack serves it."""
         ports = {"patrol": self.patrol_port, "dispatch": self.dispatch_web_port,
                  "info-share-worker": self.info_share_web_port, "info-share-api": self.info_share_port,
-                 "lag-exporter": self.lag_exporter_port}
+                 "patrol-case-views": self.case_views_web_port, "lag-exporter": self.lag_exporter_port}
         return {job: f"127.0.0.1:{port}" for job, port in ports.items()}
 
     def start_prometheus(self, scrape_interval: str = "5s") -> ManagedProcess | None:
@@ -260,6 +272,7 @@ class Stack:
         self.start_broker()
         self.prepare_topics()
         self.start_info_share_worker()
+        self.start_patrol_case_views()
         self.start_dispatch()
         self.start_relay()
         self.start_info_share_api()

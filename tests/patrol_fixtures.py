@@ -1,4 +1,4 @@
-"""Patrol test helpers: in-process app on the real broker, valid submissions, a register filled by real dispatch."""
+"""Patrol test helpers: in-process app on the real broker, valid submissions, a case view filled by real dispatch."""
 
 from __future__ import annotations
 
@@ -19,8 +19,7 @@ from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
 from services.common.topics import FINDINGS
 from services.dispatch.service import Dispatcher
-from services.info_share.register.database import create_schema, make_engine, session_factory
-from services.info_share.register.projection import apply_event
+from services.patrol.adapters.case_views.store import CaseViewStore, make_engine, migrate
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
@@ -57,26 +56,25 @@ def submission(client_report_id: str, *, township: str = TOWNSHIP, category: str
 
 
 @dataclass
-class Register:
-    """A case register database as info-share keeps it, filled by the real dispatch logic and projection."""
+class CaseViews:
+    """Patrol's case view as its worker keeps it, filled by the real dispatch logic and patrol's own projection."""
 
     url: str
     dispatcher: Dispatcher = field(default_factory=lambda: Dispatcher(load_reference_data(), defaultdict(dict)))
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.url)
-        create_schema(self.engine)
-        self.sessions = session_factory(self.engine)
+        migrate(self.engine)
+        self.store = CaseViewStore(self.engine)
 
     def _apply(self, outgoing: list[Any]) -> list[Any]:
-        with self.sessions.begin() as session:
-            for out in outgoing:
-                if isinstance(out.model, CASE_EVENT_MODELS):
-                    apply_event(session, out.model)
+        for out in outgoing:
+            if isinstance(out.model, CASE_EVENT_MODELS):
+                self.store.apply(out.model)
         return [out.model for out in outgoing]
 
     def register_topic(self, bootstrap_servers: str, topic_prefix: str) -> list[Any]:
-        """Run every finding on the topic through dispatch into the register; returns the case events."""
+        """Run every finding on the topic through dispatch into patrol's case view; returns the case events."""
         events = []
         for key, value, headers in read_records(bootstrap_servers, FINDINGS.name(topic_prefix)):
             _envelope, finding = decode(headers, value, [FindingReported])
@@ -100,12 +98,12 @@ class Register:
 
 @dataclass
 class PatrolHarness:
-    """The patrol app in-process (TestClient), on the real broker, with its own store, register and audit log."""
+    """The patrol app in-process (TestClient), on the real broker, with its own stores and audit log."""
 
     client: TestClient
     settings: PatrolSettings
     audit: MemoryAuditLog
-    register_url: str
+    case_view_url: str
     bootstrap_servers: str
     topic_prefix: str
 
@@ -125,17 +123,17 @@ class PatrolHarness:
             found.append(finding)
         return found
 
-    def register(self) -> Register:
-        return Register(self.register_url)
+    def case_views(self) -> CaseViews:
+        return CaseViews(self.case_view_url)
 
 
 def patrol_settings(bootstrap_servers: str, topic_prefix: str, directory: Path, **overrides: Any) -> PatrolSettings:
-    """Settings for a patrol app of one test: its topics, its own store and register files, two API keys."""
+    """Settings for a patrol app of one test: its topics, its own store and case-view files, two API keys."""
     unique = uuid.uuid4().hex[:6]
     options: dict[str, Any] = {
         "jwt_secret": JWT_SECRET, "bootstrap_servers": bootstrap_servers, "topic_prefix": topic_prefix,
         "patrol_store_url": f"sqlite:///{directory / f'patrol-{unique}.db'}",
-        "database_url": f"sqlite:///{directory / 'register.db'}",
+        "case_view_url": f"sqlite:///{directory / 'patrol-cases.db'}",
         "api_keys": f"{HOTLINE_KEY}=hotline-12345:*;{VIDEO_KEY}=video-platform:{TOWNSHIP}",
         "publish_timeout_seconds": 5.0,
     }
@@ -153,7 +151,7 @@ def make_patrol(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> Iter
         audit = MemoryAuditLog()
         client = TestClient(create_app(settings, audit=audit))
         client.__enter__()  # runs the lifespan: the producer is closed on exit
-        harness = PatrolHarness(client, settings, audit, settings.database_url, kafka_bootstrap, topic_prefix)
+        harness = PatrolHarness(client, settings, audit, settings.case_view_url, kafka_bootstrap, topic_prefix)
         harnesses.append(harness)
         return harness
 

@@ -16,7 +16,7 @@ from services.reference.loader import load_reference_data
 DASHBOARDS_DIR = Path(__file__).resolve().parent / "dashboards"
 RATE = "$__rate_interval"
 RANGE = "$__range"
-SERVICE_JOBS = "patrol|dispatch|info-share-worker|info-share-api|lag-exporter"
+SERVICE_JOBS = "patrol|patrol-case-views|dispatch|info-share-worker|info-share-api|lag-exporter"
 IN_COUNTY = 'county=~"$county"'
 IN_TEAM = 'county=~"$county", team=~"$team"'
 # Township codes begin with their county's code: patrol's findings have a township label and no county label.

@@ -111,6 +111,15 @@ class DeadlinePolicy:
         return self.working_days_after(sent_back_at, self.rework_working_days)
 
 
+def extended_accept_by(issued_at: datetime, known: datetime) -> datetime:
+    """The deadline after an extension, by the default policy: for the extension events of older versions, which
+    did not carry it. ``known`` (the deadline so far) where the calendar does not cover the year."""
+    try:
+        return DeadlinePolicy().extended_accept_by(issued_at)
+    except LookupError:
+        return known
+
+
 def is_overdue(deadline: datetime, now: datetime) -> bool:
     """Overdue only after the deadline: the deadline second itself is still on time."""
     return _local(now) > _local(deadline)

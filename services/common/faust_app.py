@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import tempfile
@@ -13,11 +14,14 @@ import faust
 from faust.web import Request, View
 from faust.web import Response as WebResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from services.common.dead_letters import dead_letter
 from services.common.settings import KafkaSettings
 
 S = TypeVar("S", bound=KafkaSettings)
+R = TypeVar("R")
+A = TypeVar("A")
 
 
 def make_faust_app(name: str, settings: KafkaSettings, web_port: int) -> faust.App:
@@ -85,3 +89,41 @@ class DeadLetters:
         record = dead_letter(self._service, message.key, message.value, message.headers or [], reason,
                              message.topic, message.partition, message.offset)
         await self._topic.send(key=record.key, value=record.value, headers=record.headers)
+
+
+RETRY_FIRST_SECONDS, RETRY_MAX_SECONDS = 0.5, 30.0
+
+
+async def apply_until_stored(apply: Callable[[A], R], event: A, message: Any, log: logging.Logger) -> R:
+    """Write ``event`` with ``apply`` in a thread, retried with backoff while the database is unavailable.
+
+    In a thread: a slow commit must not stall the event loop (heartbeats, the producer). Unavailable or locked
+    (OperationalError, InterfaceError) is retried indefinitely — the lag gauge shows it; nothing is skipped.
+    """
+    wait = RETRY_FIRST_SECONDS
+    while True:
+        try:
+            return await asyncio.to_thread(apply, event)
+        except (OperationalError, InterfaceError) as exc:
+            log.warning("database unavailable applying %s[%s]@%s, retrying in %.1fs: %s", message.topic,
+                        message.partition, message.offset, wait, exc.orig or exc)
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RETRY_MAX_SECONDS)
+
+
+def messages_behind(app: faust.App, message: Any) -> int | None:
+    """How many records of the message's partition are after it; None right after an assignment (not known yet)."""
+    try:
+        highwater = app.consumer.highwater(message.tp)
+    except Exception:
+        return None
+    return None if highwater is None else max(0, highwater - message.offset - 1)
+
+
+def event_name(message: Any, models: tuple[type[Any], ...]) -> str:
+    """The ``event`` name of a record's CloudEvents type (for metrics of records that could not be decoded)."""
+    ce_type = dict(message.headers or []).get("ce_type", b"")
+    for model in models:
+        if model.CE_TYPE.encode() == ce_type:
+            return str(model.model_fields["event"].default)
+    return "unknown"

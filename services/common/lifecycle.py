@@ -88,6 +88,32 @@ STATED_AT_FUTURE_SKEW = timedelta(minutes=5)
 REWORK_LONGEST = timedelta(days=90)
 
 
+# The case's status as every view shows it (feed, register, patrol's status views), after a referral is issued or
+# one of its steps happens. "issued" after an extension changes nothing.
+CASE_OPEN = "open"
+CASE_CLOSED = "closed"
+_CASE_STATUS_AFTER: dict[State, str] = {
+    State.ACCEPTED: "accepted", State.RETURNED: "returned", State.HANDLING: "handling",
+    State.RESULT_FED_BACK: "result_fed_back", State.VERIFIED: "verified", State.CLOSED: CASE_CLOSED,
+    State.DECIDED: "dispute_decided",
+}
+
+
+def case_status_on_issue(body_id: str) -> str:
+    """A referral to coordination is a dispute (争议中); one to the township itself is handled locally."""
+    if body_id.startswith(COORDINATION_PREFIX):
+        return "disputed"
+    return "handling_locally" if body_id.startswith("township:") else "referred"
+
+
+def case_status_after(to_state: str, current: str) -> str:
+    """The case's status once its referral reached ``to_state``."""
+    try:
+        return _CASE_STATUS_AFTER.get(State(to_state), current)
+    except ValueError:  # a state this version does not know: the status stays as it was
+        return current
+
+
 class Refusal(StrEnum):
     FORBIDDEN = "forbidden"  # the actor is not the one who may do this (HTTP 403)
     CONFLICT = "conflict"  # the referral's state does not allow it now (HTTP 409)

@@ -24,7 +24,7 @@ from services.common.audit import AuditLog, JsonLinesAuditLog
 from services.common.http_server import HeaderLimit
 from services.common.rate_limit import AuthFailureLimit, Buckets, TokenBuckets
 from services.common.topics import FINDINGS
-from services.patrol.adapters.case_lookup import SqlCaseLookup
+from services.patrol.adapters.case_views.store import SqlCaseLookup
 from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.adapters.publisher import FindingPublisher
 from services.patrol.adapters.shared_buckets import SharedTokenBuckets
@@ -61,7 +61,7 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     limiter, auth_failures = _rate_limits(settings)
     patrol = Patrol(settings=settings, service=service, authenticator=Authenticator(settings),
                     limiter=limiter, auth_failures=auth_failures,
-                    lookup=lookup or SqlCaseLookup(settings.database_url), store=service.store,
+                    lookup=lookup or SqlCaseLookup(settings.case_view_url), store=service.store,
                     publisher=publisher, adjoining=adjoining)
 
     @asynccontextmanager

@@ -1,6 +1,6 @@
 """Prometheus metrics of the patrol service (prefix liandong_, bounded labels, never ids)."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from services.common import http_metrics
 
@@ -28,3 +28,12 @@ PUBLISH_SECONDS = Histogram(
 )
 # Shared with info-share (one histogram, label ``service``): services/common/http_metrics.py.
 REQUEST_SECONDS = http_metrics.REQUEST_SECONDS
+# The read-model worker (python -m services.patrol.case_views).
+CASE_VIEW_EVENTS = Counter(
+    "liandong_patrol_case_view_events_total", "Case events read into patrol's case view, by outcome",
+    ["event", "outcome"],  # outcome: applied, duplicate, ignored, not_applicable, poison
+)
+CASE_VIEW_LAG_MESSAGES = Gauge(
+    "liandong_patrol_case_view_lag_messages", "Case events on the topic not yet in patrol's case view",
+    ["partition"],
+)

@@ -5,7 +5,16 @@ from __future__ import annotations
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.settings import KafkaSettings
+
 PLACEHOLDERS = {"", "changeme", "secret", "change-me"}
+DEFAULT_CASE_VIEW_URL = "sqlite:///.run/patrol-cases.db"
+
+
+class CaseViewSettings(KafkaSettings):
+    """The read-model worker's: the broker, its consumer group, and the database it keeps."""
+
+    case_view_url: str = DEFAULT_CASE_VIEW_URL
 
 
 class PatrolSettings(BaseSettings):
@@ -50,8 +59,9 @@ class PatrolSettings(BaseSettings):
     # Where the rate-limit buckets live when several processes must share them (set by the parent for its workers;
     # set it to share them between instances on one host). Empty: in this process's memory.
     rate_limit_state_dir: str = ""
-    # The case register written by services.info_share; patrol only reads it (status lookups, Open311 GET).
-    database_url: str = "sqlite:///.run/register.db"
+    # Patrol's own read model of the case events (status lookups, Open311 GET), written by
+    # `python -m services.patrol.case_views`; the API only reads it.
+    case_view_url: str = DEFAULT_CASE_VIEW_URL
     # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.
     patrol_store_url: str = "sqlite:///.run/patrol.db"
     # Audit log as JSON lines: appended to this file when set, else written to standard error.

@@ -49,8 +49,8 @@ from tests.patrol_fixtures import (
     OTHER_TOWNSHIP,
     TOWNSHIP,
     VIDEO_KEY,
+    CaseViews,
     PatrolHarness,
-    Register,
     patrol_settings,
     point_in,
     submission,
@@ -125,11 +125,11 @@ def patrol_server(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> It
 
         def build(**overrides: Any) -> PatrolServer:
             settings = patrol_settings(kafka_bootstrap, topic_prefix, tmp_path, **overrides)
-            Register(settings.database_url)  # an empty register, as info-share creates it
+            CaseViews(settings.case_view_url)  # an empty case view, as patrol's worker creates it
             audit = MemoryAuditLog()
             base = stack.enter_context(serving(create_patrol_app(settings, audit=audit), settings.trusted_proxies))
             attacker = stack.enter_context(client_from(base, ATTACKER))
-            harness = PatrolHarness(attacker, settings, audit, settings.database_url,  # type: ignore[arg-type]
+            harness = PatrolHarness(attacker, settings, audit, settings.case_view_url,  # type: ignore[arg-type]
                                     kafka_bootstrap, topic_prefix)
             return PatrolServer(base, harness, stack)
 
@@ -380,7 +380,7 @@ def test_replayed_requests_never_make_a_second_finding(patrol_server: Callable[.
     # On the topic: one finding id per report. Through the real dispatch logic into the register: one decision.
     on_topic = [f.finding_id for f in server.harness.findings_on_topic()]
     assert set(on_topic) == {finding_id, finding_id_for("officer-1", "replay-2")}
-    decided = {e.event_id for e in server.harness.register().register_topic(server.harness.bootstrap_servers,
+    decided = {e.event_id for e in server.harness.case_views().register_topic(server.harness.bootstrap_servers,
                                                                               server.harness.topic_prefix)
                if isinstance(e, CaseOpened | FindingMerged) and e.finding.finding_id == finding_id}
     assert len(decided) == 1

@@ -23,7 +23,7 @@ from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.reference.geography import county_of
 from services.reference.loader import load_reference_data
-from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, Register, patrol_settings
+from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, CaseViews, patrol_settings
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_fuzz_finds_no_server_error_and_no_invalid_acceptance(kafka_bootstrap: s
     config = patrol_settings(kafka_bootstrap, topic_prefix, tmp_path, rate_limit_burst=1_000_000,
                              rate_limit_per_minute=60_000_000.0, auth_failure_burst=1_000_000,
                              auth_failures_per_minute=60_000_000.0)
-    Register(config.database_url)  # an empty register, as info-share creates it on start
+    CaseViews(config.case_view_url)  # an empty case view, as patrol's worker creates it on start
     app = create_app(config, audit=MemoryAuditLog())
     headers = {"Authorization": f"Bearer {issue_token(config, 'officer-fuzz', [TOWNSHIP])}"}
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

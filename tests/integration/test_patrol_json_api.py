@@ -234,7 +234,7 @@ def test_status_lookup_follows_the_finding_into_its_case(make_patrol: Any) -> No
     repeat["location"]["latitude"] += 0.00005
     second = patrol.client.post("/v1/findings", json=repeat, headers={"X-API-Key": HOTLINE_KEY})
     assert second.status_code == 202
-    patrol.register().register_topic(patrol.bootstrap_servers, patrol.topic_prefix)
+    patrol.case_views().register_topic(patrol.bootstrap_servers, patrol.topic_prefix)
 
     status = patrol.client.get(f"/v1/findings/{finding_id}", headers=patrol.headers()).json()
     assert status["state"] == "registered" and status["case"]["duplicate_of"] is None

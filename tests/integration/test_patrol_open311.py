@@ -161,7 +161,7 @@ def test_post_errors_follow_the_spec_and_keep_nothing(make_patrol: Any) -> None:
 def test_tokens_and_requests_before_and_after_registration(make_patrol: Any) -> None:
     patrol: PatrolHarness = make_patrol()
     client = patrol.client
-    register = patrol.register()  # empty: info-share has started, nothing is registered yet
+    register = patrol.case_views()  # empty: info-share has started, nothing is registered yet
     first = client.post(f"{BASE}/requests.json", data=form()).json()[0]["service_request_id"]
     latitude, longitude = point_in("210603", 11)
     second = client.post(f"{BASE}/requests.json", data=form(
@@ -210,7 +210,7 @@ def test_get_requests_with_filters(make_patrol: Any) -> None:
         latitude, longitude = point_in("210603", 20 + index * 7)
         answer = client.post(f"{BASE}/requests.json", data=form(service_code=category, lat=latitude, long=longitude))
         ids[category] = answer.json()[0]["service_request_id"]
-    register = patrol.register()
+    register = patrol.case_views()
     events = register.register_topic(patrol.bootstrap_servers, patrol.topic_prefix)
     issued = [e for e in events if getattr(e, "event", "") == "referral_issued"]
     to_close = next(e for e in issued if e.finding.finding_id == ids[CATEGORY])

@@ -1,4 +1,5 @@
-"""Patrol's SQL adapters on SQLite and PostgreSQL: the idempotency store and the read-only case register view."""
+"""Patrol's SQL adapters on SQLite and PostgreSQL: the idempotency store and its own case view (written by its
+worker, read-only for the API)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from schemas.api import FindingSubmission
-from services.patrol.adapters.case_lookup import SqlCaseLookup
+from services.patrol.adapters.case_views.store import SqlCaseLookup
 from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.domain.access import Principal
 from services.patrol.domain.idempotency import KeyRecord, KeyState, StoreUnavailable
@@ -20,7 +21,7 @@ from services.patrol.domain.intake import build_finding
 from services.patrol.domain.register import RegisterUnavailable, RequestQuery
 from services.patrol.ports import Ack
 from services.reference.loader import load_reference_data
-from tests.patrol_fixtures import TOWNSHIP, Register, submission
+from tests.patrol_fixtures import TOWNSHIP, CaseViews, submission
 
 pytestmark = pytest.mark.integration
 pytest_plugins = ["tests.patrol_fixtures"]
@@ -99,12 +100,12 @@ def test_group_commit_answers_concurrent_calls_as_one_order_of_them(database_url
     store.close()
 
 
-def _registered_findings(register_url: str) -> list[str]:
-    """Two findings of one violation and one elsewhere, registered through dispatch and the projection."""
+def _registered_findings(case_view_url: str) -> list[str]:
+    """Two findings of one violation and one elsewhere, decided by dispatch and kept by patrol's projection."""
     reference = load_reference_data()
     officer = Principal("officer-1", "patrol_officer", frozenset({TOWNSHIP}))
     unique = uuid.uuid4().hex[:8]
-    register = Register(register_url)
+    register = CaseViews(case_view_url)
     ids = []
     for index, (seed, shift) in enumerate([(31, 0.0), (31, 0.00003), (57, 0.0)]):
         body = submission(f"{unique}-{index}", seed=seed, observed_at=NOW - timedelta(hours=1))
@@ -116,7 +117,7 @@ def _registered_findings(register_url: str) -> list[str]:
     return ids
 
 
-def test_case_lookup_reads_the_register(database_url: str) -> None:
+def test_case_lookup_reads_the_case_view(database_url: str) -> None:
     first, merged, elsewhere = _registered_findings(database_url)
     lookup = SqlCaseLookup(database_url)
     found = lookup.report(merged)
@@ -142,11 +143,11 @@ def test_case_lookup_never_writes(database_url: str) -> None:
     _registered_findings(database_url)
     engine = SqlCaseLookup(database_url)._ready_engine()  # the adapter's own connections
     with pytest.raises(Exception, match=r"(?i)read.only|readonly|attempt to write"), engine.begin() as conn:
-        conn.execute(text("DELETE FROM reports"))
+        conn.execute(text("DELETE FROM patrol_reports"))
 
 
-def test_missing_register_is_unavailable_and_not_created(tmp_path: Path) -> None:
-    path = tmp_path / "not-yet" / "register.db"
+def test_missing_case_view_is_unavailable_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "not-yet" / "patrol-cases.db"
     with pytest.raises(RegisterUnavailable):
         SqlCaseLookup(f"sqlite:///{path}").report("x")
     assert not path.exists()

@@ -32,8 +32,9 @@ def command(name: str) -> str:
 
 
 def test_the_stack_has_every_part() -> None:
-    assert set(SERVICES) == {"kafka", "postgres", "topic-init", "patrol", "dispatch", "info-share-worker",
-                             "info-share-api", "lag-exporter", "prometheus", "grafana"}
+    assert set(SERVICES) == {"kafka", "postgres", "topic-init", "patrol", "patrol-case-views", "dispatch",
+                             "info-share-worker", "info-share-api", "lag-exporter", "prometheus", "grafana"}
+    assert command("patrol-case-views").startswith("python -m services.patrol.case_views")
     assert command("patrol").startswith("python -m services.patrol --host 0.0.0.0")
     assert command("dispatch").startswith("python -m services.dispatch")
     assert SERVICES["dispatch"]["deploy"]["replicas"] == 3
@@ -79,7 +80,8 @@ def test_no_default_secrets() -> None:
 
 
 def test_services_get_their_configuration_from_the_environment() -> None:
-    for name in ("patrol", "dispatch", "info-share-worker", "info-share-api", "lag-exporter", "topic-init"):
+    for name in ("patrol", "patrol-case-views", "dispatch", "info-share-worker", "info-share-api", "lag-exporter",
+                 "topic-init"):
         environment = SERVICES[name]["environment"]
         assert environment["LIANDONG_BOOTSTRAP_SERVERS"].startswith("${LIANDONG_BOOTSTRAP_SERVERS:-"), name
         assert environment["LIANDONG_TOPIC_PREFIX"].startswith("${LIANDONG_TOPIC_PREFIX:-"), name
@@ -87,6 +89,9 @@ def test_services_get_their_configuration_from_the_environment() -> None:
         assert SERVICES[name]["environment"]["LIANDONG_JWT_SECRET"].startswith("${LIANDONG_JWT_SECRET:?"), name
     for name in ("info-share-worker", "info-share-api"):
         assert "LIANDONG_DATABASE_URL" in SERVICES[name]["environment"], name
+    for name in ("patrol", "patrol-case-views"):  # patrol's own store, never info-share's register
+        assert "LIANDONG_CASE_VIEW_URL" in SERVICES[name]["environment"], name
+        assert "LIANDONG_DATABASE_URL" not in SERVICES[name]["environment"], name
     # Least privilege: the token key goes only where tokens are checked.
     assert "LIANDONG_JWT_SECRET" not in SERVICES["dispatch"]["environment"]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Literal
 
 from sqlalchemy import func, select
@@ -18,7 +18,8 @@ from schemas.events import (
     ReferralOverdue,
     ResponseRejected,
 )
-from services.common.deadlines import DeadlinePolicy
+from services.common.deadlines import extended_accept_by
+from services.common.lifecycle import CASE_CLOSED, CASE_OPEN, case_status_after, case_status_on_issue
 from services.info_share.domain.audience import PartyRole
 from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
 from services.info_share.register.tables import (
@@ -34,13 +35,6 @@ from services.info_share.register.tables import (
 
 CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected | ReferralOverdue
 
-# What a referral transition does to the case's status as the feed shows it ("issued" after an extension: no change).
-CASE_STATUS_AFTER = {
-    "accepted": "accepted", "returned": "returned", "handling": "handling",
-    "result_fed_back": "result_fed_back", "verified": "verified", "closed": "closed",
-    "decided": "dispute_decided",
-}
-CLOSED = "closed"
 
 
 class NotApplicable(Exception):
@@ -125,7 +119,7 @@ def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
     f = event.finding
     case = CaseRow(
         case_id=event.case_id, opened_sequence=sequence, county_code=f.county_code, township_code=f.township_code,
-        category_code=f.category_code, dedup_group=event.dedup_group, status="open",
+        category_code=f.category_code, dedup_group=event.dedup_group, status=CASE_OPEN,
         lead_body_id=event.lead_body_id, routing_rule=event.routing.rule, latitude=f.location.latitude,
         longitude=f.location.longitude, opened_at=event.occurred_at, updated_at=event.occurred_at,
         report_count=1, previous_case_id=event.previous_case_id,
@@ -156,10 +150,7 @@ def _link(session: Session, case_id: str, related_case_id: str, sequence: int) -
 def _issue(session: Session, case: CaseRow, event: ReferralIssued, sequence: int) -> None:
     if session.get(ReferralRow, event.referral_id) is not None:
         raise NotApplicable(f"referral {event.referral_id} was already issued by another event")
-    if event.body_id.startswith("coordination:"):
-        case.status = "disputed"  # 争议中: county coordination decides who is competent
-    else:
-        case.status = "referred" if not event.body_id.startswith("township:") else "handling_locally"
+    case.status = case_status_on_issue(event.body_id)
     case.lead_body_id = event.body_id
     session.add(ReferralRow(
         referral_id=event.referral_id, case_id=event.case_id, body_id=event.body_id,
@@ -197,9 +188,9 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
         elif event.action == "extend":
             referral.extended = True
             # Events from before CaseTransitioned carried the new deadline have none: recompute those.
-            referral.accept_by = event.accept_by or _extended_deadline(referral.issued_at, referral.accept_by)
-    case.status = CASE_STATUS_AFTER.get(event.to_state, case.status)
-    if case.status == CLOSED:
+            referral.accept_by = event.accept_by or extended_accept_by(referral.issued_at, referral.accept_by)
+    case.status = case_status_after(event.to_state, case.status)
+    if case.status == CASE_CLOSED:
         case.closed_at = event.occurred_at
     session.add(TransitionRow(
         sequence=sequence, case_id=event.case_id, referral_id=event.referral_id, body_id=event.body_id,
@@ -210,14 +201,6 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
         designated_body_id=event.designated_body_id, due_by=event.due_by, evidence=list(event.evidence) or None,
         stated_at=event.stated_at,
     ))
-
-
-def _extended_deadline(issued_at: datetime, current: datetime) -> datetime:
-    # Recompute with dispatch's default policy (only for events that lack accept_by).
-    try:
-        return DeadlinePolicy().extended_accept_by(issued_at)
-    except LookupError:  # the holiday calendar does not cover that year: keep the deadline we know
-        return current
 
 
 def _add_report(session: Session, case_id: str, finding: FindingReported, sequence: int, rule: str | None,
