@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter as Tally
+from collections.abc import Callable
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
 from prometheus_client import Counter
 
@@ -36,22 +38,39 @@ def _counter(counter: Counter, *labels: str) -> Counter:
 def record(model: WireModel, dispatcher: Dispatcher) -> None:
     """Count one published event (called once per event first published, not for replays)."""
     _counter(metrics.EVENTS_EMITTED, getattr(model, "event", type(model).__name__)).inc()
-    if isinstance(model, CaseOpened):
-        f = model.finding
-        _counter(metrics.CASES_OPENED, f.county_code, f.township_code, model.routing.rule).inc()
-    elif isinstance(model, FindingMerged):
-        f = model.finding
-        _counter(metrics.FINDINGS_MERGED, f.county_code, f.township_code, model.rule).inc()
-    elif isinstance(model, ReferralIssued):
-        _counter(metrics.REFERRALS_ISSUED, _county(model.body_id), model.body_id, _department(model.body_id)).inc()
-    elif isinstance(model, CaseTransitioned):
-        county = _county(model.body_id)
-        metrics.TRANSITIONS.labels(county, model.body_id, model.action.value).inc()
-        answer = FIRST_ANSWERS.get(model.action.value)
-        stored = dispatcher.tables[REFERRALS_TABLE].get(model.referral_id)
-        if answer and stored is not None:
-            late = is_overdue(datetime.fromisoformat(stored["accept_by"]), model.occurred_at)
-            metrics.ANSWERS.labels(county, model.body_id, answer, "late" if late else "on_time").inc()
+    counted = _RECORDERS.get(type(model))
+    if counted is not None:
+        counted(model, dispatcher)
+
+
+def _opened(model: CaseOpened, _dispatcher: Dispatcher) -> None:
+    f = model.finding
+    _counter(metrics.CASES_OPENED, f.county_code, f.township_code, model.routing.rule).inc()
+
+
+def _merged(model: FindingMerged, _dispatcher: Dispatcher) -> None:
+    f = model.finding
+    _counter(metrics.FINDINGS_MERGED, f.county_code, f.township_code, model.rule).inc()
+
+
+def _issued(model: ReferralIssued, _dispatcher: Dispatcher) -> None:
+    _counter(metrics.REFERRALS_ISSUED, _county(model.body_id), model.body_id, _department(model.body_id)).inc()
+
+
+def _transitioned(model: CaseTransitioned, dispatcher: Dispatcher) -> None:
+    county = _county(model.body_id)
+    metrics.TRANSITIONS.labels(county, model.body_id, model.action.value).inc()
+    answer = FIRST_ANSWERS.get(model.action.value)
+    stored = dispatcher.tables[REFERRALS_TABLE].get(model.referral_id)
+    if answer and stored is not None:
+        late = is_overdue(datetime.fromisoformat(stored["accept_by"]), model.occurred_at)
+        metrics.ANSWERS.labels(county, model.body_id, answer, "late" if late else "on_time").inc()
+
+
+# The events with counters of their own, and who counts them (the others count only in EVENTS_EMITTED).
+_RECORDERS: dict[type, Callable[[Any, Dispatcher], None]] = {
+    CaseOpened: _opened, FindingMerged: _merged, ReferralIssued: _issued, CaseTransitioned: _transitioned,
+}
 
 
 def refresh_gauges(dispatcher: Dispatcher, now: datetime) -> None:

@@ -54,8 +54,15 @@ from services.common.lifecycle import (
 )
 from services.dispatch.domain import dedup
 from services.dispatch.domain.due_index import DueIndex
-from services.dispatch.domain.routing import RoutingDecision, RoutingMemo, route
-from services.reference.loader import ReferenceData
+from services.dispatch.domain.routing import (
+    RoutingDecision,
+    RoutingMemo,
+    designated_by_coordination,
+    escalated_to_coordination,
+    is_major_matter,
+    route,
+)
+from services.reference.loader import ReferenceData, coordination_id, township_office_id
 
 Table = MutableMapping[str, Any]
 CASE_FILES_TABLE = "case_files"  # case_id -> the opening finding and routing facts, for re-routing after a return
@@ -268,9 +275,9 @@ class Dispatcher:
             referral = Referral.from_dict(stored)
         else:
             referral = Referral.issue(
-                case_id=case_id, body_id=decision.lead_body_id, township_body_id=f"township:{finding.township_code}",
-                attempt=attempt, issued_at=issued_at, major=self._is_major(finding), policy=self.policy,
-                designated=designated,
+                case_id=case_id, body_id=decision.lead_body_id,
+                township_body_id=township_office_id(finding.township_code), attempt=attempt, issued_at=issued_at,
+                major=self._is_major(finding), policy=self.policy, designated=designated,
             )
             if not replay:
                 self._store_referral(referral)
@@ -297,15 +304,10 @@ class Dispatcher:
         key = (finding.category_code, self._routes.epoch(finding.received_at))
         major = self._major_categories.get(key)
         if major is None:
-            major = self._major_in_catalogue(finding)
+            major = is_major_matter(self.reference, finding.category_code, finding.received_at)
             if key[1] > 0:
                 self._major_categories[key] = major
         return major
-
-    def _major_in_catalogue(self, finding: FindingReported) -> bool:
-        catalogue = self.reference.catalogue_in_force(finding.received_at)
-        category = self.reference.categories[finding.category_code]
-        return any(catalogue.items[code].major for code in category.item_codes if code in catalogue.items)
 
     # -- responses from receiving bodies ----------------------------------------------------------------------
 
@@ -376,12 +378,7 @@ class Dispatcher:
         file = self.tables[CASE_FILES_TABLE][decided.case_id]
         finding = FindingReported.model_validate(file["finding"])
         routed = route(self.reference, finding.township_code, finding.category_code, finding.received_at)
-        body = self.reference.body(step.body_id)
-        decision = RoutingDecision(
-            lead_body_id=step.body_id, co_body_ids=(), rule="designated_by_coordination",
-            item_codes=routed.item_codes, catalogue_version=routed.catalogue_version,
-            detail=f"县司法局指定管辖：由{body.name}办理",
-        )
+        decision = designated_by_coordination(routed, step.body_id, self.reference.body(step.body_id).name)
         return self._issue(decided.case_id, finding, file["dedup_group"], decision, _explain(decision),
                            attempt=step.attempt, replay=False, issued_at=at, designated=True)
 
@@ -397,11 +394,7 @@ class Dispatcher:
         decision = route(self.reference, finding.township_code, finding.category_code, finding.received_at,
                          excluded_body_ids=step.exclude_body_ids)
         if isinstance(step, EscalateToCoordination):
-            township = self.reference.townships[finding.township_code]
-            decision = RoutingDecision(
-                lead_body_id=f"coordination:{township.county_code}", co_body_ids=(), rule="no_competent_body",
-                item_codes=decision.item_codes, catalogue_version=decision.catalogue_version, detail=step.reason,
-            )
+            decision = escalated_to_coordination(finding.county_code, decision, step.reason)
         return self._issue(returned.case_id, finding, file["dedup_group"], decision, _explain(decision),
                            attempt=step.attempt, replay=False, issued_at=at)
 
@@ -456,8 +449,7 @@ class Dispatcher:
         if referral.state is not State.ISSUED or not is_overdue(referral.accept_by, check.checked_at):
             return []  # answered or extended in the meantime: responses and checks share one ordered partition
         file = self.tables[CASE_FILES_TABLE][referral.case_id]
-        township = self.reference.townships[file["finding"]["township_code"]]
-        coordination = f"coordination:{township.county_code}"
+        coordination = coordination_id(self.reference.townships[file["finding"]["township_code"]].county_code)
         event = ReferralOverdue(
             event_id=event_id_for("referral_overdue", referral.referral_id, referral.accept_by.isoformat()),
             case_id=referral.case_id, occurred_at=check.checked_at, referral_id=referral.referral_id,

@@ -27,6 +27,10 @@ class RoutingRule(StrEnum):
     NO_COMPETENT_BODY = "no_competent_body"
 
 
+# Not a rule of ``route``: the referral county coordination makes after deciding a dispute.
+DESIGNATED_BY_COORDINATION = "designated_by_coordination"
+
+
 @dataclass(frozen=True)
 class RoutingDecision:
     lead_body_id: str
@@ -66,7 +70,7 @@ def route(reference: ReferenceData, township_code: str, category_code: str, foun
     listed = reference.township_list(township.code, found_at)
     items = [version.items[c] for c in category.item_codes if c in listed]
     codes = tuple([i.code for i in items])
-    major = any([i.major for i in items])
+    major = is_major_matter(reference, category_code, found_at)
     if not items:
         return _coordination(township, codes, version.version,
                              f"{category.name}：{township.name}权责清单（{version.version}）中无对应事项", major)
@@ -79,6 +83,27 @@ def route(reference: ReferenceData, township_code: str, category_code: str, foun
     co = _co_bodies(township, items, lead, excluded_body_ids)
     return RoutingDecision(lead.body_id, co, lead.rule, codes, version.version,
                            _detail(reference, township, lead, co, found_at), major)
+
+
+def is_major_matter(reference: ReferenceData, category_code: str, found_at: datetime) -> bool:
+    """A major work-safety, food, drug or environmental matter (24-hour transfer limit instead of working days):
+    an item of the category is marked major in the catalogue in force, wherever it was found. LookupError before
+    the first catalogue version."""
+    catalogue = reference.catalogue_in_force(found_at)
+    return any([catalogue.items[code].major for code in reference.categories[category_code].item_codes
+                if code in catalogue.items])
+
+
+def escalated_to_coordination(county_code: str, routed: RoutingDecision, reason: str) -> RoutingDecision:
+    """After the last return allowed (lifecycle.next_step_after_return): county coordination decides the dispute."""
+    return RoutingDecision(coordination_id(county_code), (), RoutingRule.NO_COMPETENT_BODY, routed.item_codes,
+                           routed.catalogue_version, reason, routed.major)
+
+
+def designated_by_coordination(routed: RoutingDecision, body_id: str, body_name: str) -> RoutingDecision:
+    """指定管辖: the body county coordination named for a dispute, which cannot return it."""
+    return RoutingDecision(body_id, (), DESIGNATED_BY_COORDINATION, routed.item_codes, routed.catalogue_version,
+                           f"县司法局指定管辖：由{body_name}办理", routed.major)
 
 
 # Plain loops rather than next()/any() over generators below: a generator left unfinished is closed by raising

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from services.info_share.register.tables import (
     ReportRow,
     TransitionRow,
 )
+from services.reference.loader import township_office_id
 
 CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected | ReferralOverdue
 
@@ -97,22 +99,26 @@ def _project(session: Session, event: CaseEvent, case: CaseRow | None, sequence:
             raise NotApplicable(f"case {event.case_id} was already opened by another event")
         return _open(session, event, sequence)
     assert case is not None
-    if isinstance(event, FindingMerged):
-        case.report_count += 1
-        _add_report(session, event.case_id, event.finding, sequence, event.rule, event.distance_m)
-        _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP,
-                     f"township:{event.finding.township_code}")
-    elif isinstance(event, ReferralIssued):
-        _issue(session, case, event, sequence)
-    elif isinstance(event, CaseTransitioned):
-        _transition(session, case, event, sequence)
-    elif isinstance(event, ReferralOverdue):
-        referral = session.get(ReferralRow, event.referral_id)
-        if referral is not None:
-            referral.overdue_at = event.occurred_at
-        _add_parties(session, case.case_id, sequence, PartyRole.COORDINATION, event.escalated_to)
-    # ResponseRejected changes no state: it is kept in the ledger only, for the record.
+    _HANDLERS[type(event)](session, case, event, sequence)
     return case
+
+
+def _merge(session: Session, case: CaseRow, event: FindingMerged, sequence: int) -> None:
+    case.report_count += 1
+    _add_report(session, event.case_id, event.finding, sequence, event.rule, event.distance_m)
+    _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP,
+                 township_office_id(event.finding.township_code))
+
+
+def _overdue(session: Session, case: CaseRow, event: ReferralOverdue, sequence: int) -> None:
+    referral = session.get(ReferralRow, event.referral_id)
+    if referral is not None:
+        referral.overdue_at = event.occurred_at
+    _add_parties(session, case.case_id, sequence, PartyRole.COORDINATION, event.escalated_to)
+
+
+def _kept_only(_session: Session, _case: CaseRow, _event: ResponseRejected, _sequence: int) -> None:
+    """A refused response changes no state: it is kept in the ledger only, for the record."""
 
 
 def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
@@ -127,7 +133,7 @@ def _open(session: Session, event: CaseOpened, sequence: int) -> CaseRow:
     session.add(case)
     session.flush()
     _add_report(session, event.case_id, f, sequence, None, None)
-    _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP, f"township:{f.township_code}")
+    _add_parties(session, case.case_id, sequence, PartyRole.REPORTING_TOWNSHIP, township_office_id(f.township_code))
     _add_parties(session, case.case_id, sequence, PartyRole.LEAD, event.lead_body_id)
     _add_parties(session, case.case_id, sequence, PartyRole.CO_HANDLER, *event.co_body_ids)
     # Both ways, so either case shows the other. Case events are keyed by case, so a related case may reach the
@@ -201,6 +207,16 @@ def _transition(session: Session, case: CaseRow, event: CaseTransitioned, sequen
         designated_body_id=event.designated_body_id, due_by=event.due_by, evidence=list(event.evidence) or None,
         stated_at=event.stated_at,
     ))
+
+
+# Each event kind but CaseOpened (which makes the case row), and what it does to the case's rows.
+_HANDLERS: dict[type, Callable[[Session, CaseRow, Any, int], None]] = {
+    FindingMerged: _merge,
+    ReferralIssued: _issue,
+    CaseTransitioned: _transition,
+    ReferralOverdue: _overdue,
+    ResponseRejected: _kept_only,
+}
 
 
 def _add_report(session: Session, case_id: str, finding: FindingReported, sequence: int, rule: str | None,
