@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.events import Channel, ReferralAction, ReferralOutcome, ReferralResponded, ReturnReason
 from services.common.lifecycle import STATED_AT_FUTURE_SKEW, TOWNSHIP_ACTIONS, Action, allowed_from
+from services.common.principal import Principal
 from services.common.responses import received_now, response_id_for, response_record
 from services.info_share import queries, worklist
 from services.info_share.action_publisher import ActionPublisher, BrokerUnavailable
-from services.info_share.domain.audience import Audience, Caller, audience_for, sees_figures_of_all
+from services.info_share.domain.audience import Audience, audience_for, sees_figures_of_all
 from services.info_share.register.tables import LedgerRow, TransitionRow
 
 # Times a request may carry: far enough either way for any real action, near enough that no date arithmetic
@@ -73,7 +74,7 @@ class ActionDesk:
         self._publisher = publisher
         self._wait_seconds = wait_seconds
 
-    async def act(self, who: Caller, referral_id: str, action: Action, details: ActionDetails, *,
+    async def act(self, who: Principal, referral_id: str, action: Action, details: ActionDetails, *,
                   key: str | None, channel: Channel) -> Verdict:
         """``key`` names the action for idempotency: the same key from the same actor is the same action. Without
         one the referral's version stands in, so a retry of the same step is the same action."""
@@ -89,7 +90,7 @@ class ActionDesk:
             raise Refused(503, "broker_unavailable", str(exc)) from exc
         return await self.await_verdict(response.response_id)
 
-    def entitled_view(self, db: Session, who: Caller, referral_id: str) -> worklist.ReferralView:
+    def entitled_view(self, db: Session, who: Principal, referral_id: str) -> worklist.ReferralView:
         view = worklist.referral_view(db, referral_id)
         if view is None:
             raise Refused(404, "not_found", f"no referral {referral_id}")
@@ -98,7 +99,7 @@ class ActionDesk:
             raise Refused(403, "forbidden", f"{who.subject} is not a party to referral {referral_id}")
         return view
 
-    def _command(self, who: Caller, referral_id: str, action: Action, details: ActionDetails, key: str | None,
+    def _command(self, who: Principal, referral_id: str, action: Action, details: ActionDetails, key: str | None,
                  received_at: datetime, channel: Channel) -> tuple[ReferralResponded, str] | Verdict:
         with self._sessions() as db:
             view = self.entitled_view(db, who, referral_id)
@@ -181,11 +182,11 @@ def changed_details(applied: dict[str, Any], details: ActionDetails) -> list[str
     return [("reason/note" if name == "reason" else name) for name in was if was[name] != now[name]]
 
 
-def entitled(who: Caller, parties: set[str], county: str) -> bool:
+def entitled(who: Principal, parties: set[str], county: str) -> bool:
     return audience_for(who, parties) is Audience.FULL or who.county_scope == county or sees_figures_of_all(who)
 
 
-def not_yours(view: worklist.ReferralView, action: Action, who: Caller) -> str:
+def not_yours(view: worklist.ReferralView, action: Action, who: Principal) -> str:
     if action in TOWNSHIP_ACTIONS:
         return f"{action.value} is done by the reporting township office {view.township_body_id}"
     return (f"referral {view.referral.referral_id} was sent to {view.referral.body_id}, "

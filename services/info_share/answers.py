@@ -8,9 +8,10 @@ from dataclasses import asdict
 from typing import Any
 
 from schemas.events import FeedEntry
+from services.common.principal import Principal
 from services.common.privacy import PiiKind
 from services.info_share import metrics, views
-from services.info_share.domain.audience import Audience, Caller, audience_for
+from services.info_share.domain.audience import Audience, audience_for
 from services.info_share.domain.evaluation import BodyFigures, TownshipFigures
 from services.info_share.feed import feed_entry
 from services.info_share.queries import CaseBundle
@@ -34,13 +35,13 @@ class Tallies:
             counts.clear()
 
 
-def feed_entries(rows: Sequence[LedgerRow], *, caller: Caller, parties: Mapping[str, set[str]],
+def feed_entries(rows: Sequence[LedgerRow], *, caller: Principal, parties: Mapping[str, set[str]],
                  reference: ReferenceData, tallies: Tallies) -> list[FeedEntry]:
     return [feed_entry(row, reference, tallies.renderer(audience_for(caller, parties.get(row.case_id, set()))))
             for row in rows]
 
 
-def case_detail(bundle: CaseBundle, *, caller: Caller, tallies: Tallies) -> dict[str, Any]:
+def case_detail(bundle: CaseBundle, *, caller: Principal, tallies: Tallies) -> dict[str, Any]:
     audience = audience_for(caller, bundle.party_ids)
     render = tallies.renderer(audience, _known(bundle.reports)).render
     answer = render(views.CASE, bundle.case)
@@ -57,7 +58,7 @@ def case_detail(bundle: CaseBundle, *, caller: Caller, tallies: Tallies) -> dict
     return answer
 
 
-def case_items(cases: Iterable[CaseRow], *, caller: Caller, parties: Mapping[str, set[str]],
+def case_items(cases: Iterable[CaseRow], *, caller: Principal, parties: Mapping[str, set[str]],
                reports: Mapping[str, list[ReportRow]], tallies: Tallies,
                distances: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """A case per item, with the opening report's description for enforcement bodies (masked unless a party)."""

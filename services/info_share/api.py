@@ -27,6 +27,7 @@ from services.common.audit import AuditEntry, AuditLog, JsonLinesAuditLog, Who
 from services.common.http_metrics import HttpMetrics
 from services.common.http_server import HeaderLimit
 from services.common.jwt_auth import bearer_token
+from services.common.principal import ANONYMOUS, Principal
 from services.common.privacy import mask_text
 from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
 from services.common.topics import REFERRAL_RESPONSES
@@ -34,7 +35,7 @@ from services.info_share import answers, metrics, queries
 from services.info_share.action_publisher import ActionPublisher
 from services.info_share.actions import ActionDesk
 from services.info_share.auth import AuthError, caller_from_token, parse_work_order_keys
-from services.info_share.domain.audience import ANONYMOUS, Caller, sees_figures_of_all
+from services.info_share.domain.audience import sees_figures_of_all
 from services.info_share.lifecycle_api import add_lifecycle_routes
 from services.info_share.open311_updates import add_open311_update_routes
 from services.info_share.register.database import make_engine, session_factory
@@ -87,7 +88,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
             yield s
 
     def caller(request: Request,
-               _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Caller:
+               _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Principal:
         """No Authorization header: the public. Any other: a valid bearer token, checked behind the per-address
         brute-force guard (every failure counts; an address out of failures gets 429 before its token is read)."""
         authorization = request.headers.get("authorization")
@@ -98,23 +99,23 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
         request.state.caller = who  # named in the audit entry if a later check refuses it (403)
         return throttled(request, who)
 
-    def throttled(request: Request, who: Caller) -> Caller:
+    def throttled(request: Request, who: Principal) -> Principal:
         """Every read counts against its caller's budget: the token's subject, else the client address."""
         decision = reads.take(reader_key(request, who), time.monotonic())
         if not decision.allowed:
             raise ReadsExhausted(decision.retry_after_seconds, "over the read rate limit")
         return who
 
-    def official(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if who.role == "public" and who.subject is None:
+    def official(who: Annotated[Principal, Depends(caller)]) -> Principal:
+        if who.role == "public" and who.is_anonymous:
             raise AuthError(401, "a bearer token of an enforcement body is required")
         if not who.is_official:
             raise AuthError(403, f"role {who.role!r} sees the public summary only")
         return who
 
     DbSession = Annotated[Session, Depends(session)]
-    AnyCaller = Annotated[Caller, Depends(caller)]
-    Official = Annotated[Caller, Depends(official)]
+    AnyCaller = Annotated[Principal, Depends(caller)]
+    Official = Annotated[Principal, Depends(official)]
     FeedFilters = Annotated[queries.Filters, Depends(filters)]
 
     @app.middleware("http")
@@ -129,7 +130,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
     def refuse(request: Request, status: int, error: str, detail: str, headers: dict[str, str]) -> JSONResponse:
         """Every refusal is answered and audited the same way: one entry, never the token."""
         request_id = uuid.uuid4().hex
-        known: Caller | None = getattr(request.state, "caller", None)
+        known: Principal | None = getattr(request.state, "caller", None)
         who = (Who(known.subject, known.role, "jwt", client_address(request)) if known and known.subject
                else Who(client_address=client_address(request)))
         audit_log.record(AuditEntry(
@@ -204,7 +205,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
             metrics.LIVE_STREAMS.dec()
             streams.close(key)
 
-    def _feed_entries(db: Session, who: Caller, where: queries.Filters, after: int, limit: int) -> list[FeedEntry]:
+    def _feed_entries(db: Session, who: Principal, where: queries.Filters, after: int, limit: int) -> list[FeedEntry]:
         rows = queries.feed_page(db, reference=reference, filters=where, after=after, limit=limit)
         parties = queries.parties_of(db, {r.case_id for r in rows}) if who.is_official else {}
         tallies = answers.Tallies()
@@ -220,7 +221,7 @@ def create_app(settings: InfoShareApiSettings, *, audit: AuditLog | None = None)
               ) -> dict[str, Any]:
         """Cases in the order they were opened, filtered; every case is listed, its detail decided by audience."""
         if mine and not who.is_official:
-            raise AuthError(401 if who.subject is None else 403, "mine=true needs an enforcement body's token")
+            raise AuthError(401 if who.is_anonymous else 403, "mine=true needs an enforcement body's token")
         found = queries.list_cases(db, reference=reference, filters=where, after=after, limit=limit,
                                    party_of=who.body_ids if mine else None)
         ids = {c.case_id for c in found}
@@ -348,7 +349,7 @@ class StreamSlots:
             del self._open[key]
 
 
-def reader_key(request: Request, who: Caller) -> str:
+def reader_key(request: Request, who: Principal) -> str:
     return f"sub:{who.subject}" if who.subject else f"addr:{client_address(request)}"
 
 

@@ -14,22 +14,22 @@ from typing import Any
 import jwt
 
 from services.common.jwt_auth import ALGORITHM, AuthError, decode_token, identity_of
+from services.common.principal import ANONYMOUS, Principal
 from services.common.roles import Role
-from services.info_share.domain.audience import ANONYMOUS, Caller
 from services.info_share.settings import InfoShareApiSettings
 
 __all__ = ["AuthError", "caller_from_token", "issue_token"]
 
 
-def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Caller:
+def caller_from_token(token: str | None, settings: InfoShareApiSettings) -> Principal:
     """The caller a token names; no token at all is the anonymous public. A bad token is refused, never downgraded."""
     if token is None:
         return ANONYMOUS
     claims = decode_token(token, secret=settings.jwt_secret.get_secret_value(), issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience)
     who = identity_of(claims)
-    return Caller(subject=who.subject, role=who.role or "public", body_id=who.body_id,
-                  township_codes=who.township_codes)
+    return Principal(subject=who.subject, role=who.role or "public", township_codes=who.township_codes,
+                     body_id=who.body_id)
 
 
 def issue_token(settings: InfoShareApiSettings, subject: str, *, role: str, body_id: str | None = None,
@@ -52,13 +52,13 @@ ROLE_OF_BODY_KIND = {"team": Role.COUNTY_TEAM.value, "agency": Role.DISPATCHED_A
                      "township": Role.TOWNSHIP_OFFICER.value}
 
 
-def parse_work_order_keys(raw: str) -> dict[str, Caller]:
+def parse_work_order_keys(raw: str) -> dict[str, Principal]:
     """``key=system-name:body_id;…`` → key → the caller it authenticates (Open311 ``servicerequestupdates``).
 
     A key names one receiving body (a county team, a dispatched agency, or a township office for its delegated
     matters): the system holding it reports progress on that body's referrals only. Bad configuration fails at start.
     """
-    callers: dict[str, Caller] = {}
+    callers: dict[str, Principal] = {}
     for entry in filter(None, (part.strip() for part in raw.split(";"))):
         key, _, rest = entry.partition("=")
         name, _, body_id = rest.partition(":")
@@ -70,12 +70,12 @@ def parse_work_order_keys(raw: str) -> dict[str, Caller]:
         if len(key) < MIN_KEY_CHARS:
             raise ValueError(f"LIANDONG_WORK_ORDER_API_KEYS: every key needs at least {MIN_KEY_CHARS} characters")
         role = ROLE_OF_BODY_KIND[kind]
-        callers[key] = (Caller(subject=name, role=role, township_codes=frozenset({own})) if kind == "township"
-                        else Caller(subject=name, role=role, body_id=body_id))
+        callers[key] = (Principal(name, role, frozenset({own}), "api_key") if kind == "township"
+                        else Principal(name, role, method="api_key", body_id=body_id))
     return callers
 
 
-def caller_from_work_order_key(api_key: str, keys: dict[str, Caller]) -> Caller:
+def caller_from_work_order_key(api_key: str, keys: dict[str, Principal]) -> Principal:
     # Compare against every key in constant time so timing does not reveal a prefix.
     found = None
     for candidate, caller in keys.items():

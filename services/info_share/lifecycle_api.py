@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas.bounds import Instant
 from schemas.events import Channel, EvidenceLink, ReferralOutcome, ReturnReason
 from services.common.lifecycle import Action, State
+from services.common.principal import Principal
 from services.info_share import queries, worklist
 from services.info_share.actions import (
     EARLIEST,
@@ -33,7 +34,7 @@ from services.info_share.actions import (
     entitled,
     transitions,
 )
-from services.info_share.domain.audience import Caller, sees_figures_of_all
+from services.info_share.domain.audience import sees_figures_of_all
 from services.info_share.register.tables import TransitionRow
 from services.reference.loader import ReferenceData
 
@@ -104,10 +105,10 @@ ROUTES: dict[str, tuple[Action, type[ActionBody], str]] = {
 
 
 def add_lifecycle_routes(app: FastAPI, *, sessions: sessionmaker[Session], reference: ReferenceData,
-                         official: Callable[..., Caller],
+                         official: Callable[..., Principal],
                          refuse: Callable[[Request, int, str, str, dict[str, str]], JSONResponse],
                          desk: ActionDesk) -> None:
-    Official = Annotated[Caller, Depends(official)]
+    Official = Annotated[Principal, Depends(official)]
 
     def session() -> Iterator[Session]:
         with sessions() as s:

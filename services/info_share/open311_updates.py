@@ -27,10 +27,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schemas.events import Channel, ReferralOutcome, ReturnReason
 from services.common.lifecycle import Action
+from services.common.principal import Principal
 from services.common.responses import response_id_for
 from services.info_share.actions import EARLIEST, LATEST, ActionDesk, ActionDetails, Refused, Verdict
 from services.info_share.auth import AuthError, caller_from_work_order_key
-from services.info_share.domain.audience import Caller
 from services.info_share.register.tables import ReferralRow, ReportRow
 
 # mySociety's update statuses → the lifecycle step they report, and its default detail. A system's own
@@ -54,7 +54,7 @@ def update_key(update_id: str) -> str:
 
 
 def add_open311_update_routes(app: FastAPI, *, sessions: sessionmaker[Session], desk: ActionDesk,
-                              keys: dict[str, Caller],
+                              keys: dict[str, Principal],
                               refuse: Callable[[Request, int, str, str, dict[str, str]], JSONResponse]) -> None:
 
     def refused(request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
@@ -151,7 +151,7 @@ def _member(kind: type[ReferralOutcome] | type[ReturnReason], code: str, what: s
                          f"{', '.join(m.value for m in kind)}") from None
 
 
-def _referral_of(sessions: sessionmaker[Session], service_request_id: str, who: Caller) -> str:
+def _referral_of(sessions: sessionmaker[Session], service_request_id: str, who: Principal) -> str:
     """The referral of the request's case that the key's body holds: its latest, the one it answers now."""
     with sessions() as db:
         case_id = db.scalar(select(ReportRow.case_id).where(ReportRow.finding_id == service_request_id))
@@ -166,7 +166,7 @@ def _referral_of(sessions: sessionmaker[Session], service_request_id: str, who: 
     return str(referral_id)
 
 
-def _update_id_used(desk: ActionDesk, who: Caller, referral_id: str, update_id: str) -> bool:
+def _update_id_used(desk: ActionDesk, who: Principal, referral_id: str, update_id: str) -> bool:
     """Whether an action under this update_id is known, whatever step it reported (the step is part of its id)."""
     return any(desk.verdict(response_id_for(body, referral_id, action.value, update_key(update_id))).status != "pending"
                for body in who.body_ids for action in UPDATE_ACTIONS)

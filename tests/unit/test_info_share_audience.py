@@ -9,7 +9,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.info_share.auth import AuthError, caller_from_token, issue_token
-from services.info_share.domain.audience import ANONYMOUS, Audience, Caller, audience_for
+from services.info_share.domain.audience import ANONYMOUS, Audience, Principal, audience_for
 from services.info_share.settings import InfoShareApiSettings
 
 PARTIES = {"township:210603008", "team:210603:natural_resources", "team:210603:ecology_environment"}
@@ -17,35 +17,35 @@ SETTINGS = InfoShareApiSettings(jwt_secret=SecretStr("unit-test-secret-012345678
 
 
 @pytest.mark.parametrize(("caller", "audience"), [
-    (Caller("o1", "patrol_officer", township_codes=frozenset({"210603008"})), Audience.FULL),
-    (Caller("o2", "township_officer", township_codes=frozenset({"210603003", "210603008"})), Audience.FULL),
-    (Caller("t1", "county_team", body_id="team:210603:natural_resources"), Audience.FULL),
-    (Caller("o3", "patrol_officer", township_codes=frozenset({"210603003"})), Audience.OFFICIAL),
-    (Caller("t2", "county_team", body_id="team:210603:water"), Audience.OFFICIAL),
-    (Caller("a1", "dispatched_agency", body_id="agency:210603008:police_station"), Audience.OFFICIAL),
-    (Caller("s1", "supervisor"), Audience.OFFICIAL),
-    (Caller("p1", "public"), Audience.PUBLIC),
-    (Caller("x1", "journalist", body_id="team:210603:natural_resources"), Audience.PUBLIC),  # unknown role
+    (Principal("o1", "patrol_officer", township_codes=frozenset({"210603008"})), Audience.FULL),
+    (Principal("o2", "township_officer", township_codes=frozenset({"210603003", "210603008"})), Audience.FULL),
+    (Principal("t1", "county_team", body_id="team:210603:natural_resources"), Audience.FULL),
+    (Principal("o3", "patrol_officer", township_codes=frozenset({"210603003"})), Audience.OFFICIAL),
+    (Principal("t2", "county_team", body_id="team:210603:water"), Audience.OFFICIAL),
+    (Principal("a1", "dispatched_agency", body_id="agency:210603008:police_station"), Audience.OFFICIAL),
+    (Principal("s1", "supervisor"), Audience.OFFICIAL),
+    (Principal("p1", "public"), Audience.PUBLIC),
+    (Principal("x1", "journalist", body_id="team:210603:natural_resources"), Audience.PUBLIC),  # unknown role
     (ANONYMOUS, Audience.PUBLIC),
 ])
-def test_audience_of_a_case(caller: Caller, audience: Audience) -> None:
+def test_audience_of_a_case(caller: Principal, audience: Audience) -> None:
     assert audience_for(caller, PARTIES) is audience
 
 
 def test_a_body_id_claimed_by_a_township_role_does_not_widen_to_other_townships() -> None:
-    caller = Caller("o1", "patrol_officer", body_id="township:210603002", township_codes=frozenset({"210603003"}))
+    caller = Principal("o1", "patrol_officer", body_id="township:210603002", township_codes=frozenset({"210603003"}))
     assert caller.body_ids == {"township:210603002", "township:210603003"}
 
 
 def test_county_coordination_scope() -> None:
-    assert Caller("c", "county_coordination", body_id="coordination:210603").county_scope == "210603"
-    assert Caller("t", "county_team", body_id="team:210603:water").county_scope is None
+    assert Principal("c", "county_coordination", body_id="coordination:210603").county_scope == "210603"
+    assert Principal("t", "county_team", body_id="team:210603:water").county_scope is None
 
 
 def test_token_round_trip_and_anonymous() -> None:
     token = issue_token(SETTINGS, "officer-1", role="patrol_officer", township_codes=["210603008"])
     caller = caller_from_token(token, SETTINGS)
-    assert caller == Caller("officer-1", "patrol_officer", None, frozenset({"210603008"}))
+    assert caller == Principal("officer-1", "patrol_officer", frozenset({"210603008"}), "jwt", body_id=None)
     assert caller_from_token(None, SETTINGS) is ANONYMOUS
     team = caller_from_token(issue_token(SETTINGS, "t", role="county_team", body_id="team:210603:water"), SETTINGS)
     assert team.body_ids == {"team:210603:water"}

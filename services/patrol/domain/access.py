@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 
+from services.common.principal import Principal
 from services.common.roles import EVERY_TOWNSHIP, FILING_ROLES, RECEIVING_ROLES, Role
 
 __all__ = ["EVERY_TOWNSHIP", "NO_ADJOINING", "Principal", "filing_refusal", "may_read", "parse_adjoining"]
 NO_ADJOINING: Mapping[str, frozenset[str]] = MappingProxyType({})
-
-
-@dataclass(frozen=True)
-class Principal:
-    subject: str  # officer id or system name
-    role: str
-    township_codes: frozenset[str]  # where this principal may file; "*" = every township (systems only)
-    method: str = "jwt"  # "jwt" or "api_key": recorded in the audit log
-
-    def serves(self, township_code: str) -> bool:
-        return EVERY_TOWNSHIP in self.township_codes or township_code in self.township_codes
 
 
 def filing_refusal(principal: Principal, township_code: str,
