@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import data, kafka_tools, patrol, recovery
+from bench import data, fast_paths, kafka_tools, patrol, recovery
 from bench.dispatch import run_dispatch, run_passthrough
 from bench.kafka_io import bare_producer_rate, preload
 from bench.machine import load_average
@@ -19,7 +19,7 @@ from deploy.local_stack import ROOT
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import FINDINGS, TopicSpec
 
-SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale")
+SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale", "fast_paths")
 RECORD_SIZE_BYTES = 700  # a FindingReported record: ~560 bytes of JSON body plus ~140 bytes of ce_ headers
 
 
@@ -37,13 +37,19 @@ class Sizes:
     recovery_cases: int = 1_000_000
     deadline_cases: int = 200_000
     broker_tool_records: int = 100_000
+    fast_lane_single_requests: int = 1_500  # per run, each side: FastLane on, then off (or off, then on)
+    fast_lane_batch_findings: int = 5_000
+    codec_events: int = 20_000  # FindingReported events encoded and decoded by each codec per run
+    store_claims: int = 2_000  # claims (each followed by its acknowledgement) per store per run
+    store_callers: int = 32
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
                    single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
                    deadline_cases=5_000,
-                   broker_tool_records=20_000)
+                   broker_tool_records=20_000, fast_lane_single_requests=300, fast_lane_batch_findings=1_000,
+                   codec_events=2_000, store_claims=300)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -312,3 +318,80 @@ class Bench:
             "changelog_value_bytes": loaded["value_bytes"], "generate_and_write_seconds": loaded["seconds"],
             "generating_processes": loaded["generating_processes"], "group_prefix": stack.group_prefix}
 
+
+    # -- fast paths against the standard path --------------------------------------------------------------------
+
+    def section_fast_paths(self) -> None:
+        """Each fast path and the standard path it replaces, in the same run, interleaved; ``<name>_gain`` is the
+        median of the runs' paired ratios (fast / standard)."""
+        self._fast_lane()
+        self._codec()
+        self._store()
+
+    def _gain(self, key: str, fast: float, standard: float) -> None:
+        self.record(key, "×", fast / standard)
+
+    def _fast_lane(self) -> None:
+        # The real patrol process (a worker per CPU, as in the ingest section) under the ingest section's closed
+        # loop, started afresh for every run with the fast lane on or off; the order alternates run by run.
+        stack, sizes = self.stack, self.sizes
+        stack.topic_prefix = "fast"
+        ensure_topics(stack.bootstrap_servers, "fast")
+        for run in range(sizes.runs):
+            measured: dict[bool, tuple[patrol.LoadResult, patrol.LoadResult]] = {}
+            for lane in ((True, False) if run % 2 == 0 else (False, True)):
+                name = "fast_lane" if lane else "fastapi"
+                store = stack.run_dir / f"patrol-{name}-{run}.db"
+                stack.extra_env = {**patrol.patrol_env(stack), "LIANDONG_PATROL_FAST_LANE": str(lane).lower(),
+                                   "LIANDONG_PATROL_STORE_URL": f"sqlite:///{store}"}
+                stack.start_patrol()
+                try:
+                    patrol.single_requests(stack, 200, f"warm-{name}-{run}")
+                    single = patrol.single_requests(stack, sizes.fast_lane_single_requests, f"{name}-single-{run}")
+                    batch = patrol.batches(stack, sizes.fast_lane_batch_findings, f"{name}-batch-{run}")
+                finally:
+                    stack.stop_processes()
+                self._check(single, f"{name} single")
+                self._check(batch, f"{name} batch")
+                measured[lane] = (single, batch)
+                self.record(f"{name}_single_requests_per_s", "req/s", single.accepted_per_s)
+                timing = patrol.latency_summary(single.response_seconds)
+                self.record(f"{name}_single_p50_s", "s", timing["p50_s"])
+                self.record(f"{name}_single_p99_s", "s", timing["p99_s"])
+                self.record(f"{name}_batch_findings_per_s", "findings/s", batch.accepted_per_s)
+                for key, result in ((f"{name}_single_requests_per_s", single),
+                                    (f"{name}_batch_findings_per_s", batch)):
+                    self.figures[key].extra.setdefault("runs_detail", []).append(result.summary())
+            self._gain("fast_lane_single_gain", measured[True][0].accepted_per_s, measured[False][0].accepted_per_s)
+            self._gain("fast_lane_batch_gain", measured[True][1].accepted_per_s, measured[False][1].accepted_per_s)
+
+    def _codec(self) -> None:
+        # FindingReported events as patrol writes them and dispatch reads them: encode, then decode into the model.
+        n = self.sizes.codec_events
+        self.log(f"  CloudEvents codec against the SDK over {n:,} FindingReported events")
+        findings = data.findings(n, tag="codec").items
+        fast_paths.check_same_records(findings)
+        fast_paths.codec_pair(findings[:1000], True)  # warm-up: first calls, caches
+        for run in range(self.sizes.runs):
+            pair = fast_paths.codec_pair(findings, fast_first=run % 2 == 0)
+            self.record("envelope_codec_msgs_per_s", "msg/s", pair.fast)
+            self.record("envelope_sdk_msgs_per_s", "msg/s", pair.standard)
+            self._gain("envelope_codec_gain", pair.fast, pair.standard)
+            for key, cpu in (("envelope_codec_msgs_per_s", pair.fast_cpu), ("envelope_sdk_msgs_per_s",
+                                                                            pair.standard_cpu)):
+                self.figure(key, "msg/s").extra.setdefault("msgs_per_cpu_s", []).append(round(cpu))
+
+    def _store(self) -> None:
+        sizes = self.sizes
+        self.log(f"  group-commit store against one transaction per call: {sizes.store_claims:,} claims, "
+                 f"{sizes.store_callers} concurrent callers")
+        findings = data.findings(sizes.store_claims, tag="store").items
+        for run in range(sizes.runs):
+            rates = {}
+            for group in ((True, False) if run % 2 == 0 else (False, True)):
+                name = "group_commit" if group else "per_call"
+                rates[group] = fast_paths.store_rate(self.stack.run_dir / f"store-{name}-{run}.db",
+                                                     fast_paths.store_records(findings, f"{name}-{run}"),
+                                                     sizes.store_callers, group)
+                self.record(f"store_{name}_claims_per_s", "claims/s", rates[group])
+            self._gain("store_group_commit_gain", rates[True], rates[False])

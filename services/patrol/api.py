@@ -90,7 +90,8 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     app.include_router(open311.router())
 
     # Middleware, innermost first: the JSON write routes' fast lane sees bodies the guard has let through.
-    app.add_middleware(FastLane, patrol=patrol, lanes=_fast_lanes(json_router))
+    if settings.patrol_fast_lane:
+        app.add_middleware(FastLane, patrol=patrol, lanes=_fast_lanes(json_router))
     app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals

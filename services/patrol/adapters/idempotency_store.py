@@ -328,6 +328,31 @@ class GroupCommitStore:
             return self._store.run_together(calls)
 
 
+class PerCallStore:
+    """The ``IdempotencyStore`` port without group commit: each call is its own transaction (its own commit and
+    fsync) in the default thread pool. The plain store the group-commit store is measured against (``make bench``,
+    section ``fast_paths``)."""
+
+    def __init__(self, store: SqlIdempotencyStore) -> None:
+        self._store = store
+
+    async def claim(self, records: Sequence[KeyRecord]) -> list[KeyRecord | None]:
+        return await asyncio.to_thread(self._store.claim, records) if records else []
+
+    async def accept(self, accepted: Sequence[tuple[KeyRecord, Ack]]) -> list[KeyRecord]:
+        return await asyncio.to_thread(self._store.accept, accepted) if accepted else []
+
+    async def release(self, records: Sequence[KeyRecord]) -> None:
+        if records:
+            await asyncio.to_thread(self._store.release, records)
+
+    async def find(self, scope: str, finding_id: str) -> KeyRecord | None:
+        return await asyncio.to_thread(self._store.find, scope, finding_id)
+
+    def close(self) -> None:
+        self._store.engine.dispose()
+
+
 def _writer_turns(engine: Engine) -> Callable[[], contextlib.AbstractContextManager[None]]:
     """Turns at writing, between the processes that share one SQLite file (patrol's workers).
 
