@@ -12,7 +12,7 @@ from typing import Any
 from bench import data, fast_paths, kafka_tools, patrol, recovery
 from bench.dispatch import run_dispatch, run_passthrough
 from bench.kafka_io import bare_producer_rate, preload
-from bench.machine import load_average
+from bench.machine import group_cpu_seconds, load_average
 from bench.stack import BenchStack
 from bench.stats import Figure
 from deploy.local_stack import ROOT
@@ -344,11 +344,15 @@ class Bench:
                 store = stack.run_dir / f"patrol-{name}-{run}.db"
                 stack.extra_env = {**patrol.patrol_env(stack), "LIANDONG_PATROL_FAST_LANE": str(lane).lower(),
                                    "LIANDONG_PATROL_STORE_URL": f"sqlite:///{store}"}
-                stack.start_patrol()
+                pgid = stack.start_patrol().process.pid  # the service leads its own process group
                 try:
                     patrol.single_requests(stack, 200, f"warm-{name}-{run}")
+                    cpu = group_cpu_seconds(pgid)
                     single = patrol.single_requests(stack, sizes.fast_lane_single_requests, f"{name}-single-{run}")
+                    single_cpu = group_cpu_seconds(pgid) - cpu
+                    cpu += single_cpu
                     batch = patrol.batches(stack, sizes.fast_lane_batch_findings, f"{name}-batch-{run}")
+                    batch_cpu = group_cpu_seconds(pgid) - cpu
                 finally:
                     stack.stop_processes()
                 self._check(single, f"{name} single")
@@ -359,6 +363,10 @@ class Bench:
                 self.record(f"{name}_single_p50_s", "s", timing["p50_s"])
                 self.record(f"{name}_single_p99_s", "s", timing["p99_s"])
                 self.record(f"{name}_batch_findings_per_s", "findings/s", batch.accepted_per_s)
+                # Patrol's own CPU (every worker) per accepted request or finding: what the lane saves, if anything,
+                # whatever the broker and the load generator take of the two CPUs.
+                self.record(f"{name}_single_cpu_ms", "ms", 1000 * single_cpu / max(1, single.accepted_items))
+                self.record(f"{name}_batch_cpu_ms", "ms", 1000 * batch_cpu / max(1, batch.accepted_items))
                 for key, result in ((f"{name}_single_requests_per_s", single),
                                     (f"{name}_batch_findings_per_s", batch)):
                     self.figures[key].extra.setdefault("runs_detail", []).append(result.summary())
