@@ -30,8 +30,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recovery-cases", type=int, default=runs.Sizes.recovery_cases)
     parser.add_argument("--deadline-cases", type=int, default=runs.Sizes.deadline_cases)
     parser.add_argument("--broker-tool-records", type=int, default=runs.Sizes.broker_tool_records)
-    parser.add_argument("--fast-lane-single-requests", type=int, default=runs.Sizes.fast_lane_single_requests)
-    parser.add_argument("--fast-lane-batch-findings", type=int, default=runs.Sizes.fast_lane_batch_findings)
     parser.add_argument("--codec-events", type=int, default=runs.Sizes.codec_events)
     parser.add_argument("--store-claims", type=int, default=runs.Sizes.store_claims)
     parser.add_argument("--store-callers", type=int, default=runs.Sizes.store_callers)
@@ -52,8 +50,7 @@ def sizes_from(args: argparse.Namespace) -> runs.Sizes:
                       scale_cases=args.scale_cases, recovery_cases=args.recovery_cases,
                       deadline_cases=args.deadline_cases,
                       broker_tool_records=args.broker_tool_records,
-                      fast_lane_single_requests=args.fast_lane_single_requests,
-                      fast_lane_batch_findings=args.fast_lane_batch_findings, codec_events=args.codec_events,
+                      codec_events=args.codec_events,
                       store_claims=args.store_claims, store_callers=args.store_callers)
 
 

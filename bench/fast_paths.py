@@ -1,8 +1,6 @@
 """Fast paths against the standard path they replace, in the same process, interleaved: the CloudEvents codec
-against the CloudEvents SDK, the group-commit idempotency store against one transaction per call.
-
-The third fast path, patrol's FastLane, is measured on the real service (``Bench.section_fast_paths``).
-"""
+against the CloudEvents SDK, the group-commit idempotency store against one transaction per call
+(``Bench.section_fast_paths`` runs them; docs/benchmarks.md, "Fast paths")."""
 
 from __future__ import annotations
 

@@ -44,8 +44,7 @@ class LoadResult:
     item_outcomes: Counter[str] = field(default_factory=Counter)  # batches: outcome (and error) of every item
     accepted_items: int = 0
     elapsed_seconds: float = 0.0
-    # Open loop: from the scheduled send time to the answer; closed loop: from sending the request to its answer.
-    response_seconds: list[float] = field(default_factory=list)
+    response_seconds: list[float] = field(default_factory=list)  # from the scheduled send time to the answer
     client_cpu_seconds: float = 0.0
     last_send_lag_seconds: float = 0.0  # open loop: how far behind schedule the last request left
     last_answer: float = 0.0  # open loop: perf_counter() of the last answer
@@ -79,9 +78,7 @@ async def _closed_loop(base_url: str, path: str, bodies: Sequence[tuple[str, obj
         for request in queue:
             try:
                 connection = connection or await _Connection.open(host, port)
-                sent = time.perf_counter()
                 status, payload, keep_alive = await asyncio.wait_for(connection.exchange(request), 60)
-                result.response_seconds.append(time.perf_counter() - sent)
             except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
                 result.statuses[TRANSPORT_ERROR] += 1  # counted, not retried: it shows in the summary
                 if connection is not None:

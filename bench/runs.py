@@ -12,7 +12,7 @@ from typing import Any
 from bench import data, fast_paths, kafka_tools, patrol, recovery
 from bench.dispatch import run_dispatch, run_passthrough
 from bench.kafka_io import bare_producer_rate, preload
-from bench.machine import group_cpu_seconds, load_average
+from bench.machine import load_average
 from bench.stack import BenchStack
 from bench.stats import Figure
 from deploy.local_stack import ROOT
@@ -37,8 +37,6 @@ class Sizes:
     recovery_cases: int = 1_000_000
     deadline_cases: int = 200_000
     broker_tool_records: int = 100_000
-    fast_lane_single_requests: int = 1_500  # per run, each side: FastLane on, then off (or off, then on)
-    fast_lane_batch_findings: int = 5_000
     codec_events: int = 20_000  # FindingReported events encoded and decoded by each codec per run
     store_claims: int = 2_000  # claims (each followed by its acknowledgement) per store per run
     store_callers: int = 32
@@ -48,8 +46,7 @@ class Sizes:
         return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
                    single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
                    deadline_cases=5_000,
-                   broker_tool_records=20_000, fast_lane_single_requests=300, fast_lane_batch_findings=1_000,
-                   codec_events=2_000, store_claims=300)
+                   broker_tool_records=20_000, codec_events=2_000, store_claims=300)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -323,55 +320,13 @@ class Bench:
 
     def section_fast_paths(self) -> None:
         """Each fast path and the standard path it replaces, in the same run, interleaved; ``<name>_gain`` is the
-        median of the runs' paired ratios (fast / standard)."""
-        self._fast_lane()
+        median of the runs' paired ratios (fast / standard). A fast path is kept only while it gains at least 1.5×
+        (docs/benchmarks.md, "Fast paths"); patrol's FastLane did not (1.09× and 0.92×) and was removed."""
         self._codec()
         self._store()
 
     def _gain(self, key: str, fast: float, standard: float) -> None:
         self.record(key, "×", fast / standard)
-
-    def _fast_lane(self) -> None:
-        # The real patrol process (a worker per CPU, as in the ingest section) under the ingest section's closed
-        # loop, started afresh for every run with the fast lane on or off; the order alternates run by run.
-        stack, sizes = self.stack, self.sizes
-        stack.topic_prefix = "fast"
-        ensure_topics(stack.bootstrap_servers, "fast")
-        for run in range(sizes.runs):
-            measured: dict[bool, tuple[patrol.LoadResult, patrol.LoadResult]] = {}
-            for lane in ((True, False) if run % 2 == 0 else (False, True)):
-                name = "fast_lane" if lane else "fastapi"
-                store = stack.run_dir / f"patrol-{name}-{run}.db"
-                stack.extra_env = {**patrol.patrol_env(stack), "LIANDONG_PATROL_FAST_LANE": str(lane).lower(),
-                                   "LIANDONG_PATROL_STORE_URL": f"sqlite:///{store}"}
-                pgid = stack.start_patrol().process.pid  # the service leads its own process group
-                try:
-                    patrol.single_requests(stack, 200, f"warm-{name}-{run}")
-                    cpu = group_cpu_seconds(pgid)
-                    single = patrol.single_requests(stack, sizes.fast_lane_single_requests, f"{name}-single-{run}")
-                    single_cpu = group_cpu_seconds(pgid) - cpu
-                    cpu += single_cpu
-                    batch = patrol.batches(stack, sizes.fast_lane_batch_findings, f"{name}-batch-{run}")
-                    batch_cpu = group_cpu_seconds(pgid) - cpu
-                finally:
-                    stack.stop_processes()
-                self._check(single, f"{name} single")
-                self._check(batch, f"{name} batch")
-                measured[lane] = (single, batch)
-                self.record(f"{name}_single_requests_per_s", "req/s", single.accepted_per_s)
-                timing = patrol.latency_summary(single.response_seconds)
-                self.record(f"{name}_single_p50_s", "s", timing["p50_s"])
-                self.record(f"{name}_single_p99_s", "s", timing["p99_s"])
-                self.record(f"{name}_batch_findings_per_s", "findings/s", batch.accepted_per_s)
-                # Patrol's own CPU (every worker) per accepted request or finding: what the lane saves, if anything,
-                # whatever the broker and the load generator take of the two CPUs.
-                self.record(f"{name}_single_cpu_ms", "ms", 1000 * single_cpu / max(1, single.accepted_items))
-                self.record(f"{name}_batch_cpu_ms", "ms", 1000 * batch_cpu / max(1, batch.accepted_items))
-                for key, result in ((f"{name}_single_requests_per_s", single),
-                                    (f"{name}_batch_findings_per_s", batch)):
-                    self.figures[key].extra.setdefault("runs_detail", []).append(result.summary())
-            self._gain("fast_lane_single_gain", measured[True][0].accepted_per_s, measured[False][0].accepted_per_s)
-            self._gain("fast_lane_batch_gain", measured[True][1].accepted_per_s, measured[False][1].accepted_per_s)
 
     def _codec(self) -> None:
         # FindingReported events as patrol writes them and dispatch reads them: encode, then decode into the model.

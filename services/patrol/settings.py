@@ -50,8 +50,6 @@ class PatrolSettings(BaseSettings):
     # Where the rate-limit buckets live when several processes must share them (set by the parent for its workers;
     # set it to share them between instances on one host). Empty: in this process's memory.
     rate_limit_state_dir: str = ""
-    # The JSON write routes' fast lane (entrypoints/fast_lane.py); false: every request through the FastAPI routes.
-    patrol_fast_lane: bool = True
     # The case register written by services.info_share; patrol only reads it (status lookups, Open311 GET).
     database_url: str = "sqlite:///.run/register.db"
     # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.
