@@ -7,9 +7,9 @@ thread, and the calls that arrive while it is writing are written together in it
 every call returns only once its transaction is committed.
 
 Group commit is kept because it earns it: 32 concurrent callers each claiming a key and recording its
-acknowledgement get 8.7× and 10× as many claims a second through ``GroupCommitStore`` as through ``PerCallStore``,
-one transaction per call (``store_group_commit_gain``, ``make bench``, section ``fast_paths``, median of 5
-interleaved runs, 2026-12-03; docs/benchmarks.md, "Fast paths").
+acknowledgement get 10.7× as many claims a second through ``GroupCommitStore`` as through ``PerCallStore``, one
+transaction per call (``store_group_commit_gain``: median of 5 runs, 9.97–11.1×; ``make bench``, section
+``fast_paths``, 2026-12-03; docs/benchmarks.md, "Fast paths").
 """
 
 from __future__ import annotations
