@@ -30,7 +30,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--recovery-cases", type=int, default=runs.Sizes.recovery_cases)
     parser.add_argument("--deadline-cases", type=int, default=runs.Sizes.deadline_cases)
     parser.add_argument("--broker-tool-records", type=int, default=runs.Sizes.broker_tool_records)
-    parser.add_argument("--only", default="", help="comma-separated sections: broker,dispatch,ingest,latency,scale")
+    parser.add_argument("--codec-events", type=int, default=runs.Sizes.codec_events)
+    parser.add_argument("--store-claims", type=int, default=runs.Sizes.store_claims)
+    parser.add_argument("--store-callers", type=int, default=runs.Sizes.store_callers)
+    parser.add_argument("--only", default="",
+                        help="comma-separated sections: broker,dispatch,ingest,latency,scale,fast_paths")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness (not for figures)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run directory (logs)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
@@ -45,7 +49,9 @@ def sizes_from(args: argparse.Namespace) -> runs.Sizes:
                       single_requests=args.single_requests, batch_findings=args.batch_findings,
                       scale_cases=args.scale_cases, recovery_cases=args.recovery_cases,
                       deadline_cases=args.deadline_cases,
-                      broker_tool_records=args.broker_tool_records)
+                      broker_tool_records=args.broker_tool_records,
+                      codec_events=args.codec_events,
+                      store_claims=args.store_claims, store_callers=args.store_callers)
 
 
 def main(argv: list[str] | None = None) -> int:

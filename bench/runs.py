@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bench import data, kafka_tools, patrol, recovery
+from bench import data, fast_paths, kafka_tools, patrol, recovery
 from bench.dispatch import run_dispatch, run_passthrough
 from bench.kafka_io import bare_producer_rate, preload
 from bench.machine import load_average
@@ -19,7 +19,7 @@ from deploy.local_stack import ROOT
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import FINDINGS, TopicSpec
 
-SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale")
+SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale", "fast_paths")
 RECORD_SIZE_BYTES = 700  # a FindingReported record: ~560 bytes of JSON body plus ~140 bytes of ce_ headers
 
 
@@ -37,13 +37,16 @@ class Sizes:
     recovery_cases: int = 1_000_000
     deadline_cases: int = 200_000
     broker_tool_records: int = 100_000
+    codec_events: int = 20_000  # FindingReported events encoded and decoded by each codec per run
+    store_claims: int = 2_000  # claims (each followed by its acknowledgement) per store per run
+    store_callers: int = 32
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
                    single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
                    deadline_cases=5_000,
-                   broker_tool_records=20_000)
+                   broker_tool_records=20_000, codec_events=2_000, store_claims=300)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -312,3 +315,46 @@ class Bench:
             "changelog_value_bytes": loaded["value_bytes"], "generate_and_write_seconds": loaded["seconds"],
             "generating_processes": loaded["generating_processes"], "group_prefix": stack.group_prefix}
 
+
+    # -- fast paths against the standard path --------------------------------------------------------------------
+
+    def section_fast_paths(self) -> None:
+        """Each fast path and the standard path it replaces, in the same run, interleaved; ``<name>_gain`` is the
+        median of the runs' paired ratios (fast / standard). A fast path is kept only while it gains at least 1.5×
+        (docs/benchmarks.md, "Fast paths"); patrol's FastLane did not (1.09× and 0.92×) and was removed."""
+        self._codec()
+        self._store()
+
+    def _gain(self, key: str, fast: float, standard: float) -> None:
+        self.record(key, "×", fast / standard)
+
+    def _codec(self) -> None:
+        # FindingReported events as patrol writes them and dispatch reads them: encode, then decode into the model.
+        n = self.sizes.codec_events
+        self.log(f"  CloudEvents codec against the SDK over {n:,} FindingReported events")
+        findings = data.findings(n, tag="codec").items
+        fast_paths.check_same_records(findings)
+        fast_paths.codec_pair(findings[:1000], True)  # warm-up: first calls, caches
+        for run in range(self.sizes.runs):
+            pair = fast_paths.codec_pair(findings, fast_first=run % 2 == 0)
+            self.record("envelope_codec_msgs_per_s", "msg/s", pair.fast)
+            self.record("envelope_sdk_msgs_per_s", "msg/s", pair.standard)
+            self._gain("envelope_codec_gain", pair.fast, pair.standard)
+            for key, cpu in (("envelope_codec_msgs_per_s", pair.fast_cpu), ("envelope_sdk_msgs_per_s",
+                                                                            pair.standard_cpu)):
+                self.figure(key, "msg/s").extra.setdefault("msgs_per_cpu_s", []).append(round(cpu))
+
+    def _store(self) -> None:
+        sizes = self.sizes
+        self.log(f"  group-commit store against one transaction per call: {sizes.store_claims:,} claims, "
+                 f"{sizes.store_callers} concurrent callers")
+        findings = data.findings(sizes.store_claims, tag="store").items
+        for run in range(sizes.runs):
+            rates = {}
+            for group in ((True, False) if run % 2 == 0 else (False, True)):
+                name = "group_commit" if group else "per_call"
+                rates[group] = fast_paths.store_rate(self.stack.run_dir / f"store-{name}-{run}.db",
+                                                     fast_paths.store_records(findings, f"{name}-{run}"),
+                                                     sizes.store_callers, group)
+                self.record(f"store_{name}_claims_per_s", "claims/s", rates[group])
+            self._gain("store_group_commit_gain", rates[True], rates[False])

@@ -108,10 +108,6 @@ class AuthFailureLimit:
         """``buckets`` (refilled at ``per_minute`` up to ``burst``) when the budget is shared with other processes."""
         self._buckets: Buckets = buckets or TokenBuckets(per_minute, burst)
 
-    def locked_out(self, client_address: str, now: float) -> bool:
-        """Whether ``authenticate`` would refuse this address now, before looking at its credential."""
-        return not self._buckets.peek(client_address, now).allowed
-
     def authenticate(self, client_address: str, now: float, verify: Callable[[], T]) -> T:
         """``verify()``'s answer; TooManyAuthFailures when the address is locked out; its AuthError counts."""
         decision = self._buckets.peek(client_address, now)

@@ -13,12 +13,10 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Response
-from fastapi.routing import APIRoute
+from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.api import FindingSubmission
 from services.common import http_metrics
 from services.common.audit import AuditLog, JsonLinesAuditLog
 from services.common.http_server import HeaderLimit
@@ -34,9 +32,7 @@ from services.patrol.domain.intake import IntakeLimits, Problem
 from services.patrol.domain.register import CaseLookup
 from services.patrol.entrypoints import errors, json_api, open311, open311_format, openapi_doc
 from services.patrol.entrypoints.deps import Patrol
-from services.patrol.entrypoints.fast_lane import FastLane, Lane
 from services.patrol.entrypoints.guards import FORM_TYPES, JSON_TYPES, WriteGuard, WriteRule
-from services.patrol.entrypoints.json_models import FindingBatch
 from services.patrol.ports import BrokerUnavailable, IdempotencyStore
 from services.patrol.service import Context, IntakeService, Refused
 from services.patrol.settings import PatrolSettings
@@ -89,8 +85,7 @@ def create_app(settings: PatrolSettings, *, publisher: FindingPublisher | None =
     app.include_router(json_router)
     app.include_router(open311.router())
 
-    # Middleware, innermost first: the JSON write routes' fast lane sees bodies the guard has let through.
-    app.add_middleware(FastLane, patrol=patrol, lanes=_fast_lanes(json_router))
+    # Middleware, innermost first.
     app.add_middleware(WriteGuard, rules=_write_rules(settings), on_refused=_on_guard_refusal(patrol))
     app.add_middleware(HeaderLimit, max_bytes=settings.max_header_bytes)
     app.add_middleware(RequestTiming)  # outermost: also times and names the guard's refusals
@@ -169,14 +164,6 @@ async def _connect_early(publisher: FindingPublisher) -> None:
     # Learn the topic id at start so status lookups see accepted-but-unregistered findings before the first write.
     with contextlib.suppress(BrokerUnavailable):
         await publisher.scope()
-
-
-def _fast_lanes(router: APIRouter) -> dict[str, Lane]:
-    posts = {route.path: route for route in router.routes
-             if isinstance(route, APIRoute) and "POST" in (route.methods or ())}
-    return {"/v1/findings": Lane(posts["/v1/findings"], FindingSubmission.model_validate, json_api.file_finding),
-            "/v1/findings/batch": Lane(posts["/v1/findings/batch"], FindingBatch.model_validate,
-                                       json_api.file_batch)}
 
 
 def _write_rules(settings: PatrolSettings) -> list[WriteRule]:

@@ -19,7 +19,7 @@ import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.jwt_auth import ALGORITHM, AuthError, VerifiedTokens
-from services.common.rate_limit import AuthFailureLimit, TokenBuckets
+from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
 from services.patrol.adapters.publisher import KeyHashMemo
 from services.patrol.adapters.shared_buckets import SharedTokenBuckets
 from services.patrol.auth import Authenticator
@@ -135,8 +135,9 @@ def test_auth_failures_can_use_shared_buckets(tmp_path: Path) -> None:
     for _ in range(2):
         with pytest.raises(AuthError):
             guard.authenticate("127.0.0.9", 5.0, refuse)
-    assert guard.locked_out("127.0.0.9", 5.0)
-    assert not guard.locked_out("127.0.0.8", 5.0)
+    with pytest.raises(TooManyAuthFailures):
+        guard.authenticate("127.0.0.9", 5.0, lambda: "checked")
+    assert guard.authenticate("127.0.0.8", 5.0, lambda: "checked") == "checked"
 
 
 # -- the same bytes and partitions as before ------------------------------------------------------------------------

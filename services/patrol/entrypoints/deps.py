@@ -78,27 +78,6 @@ class Patrol:
         if not decision.allowed:
             raise RateLimited(decision.retry_after_seconds, principal)
 
-    def admit(self, authorization: str | None, api_key: str | None, client_address: str) -> Principal | None:
-        """``authenticate`` then ``throttle`` for a request that neither refuses: the caller, charged one request.
-
-        None, with nothing counted or charged, when either would refuse (or no credential is given): the request
-        then goes through ``authenticate`` and ``throttle`` themselves, which count and answer as they always do.
-        """
-        if not authorization and not api_key:
-            return None
-        now = time.monotonic()
-        if self.auth_failures.locked_out(client_address, now):
-            return None
-        try:
-            principal = self.principal(authorization, api_key)
-        except AuthError:
-            return None
-        # A refused take leaves the bucket as it was (refilled to now, nothing taken): the ordinary path then
-        # refuses the same request itself.
-        if principal is None or not self.limiter.take(_throttle_key(principal, client_address), now).allowed:
-            return None
-        return principal
-
     async def find(self, finding_id: str) -> tuple[Registered | None, KeyRecord | None]:
         """The registered report and the idempotency record (which also knows requests not registered yet)."""
         unavailable: RegisterUnavailable | None = None

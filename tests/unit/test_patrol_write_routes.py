@@ -1,5 +1,5 @@
-"""The JSON write routes' fast lane: a request that needs nothing but filing is answered without the framework's
-dependency machinery, every other request is the route's own — and either way a caller is counted exactly once.
+"""The JSON write routes count a caller exactly once: a valid request is filed and charged one request, an
+invalid body is refused before anything is charged, a refused credential counts once against its address.
 
 The app is the real one (``create_app``) with the broker and the store replaced by the service tests' fakes.
 """
@@ -56,10 +56,10 @@ def bearer(settings: PatrolSettings) -> dict[str, str]:
 def test_valid_requests_are_filed_and_charged_once_each(patrol: tuple[TestClient, MemoryAuditLog, PatrolSettings]
                                                          ) -> None:
     client, audit, settings = patrol
-    answers = [client.post("/v1/findings", json=submission(f"fast-{i}"), headers=bearer(settings)) for i in range(3)]
+    answers = [client.post("/v1/findings", json=submission(f"one-{i}"), headers=bearer(settings)) for i in range(3)]
     assert [a.status_code for a in answers] == [202, 202, 202]
     assert all(a.headers["x-request-id"] for a in answers)
-    over = client.post("/v1/findings", json=submission("fast-3"), headers=bearer(settings))
+    over = client.post("/v1/findings", json=submission("one-3"), headers=bearer(settings))
     assert over.status_code == 429 and over.json()["error"] == "rate_limited" and over.headers["Retry-After"]
     assert [e.outcome for e in audit.entries] == ["accepted"] * 3 + ["rate_limited"]
     served = REGISTRY.get_sample_value("liandong_http_request_duration_seconds_count",
@@ -95,7 +95,7 @@ def test_refused_credentials_count_once_against_the_address(
                                                   "unauthenticated"]
 
 
-def test_batches_take_the_fast_lane_too(patrol: tuple[TestClient, MemoryAuditLog, PatrolSettings]) -> None:
+def test_batches_answer_per_item(patrol: tuple[TestClient, MemoryAuditLog, PatrolSettings]) -> None:
     client, audit, settings = patrol
     items = [submission("b-1"), submission("b-2"), {**submission("b-3"), "category_code": "no_such_category"},
              submission("b-1")]
