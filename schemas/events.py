@@ -326,7 +326,20 @@ class FeedEntry(WireModel):
 CASE_EVENT_MODELS: tuple[type[WireModel], ...] = (
     CaseOpened, FindingMerged, ReferralIssued, CaseTransitioned, ResponseRejected, ReferralOverdue,
 )
-RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck)
+class StateSweep(WireModel):
+    """Dispatch's own command, on one partition of the referral-responses topic: drop what retention allows.
+
+    Sent by a worker's timer to each partition it owns and handled in order with that partition's events, so the
+    state's retention is decided from the command's time, like every other decision: closed cases' files and
+    referrals after the retention, closed cases themselves (their recurrence) after the recurrence window.
+    """
+
+    CE_TYPE: ClassVar[str] = "cn.liandong.dispatch.state_sweep.v1"
+    schema_version: Literal[1] = 1
+    swept_at: AwareDatetime
+
+
+RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck, StateSweep)
 ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
     FindingReported, *CASE_EVENT_MODELS, RelatedCaseOpened, *RESPONSE_TOPIC_MODELS, FeedEntry,
 )

@@ -22,6 +22,7 @@ from schemas.events import (
     FindingReported,
     ReferralIssued,
     ReferralResponded,
+    StateSweep,
 )
 from services.common import topics
 
@@ -109,7 +110,7 @@ def asyncapi_document() -> dict[str, Any]:
                                                      "write it. body_id and responded_at are replaced by the relay"}},
         },
         "referralResponses": _channel(topics.REFERRAL_RESPONSES, "liandong.referral-responses",
-                                      ["ReferralResponded", "DeadlineCheck"]),
+                                      ["ReferralResponded", "DeadlineCheck", "StateSweep"]),
         "feed": _channel(topics.FEED, "liandong.feed", ["FeedEntry"]),
         "deadLetters": {
             "address": "liandong.dead-letters",
@@ -128,6 +129,7 @@ def asyncapi_document() -> dict[str, Any]:
         ReferralIssued: "case_id",
         ReferralResponded: "dedup group of the case (ReferralIssued.dedup_group)",
         DeadlineCheck: "dedup group of the case",
+        StateSweep: "none: sent to one partition",
         FeedEntry: "case_id",
     }
     messages = {m.__name__: _message(m, keys.get(m, "case_id")) for m in ALL_EVENT_MODELS}
@@ -152,17 +154,20 @@ def asyncapi_document() -> dict[str, Any]:
             "publishFinding": op("send", "findings", ["FindingReported"], "patrol publishes accepted findings"),
             "consumeFindings": op("receive", "findings", ["FindingReported"], "dispatch dedups and routes"),
             "publishCaseEvents": op("send", "caseEvents", case_messages, "dispatch records case lifecycle"),
-            "consumeCaseEvents": op("receive", "caseEvents", case_messages, "info_share projects the register"),
+            "consumeCaseEvents": op("receive", "caseEvents", case_messages,
+                                    "info_share projects the register; patrol keeps its case view"),
             "publishReferral": op("send", "referrals", BODY_TOPIC_MESSAGES,
                                   "dispatch refers a case to one body; warns it when overdue; tells it of another "
                                   "matter opened as its own case at the same place"),
             "consumeReferrals": op("receive", "referrals", BODY_TOPIC_MESSAGES, "a receiving body's client"),
             "respondToReferral": op("send", "referralResponses", ["ReferralResponded"],
                                     "a receiving body accepts, returns or feeds back"),
-            "consumeResponses": op("receive", "referralResponses", ["ReferralResponded", "DeadlineCheck"],
-                                   "dispatch validates responses and checks deadlines"),
+            "consumeResponses": op("receive", "referralResponses", ["ReferralResponded", "DeadlineCheck", "StateSweep"],
+                                   "dispatch validates responses, checks deadlines and applies retention"),
             "checkDeadlines": op("send", "referralResponses", ["DeadlineCheck"],
                                  "a dispatch worker's timer asks for a deadline check, in order with responses"),
+            "sweepState": op("send", "referralResponses", ["StateSweep"],
+                             "a dispatch worker's timer asks each partition it owns to apply retention"),
             "publishFeed": op("send", "feed", ["FeedEntry"], "info_share publishes the masked feed"),
             "subscribeFeed": op("receive", "feed", ["FeedEntry"], "any subscribing system"),
             "deadLetter": op("send", "deadLetters", ["DeadLetter"], "any consumer that cannot read an event"),

@@ -27,3 +27,9 @@ E2E_SECONDS = Histogram(
 )
 DEADLINE_CHECKS = Counter("liandong_dispatch_deadline_checks_total",
                           "Deadline checks requested for referrals found past their deadline")
+STATE_SWEPT = Counter("liandong_dispatch_state_swept_total",
+                      "What retention dropped from dispatch's state: a closed case's files and referrals "
+                      "(case_files), or the closed case itself at the end of its recurrence window (recurrence)",
+                      ["what"])
+for _what in ("case_files", "recurrence"):
+    STATE_SWEPT.labels(_what)  # born at 0: the first sweep shows in increase()

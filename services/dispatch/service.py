@@ -32,6 +32,7 @@ from schemas.events import (
     ResponseRejected,
     ReturnReason,
     RoutingExplanation,
+    StateSweep,
     WireModel,
 )
 from services.common.deadlines import DeadlinePolicy, is_overdue
@@ -54,6 +55,7 @@ from services.common.lifecycle import (
 )
 from services.dispatch.domain import dedup
 from services.dispatch.domain.due_index import DueIndex
+from services.dispatch.domain.retention import Retention
 from services.dispatch.domain.routing import (
     RoutingDecision,
     RoutingMemo,
@@ -93,10 +95,11 @@ class Outgoing:
 
 class Dispatcher:
     def __init__(self, reference: ReferenceData, tables: dict[str, Table], policy: DeadlinePolicy | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), retention: Retention | None = None):
         self.reference = reference
         self.tables = tables
         self.policy = policy or DeadlinePolicy()
+        self.retention = retention or Retention()
         self.clock = clock  # only to refuse commands dated in the future; decisions use the commands' own times
         self.index = dedup.DedupIndex()
         self.due = DueIndex()  # referrals that may still become overdue, by deadline: the timer reads only those
@@ -222,7 +225,9 @@ class Dispatcher:
 
     def _replay_decision(self, finding: FindingReported, dedup_group: str, case_id: str) -> list[Outgoing]:
         if case_id == case_id_for(finding.finding_id):
-            file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
+            if case_id not in self.tables[CASE_FILES_TABLE]:
+                return []  # closed, and its files dropped after their retention: the decision was published then
+            file = self.tables[CASE_FILES_TABLE][case_id]
             # The related cases as they were when the case opened: the index may have moved on since.
             related = tuple(RelatedCase.model_validate(r) for r in file.get("related_cases") or ())
             out = self._open_case(finding, dedup_group, case_id, file.get("previous_case_id"), replay=True,
@@ -466,6 +471,40 @@ class Dispatcher:
             self._count(referral.referral_id, stored, +1)  # warned about this deadline: not asked about it again
         # Escalation: county coordination gets the warning on its own referrals topic too.
         return [Outgoing(event.event_id, referral.case_id, event, referral_body_id=coordination)]
+
+    # -- retention ----------------------------------------------------------------------------------------------
+
+    def on_state_sweep(self, sweep: StateSweep, in_partition: Callable[[str], bool] = lambda _case_id: True
+                       ) -> Counter[str]:
+        """Drop what the retention allows, as of the sweep's time, of the cases ``in_partition`` keeps (the worker:
+        those of the partition the sweep came on). How many of each were dropped.
+
+        Raises ``ForgedCommand`` for a sweep dated ahead of dispatch's own clock: it would end retention early.
+        """
+        if sweep.swept_at > self.clock() + CLOCK_SKEW:
+            raise ForgedCommand(f"state sweep dated {sweep.swept_at.isoformat()}, ahead of dispatch's clock")
+        dropped: Counter[str] = Counter()
+        files = self.tables[CASE_FILES_TABLE]
+        for case_id in self.index.closed_before(sweep.swept_at - self.retention.closed_files):
+            if case_id in files and in_partition(case_id):
+                self._drop_closed_files(case_id)
+                dropped["case_files"] += 1
+        rows = self.index.forget_closed_before(sweep.swept_at - self.retention.recurrence_window, only=in_partition)
+        if forgotten := sum(1 for row in rows if row.table == dedup.CASES_TABLE):
+            dropped["recurrence"] = forgotten
+        self._persist(rows)
+        return dropped
+
+    def _drop_closed_files(self, case_id: str) -> None:
+        referrals, notices = self.tables[REFERRALS_TABLE], self.tables[OVERDUE_TABLE]
+        attempt = 1
+        while (stored := referrals.get(referral_id := referral_id_for(case_id, attempt))) is not None:
+            self._count(referral_id, stored, -1)
+            del referrals[referral_id]
+            if referral_id in notices:
+                del notices[referral_id]
+            attempt += 1
+        del self.tables[CASE_FILES_TABLE][case_id]
 
     def _rejected(self, response: ReferralResponded, reason: str, code: str, state: str | None = None) -> Outgoing:
         event = ResponseRejected(

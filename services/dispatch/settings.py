@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import Field
 
 from services.common.deadlines import DeadlinePolicy
 from services.common.settings import KafkaSettings
+from services.dispatch.domain.retention import Retention
 
 _DEFAULTS = DeadlinePolicy()
 
@@ -20,11 +23,21 @@ class DispatchSettings(KafkaSettings):
 
     # How often each worker looks for referrals past their acceptance deadline.
     deadline_check_interval_seconds: float = 60.0
+    # Retention (services/dispatch/domain/retention.py): a closed case's files and referrals leave the state after
+    # the first, the closed case itself (its recurrence) after the second; each worker asks its partitions to apply
+    # it every sweep interval.
+    closed_case_retention_days: float = Field(90.0, gt=0)
+    recurrence_window_days: float = Field(365.0, gt=0)
+    state_sweep_interval_seconds: float = Field(3600.0, gt=0)
     # How often the open-case and open/overdue-referral gauges are recounted from the tables.
     metrics_refresh_interval_seconds: float = 15.0
     # Longest a batch may take before the worker gives up on it (and stops, uncommitted); the group's rebalance
     # timeout is twice this, so a rebalance never hands on partitions while a batch of this worker still runs.
     batch_deadline_seconds: float = 20.0
+
+    def retention(self) -> Retention:
+        return Retention(closed_files=timedelta(days=self.closed_case_retention_days),
+                         recurrence_window=timedelta(days=self.recurrence_window_days))
 
     def deadline_policy(self) -> DeadlinePolicy:
         if self.extended_acceptance_working_days < self.acceptance_working_days:

@@ -83,6 +83,10 @@ class PartitionedTable(MutableMapping[str, Any]):
         self._partition_of.pop(key, None)
         self._store.queue(ChangelogRecord(self.changelog_topic, partition, encode_key(key), None))
 
+    def partition_of(self, key: str) -> int | None:
+        """The input partition whose changelog holds the row (None when there is no such row)."""
+        return self._partition_of.get(key)
+
     # -- the store's side ---------------------------------------------------------------------------------------
 
     def load(self, partition: int, key: bytes, value: bytes | None) -> None:

@@ -34,7 +34,7 @@ from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 
-from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued
+from schemas.events import RESPONSE_TOPIC_MODELS, DeadlineCheck, FindingReported, ReferralIssued, StateSweep
 from services.common.dead_letters import dead_letter
 from services.common.envelope import PoisonEvent, decode, encode
 from services.common.kafka_admin import TopicCreator, body_topics, ensure_topics
@@ -104,7 +104,7 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.changelog_topics = frozenset(changelog_topic(self.group, name) for name in TABLE_NAMES)
         self.partition_ids: dict[str, list[int]] = {}  # topic -> its partitions, for the outbox's partitioner
         self.dispatcher = Dispatcher(self.reference, self.store.tables,  # type: ignore[arg-type]
-                                     policy=settings.deadline_policy())
+                                     policy=settings.deadline_policy(), retention=settings.retention())
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.
         self.pause_guard = PauseGuard(settings.session_timeout_seconds * 0.8, log)
@@ -169,6 +169,7 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.consumer.subscribe([self.findings_topic, self.responses_topic], listener=self)
         timers = [asyncio.create_task(self._every(self.settings.deadline_check_interval_seconds, self._ask_checks)),
                   asyncio.create_task(self._every(self.settings.metrics_refresh_interval_seconds, self._gauges)),
+                  asyncio.create_task(self._every(self.settings.state_sweep_interval_seconds, self._ask_sweeps)),
                   asyncio.create_task(self.pause_guard.run())]
         log.info("dispatch worker started: group %s", self.group)
         try:
@@ -303,6 +304,18 @@ class DispatchWorker(ConsumerRebalanceListener):
                 except ForgedCommand as exc:
                     raise PoisonEvent(str(exc)) from None
                 await self._publish(outgoing, outbox)
+                return
+            if isinstance(command, StateSweep):
+                if ce.get_source() != SOURCE:
+                    raise PoisonEvent(f"state sweep from {ce.get_source()!r}: only {SOURCE} sends them")
+                cases = self.store.tables[dedup.CASES_TABLE]
+                try:
+                    dropped = self.dispatcher.on_state_sweep(
+                        command, lambda case_id: cases.partition_of(case_id) == record.partition)
+                except ForgedCommand as exc:
+                    raise PoisonEvent(str(exc)) from None
+                for what, count in dropped.items():
+                    metrics.STATE_SWEPT.labels(what).inc(count)
                 return
         except PoisonEvent as exc:
             await self._dead_letter(record, exc.reason, outbox)
@@ -468,6 +481,17 @@ class DispatchWorker(ConsumerRebalanceListener):
             await self.producer.send_and_wait(self.responses_topic, record.value, key=record.key,
                                               headers=record.headers)
             metrics.DEADLINE_CHECKS.inc()
+
+    async def _ask_sweeps(self) -> None:
+        # One sweep per partition this worker owns, on that partition: applied in order with its events.
+        if self.restoring:
+            return
+        sweep = StateSweep(swept_at=datetime.now(UTC))
+        for partition in sorted(self.owned):
+            record = encode(sweep, event_id=f"state-sweep:{partition}:{sweep.swept_at.isoformat()}", source=SOURCE,
+                            key=f"state-sweep:{partition}")
+            await self.producer.send_and_wait(self.responses_topic, record.value, key=record.key,
+                                              headers=record.headers, partition=partition)
 
     async def _gauges(self) -> None:
         if self.restoring:

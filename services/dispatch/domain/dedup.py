@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -346,9 +346,17 @@ class DedupIndex:
                     best = (key, closed)
         return best[1] if best else None
 
-    def forget_closed_before(self, cutoff: datetime) -> list[Row]:
-        """Drop closed cases (and their findings' membership) closed before ``cutoff``: the state's TTL."""
-        gone = {cid for cid, closed in self._closed.items() if closed.closed_at < cutoff}
+    def closed_before(self, cutoff: datetime) -> list[str]:
+        """The cases closed before ``cutoff`` still held for recurrence, oldest first."""
+        return [cid for cid, closed in sorted(self._closed.items(), key=lambda item: item[1].closed_at)
+                if closed.closed_at < cutoff]
+
+    def forget_closed_before(self, cutoff: datetime, only: Callable[[str], bool] = lambda _case_id: True) -> list[Row]:
+        """Drop closed cases (and their findings' membership) closed before ``cutoff``, of those ``only`` keeps:
+        the end of their recurrence window. Rows to persist (tombstones)."""
+        gone = {cid for cid, closed in self._closed.items() if closed.closed_at < cutoff and only(cid)}
+        if not gone:
+            return []  # nothing to forget: no scan of the membership
         rows = [Row(CASES_TABLE, cid, None) for cid in sorted(gone)]
         for cid in gone:
             self._discard(cid)
