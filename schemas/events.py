@@ -339,6 +339,8 @@ class StateSweep(WireModel):
     swept_at: AwareDatetime
 
 
+# The same, as a type: what a consumer of the case-events topic is handed.
+CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected | ReferralOverdue
 RESPONSE_TOPIC_MODELS: tuple[type[WireModel], ...] = (ReferralResponded, DeadlineCheck, StateSweep)
 ALL_EVENT_MODELS: tuple[type[WireModel], ...] = (
     FindingReported, *CASE_EVENT_MODELS, RelatedCaseOpened, *RESPONSE_TOPIC_MODELS, FeedEntry,

@@ -7,16 +7,20 @@ import asyncio
 import logging
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import faust
 from faust.web import Request, View
 from faust.web import Response as WebResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from schemas.events import WireModel
 from services.common.dead_letters import dead_letter
+from services.common.envelope import PoisonEvent, decode
+from services.common.pause_guard import stop_on_unexpected_error
+from services.common.projection import NotApplicable
 from services.common.settings import KafkaSettings
 
 S = TypeVar("S", bound=KafkaSettings)
@@ -118,6 +122,44 @@ def messages_behind(app: faust.App, message: Any) -> int | None:
     except Exception:
         return None
     return None if highwater is None else max(0, highwater - message.offset - 1)
+
+
+def add_projection(app: faust.App, topic: faust.TopicT, *, models: tuple[type[WireModel], ...],
+                   apply: Callable[[Any], R], outcome: Callable[[R], str], dead_letters: DeadLetters,
+                   events: Counter, lag: Gauge, log: logging.Logger,
+                   then: Callable[[R], Awaitable[None]] | None = None) -> None:
+    """The agent of a projection: each record decoded, applied once by ``apply`` (in a thread, retried while the
+    database is down), counted in ``events{event, outcome}``, its partition's lag kept in ``lag{partition}``.
+
+    Per record, in partition order (concurrency 1: more can commit past an in-flight event, faust-streaming #606):
+    undecodable (PoisonEvent) or not applicable (``projection.NotApplicable``) → the dead-letter topic, and the stream
+    goes on; anything else is a bug: logged with topic, partition and offset, then the process exits (status 70)
+    *before* the record is acknowledged, so after a restart it is read again — Faust would otherwise restart the
+    agent and acknowledge the failed record, skipping it. ``then`` runs after a record is applied (info-share
+    publishes its feed entry there).
+    """
+
+    @app.agent(topic, concurrency=1)
+    async def project(stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                _ce, model = decode(message.headers or [], message.value, models)
+                result = await apply_until_stored(apply, model, message, log)
+            except (PoisonEvent, NotApplicable) as exc:
+                kind = "poison" if isinstance(exc, PoisonEvent) else "not_applicable"
+                events.labels(event_name(message, models), kind).inc()
+                await dead_letters.send(message, exc.reason)
+            except Exception as exc:
+                log.critical("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
+                stop_on_unexpected_error(log, exc)
+            else:
+                events.labels(getattr(model, "event", type(model).__name__), outcome(result)).inc()
+                if then is not None:
+                    await then(result)
+            behind = messages_behind(app, message)
+            if behind is not None:
+                lag.labels(str(message.partition)).set(behind)
 
 
 def event_name(message: Any, models: tuple[type[Any], ...]) -> str:

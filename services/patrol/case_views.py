@@ -10,26 +10,14 @@ the event is acknowledged, so it is read again after a restart.
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 import faust
 
 from schemas.events import CASE_EVENT_MODELS
-from services.common.envelope import PoisonEvent, decode
-from services.common.faust_app import (
-    DeadLetters,
-    apply_until_stored,
-    event_name,
-    make_faust_app,
-    messages_behind,
-    raw_topic,
-    run_worker,
-)
-from services.common.pause_guard import stop_on_unexpected_error
+from services.common.faust_app import DeadLetters, add_projection, make_faust_app, raw_topic, run_worker
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS
 from services.patrol import metrics
 from services.patrol.adapters.case_views.store import CaseViewStore, make_engine, migrate
-from services.patrol.domain.case_view import CaseEvent, NotApplicable
 from services.patrol.settings import CaseViewSettings
 
 log = logging.getLogger(__name__)
@@ -40,30 +28,10 @@ def create_worker(settings: CaseViewSettings) -> faust.App:
     engine = make_engine(settings.case_view_url)
     migrate(engine)
     store = CaseViewStore(engine)
-    case_events = raw_topic(app, CASE_EVENTS.name(settings.topic_prefix))
-    dead_letters = DeadLetters(app, DEAD_LETTERS.name(settings.topic_prefix), "patrol", log)
-
-    @app.agent(case_events, concurrency=1)  # >1 can commit past an in-flight event (faust-streaming #606)
-    async def keep_case_views(stream: faust.StreamT) -> None:
-        async for event in stream.events():
-            message = event.message
-            try:
-                _ce, decoded = decode(message.headers or [], message.value, CASE_EVENT_MODELS)
-                model = cast(CaseEvent, decoded)  # decode returns one of CASE_EVENT_MODELS
-                outcome = await apply_until_stored(store.apply, model, message, log)
-            except (PoisonEvent, NotApplicable) as exc:
-                outcome = "poison" if isinstance(exc, PoisonEvent) else "not_applicable"
-                metrics.CASE_VIEW_EVENTS.labels(event_name(message, CASE_EVENT_MODELS), outcome).inc()
-                await dead_letters.send(message, exc.reason)
-            except Exception as exc:
-                log.critical("cannot apply %s[%s]@%s", message.topic, message.partition, message.offset)
-                stop_on_unexpected_error(log, exc)
-            else:
-                metrics.CASE_VIEW_EVENTS.labels(model.event, outcome).inc()
-            behind = messages_behind(app, message)
-            if behind is not None:
-                metrics.CASE_VIEW_LAG_MESSAGES.labels(str(message.partition)).set(behind)
-
+    add_projection(app, raw_topic(app, CASE_EVENTS.name(settings.topic_prefix)), models=CASE_EVENT_MODELS,
+                   apply=store.apply, outcome=str,
+                   dead_letters=DeadLetters(app, DEAD_LETTERS.name(settings.topic_prefix), "patrol", log),
+                   events=metrics.CASE_VIEW_EVENTS, lag=metrics.CASE_VIEW_LAG_MESSAGES, log=log)
     return app
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from schemas.events import (
+    CaseEvent,
     CaseOpened,
     CaseTransitioned,
     FindingMerged,
@@ -21,6 +22,7 @@ from schemas.events import (
 )
 from services.common.deadlines import extended_accept_by
 from services.common.lifecycle import CASE_CLOSED, CASE_OPEN, case_status_after, case_status_on_issue
+from services.common.projection import NotApplicable
 from services.info_share.domain.audience import PartyRole
 from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
 from services.info_share.register.tables import (
@@ -34,17 +36,6 @@ from services.info_share.register.tables import (
     TransitionRow,
 )
 from services.reference.loader import township_office_id
-
-CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ResponseRejected | ReferralOverdue
-
-
-
-class NotApplicable(Exception):
-    """An event the register cannot apply (its case is unknown, or it contradicts the register); dead-lettered."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)

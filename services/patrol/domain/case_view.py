@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from schemas.events import (
+    CaseEvent,
     CaseOpened,
     CaseTransitioned,
     FindingMerged,
@@ -24,17 +25,8 @@ from schemas.events import (
 )
 from services.common.deadlines import extended_accept_by
 from services.common.lifecycle import CASE_OPEN, Action, State, case_status_after, case_status_on_issue
+from services.common.projection import NotApplicable
 from services.patrol.domain.register import CaseSnapshot, ReferralSnapshot, ReportSnapshot, RoutingSnapshot
-
-CaseEvent = CaseOpened | FindingMerged | ReferralIssued | CaseTransitioned | ReferralOverdue | ResponseRejected
-
-
-class NotApplicable(Exception):
-    """An event that does not fit the view (its case unknown, or opened twice): the worker dead-letters it."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 @dataclass(frozen=True)
