@@ -19,7 +19,7 @@ from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
 from services.common.topics import FINDINGS
 from services.dispatch.service import Dispatcher
-from services.info_share.register.database import create_schema, make_engine, session_factory
+from services.info_share.register.database import make_engine, migrate, session_factory
 from services.info_share.register.projection import apply_event
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
@@ -65,7 +65,7 @@ class Register:
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.url)
-        create_schema(self.engine)
+        migrate(self.engine)
         self.sessions = session_factory(self.engine)
 
     def _apply(self, outgoing: list[Any]) -> list[Any]:
