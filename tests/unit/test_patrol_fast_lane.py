@@ -1,7 +1,7 @@
 """The JSON write routes' fast lane: a request that needs nothing but filing is answered without the framework's
 dependency machinery, every other request is the route's own — and either way a caller is counted exactly once.
 
-The app is the real one (``create_app``) with the broker and the store replaced by the service tests' fakes.
+The app is the real one (``create_app``) with the broker and the store replaced by the fakes of ``tests.patrol_fakes``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from services.common.audit import MemoryAuditLog
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
+from tests.patrol_fakes import FakePublisher, FakeStore
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
-from tests.unit.test_patrol_service import FakePublisher, FakeStore
 
 
 class NoRegister:
