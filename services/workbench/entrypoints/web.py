@@ -341,23 +341,24 @@ def create_app(deps: Deps) -> FastAPI:
         return await referral_page(request, session, referral_id, status=min(status, 503),
                                    error=labels.refusal_words(status, answer.body))
 
-    @app.get("/coordination", response_model=None)
-    async def coordination(request: Request, session: Current) -> Response:
+    async def lists_page(request: Request, session: Session | None, path: str, name: str, *lists: str) -> Response:
+        """The page ``name`` showing the lists ``lists`` of what info-share answers at ``path`` (empty, with the
+        refusal in words, when it refuses)."""
         if session is None:
             return to_sign_in()
-        answer = await deps.api.get(session.token, "/v1/coordination/disputes")
-        return page(request, "coordination.html", session, 200 if answer.ok else answer.status,
-                    disputes=answer.body.get("disputes", []), overdue=answer.body.get("overdue", []),
+        answer = await deps.api.get(session.token, path)
+        return page(request, name, session, 200 if answer.ok else answer.status,
+                    **{key: answer.body.get(key, []) for key in lists},
                     error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+
+    @app.get("/coordination", response_model=None)
+    async def coordination(request: Request, session: Current) -> Response:
+        return await lists_page(request, session, "/v1/coordination/disputes", "coordination.html",
+                                "disputes", "overdue")
 
     @app.get("/evaluation", response_model=None)
     async def evaluation(request: Request, session: Current) -> Response:
-        if session is None:
-            return to_sign_in()
-        answer = await deps.api.get(session.token, "/v1/stats/evaluation")
-        return page(request, "evaluation.html", session, 200 if answer.ok else answer.status,
-                    bodies=answer.body.get("bodies", []), townships=answer.body.get("townships", []),
-                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+        return await lists_page(request, session, "/v1/stats/evaluation", "evaluation.html", "bodies", "townships")
 
     @app.get("/township", response_model=None)
     async def township(request: Request, session: Current) -> Response:
