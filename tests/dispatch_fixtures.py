@@ -3,11 +3,17 @@ of findings with the decisions the running system must publish for them (the fau
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from kafka import KafkaProducer
+
+from deploy.local_stack import Stack
 from schemas.api import FindingSubmission
 from schemas.events import (
+    CASE_EVENT_MODELS,
     CaseOpened,
     FindingMerged,
     FindingReported,
@@ -17,13 +23,19 @@ from schemas.events import (
     Subject,
 )
 from scripts.sample_day import sample_day
+from services.common.envelope import encode
+from services.common.polling import poll_until
+from services.common.topics import CASE_EVENTS, FINDINGS
 from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
 from services.dispatch.worker import TABLE_NAMES
 from services.patrol.domain.access import Principal
 from services.patrol.domain.intake import build_finding
+from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
+from services.teams.client import ReferralClient
+from tests.topic_reader import read_events
 
 REFERENCE = load_reference_data()
 RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
@@ -36,9 +48,9 @@ def tables() -> dict[str, dict]:
     return {name: {} for name in names}
 
 
-def category_routed_by(rule: str) -> str:
-    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED)):
-        if route(REFERENCE, TOWNSHIP, code, RECEIVED).rule == rule:
+def category_routed_by(rule: str, at: datetime = RECEIVED) -> str:
+    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, at)):
+        if route(REFERENCE, TOWNSHIP, code, at).rule == rule:
             return code
     raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
 
@@ -98,3 +110,37 @@ def decisions(events: list) -> dict[str, set[tuple[str, str]]]:
         if isinstance(event, CaseOpened | FindingMerged):
             seen[event.finding.finding_id].add((event.event_id, event.case_id))
     return seen
+
+
+# -- referrals of a stack of real processes ----------------------------------------------------------------------------
+
+def referred_category(now: datetime) -> str:
+    """A category of TOWNSHIP that a county department handles: its findings are referred at once."""
+    return category_routed_by("county_department", now)
+
+
+def publish_finding(stack: Stack, finding_id: str, category: str, seed: int) -> None:
+    """A finding of TOWNSHIP received now, on the stack's findings topic as patrol publishes it."""
+    now = datetime.now(UTC)
+    lat, lon = random_point_in_county(COUNTY, random.Random(seed))
+    record = encode(finding(finding_id, category, lat, lon, received=now), event_id=finding_id, source="/test",
+                    key=REFERENCE.categories[category].dedup_group)
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers).get(30)
+    producer.close()
+
+
+def first_referral(client: ReferralClient) -> ReferralIssued:
+    """The first referral on the client's body topic, once dispatch has issued it."""
+    def poll() -> ReferralIssued | None:
+        try:
+            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
+        except Exception:  # the body's topic is created by dispatch on first use
+            return None
+    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
+
+
+def case_events_of(stack: Stack, case_id: str) -> list[Any]:
+    """The events of one case on the stack's case-events topic, in order."""
+    return [e for e in read_events(stack.bootstrap_servers, CASE_EVENTS.name(stack.topic_prefix), CASE_EVENT_MODELS)
+            if e.case_id == case_id]

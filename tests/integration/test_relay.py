@@ -26,7 +26,7 @@ from services.common.polling import poll_until
 from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES, responses_topic
 from services.dispatch.domain.routing import route
 from services.teams.client import ReferralClient
-from tests.integration.test_teams_client import (
+from tests.dispatch_fixtures import (
     COUNTY,
     REFERENCE,
     TOWNSHIP,
