@@ -30,12 +30,7 @@ from services.info_share.settings import InfoShareApiSettings
 from services.patrol.api import create_app as create_patrol_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story
-from tests.patrol_fixtures import (
-    JWT_SECRET,
-    PatrolHarness,
-    Register,
-    patrol_settings,
-)
+from tests.patrol_fixtures import JWT_SECRET, PatrolHarness, Register, patrol_settings
 
 ATTACKER = "127.0.0.2"  # where a PatrolServer's harness client connects from
 
