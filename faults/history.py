@@ -20,7 +20,7 @@ from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
 from services.info_share.verify_ledger import verify
-from tests.integration.test_dispatch_crash import decisions
+from tests.dispatch_fixtures import decisions
 from tests.topic_reader import read_records
 
 

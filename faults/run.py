@@ -25,7 +25,7 @@ from faults.scenarios import DISPATCH, INFO_SHARE, SCENARIOS, Context
 from scripts.run_demo import tokens_for
 from services.common.kafka_admin import ensure_topics
 from services.reference.loader import load_reference_data
-from tests.integration.test_dispatch_crash import decisions
+from tests.dispatch_fixtures import decisions
 
 SESSION_TIMEOUT_SECONDS = 6.0
 

@@ -1,4 +1,4 @@
-"""Microsoft Presidio's analyzer over the privacy corpus of tests/unit/test_privacy_corpus.py, for comparison.
+"""Microsoft Presidio's analyzer over the privacy corpus of tests/privacy_corpus.py, for comparison.
 
 Presidio is not a dependency of the project (see docs/info_share.md, "Why not Presidio"), so this runs in two steps:
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 def dump(path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.unit.test_privacy_corpus import corpus
+    from tests.privacy_corpus import corpus
 
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"text": s.text, "kind": s.kind.value if s.kind else None, "value": s.value} for s in corpus()]

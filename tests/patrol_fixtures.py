@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from deploy.local_stack import Stack
 from schemas.events import CASE_EVENT_MODELS, FindingReported, ReferralAction, ReferralOutcome, ReferralResponded
 from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
@@ -167,3 +168,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'db.sqlite'}"
         return
     yield from fresh_postgres_database(request.getfixturevalue("postgres_url"), "patrol")
+
+
+# -- patrol in a stack of real processes -------------------------------------------------------------------------------
+
+def patrol_env(run_dir: Path, **more: str) -> dict[str, str]:
+    """A stack's patrol environment: its own idempotency store and audit log under ``run_dir``, the hotline's key."""
+    return {"LIANDONG_PATROL_STORE_URL": f"sqlite:///{run_dir / 'patrol-store.db'}",
+            "LIANDONG_AUDIT_LOG_PATH": str(run_dir / "patrol-audit.jsonl"),
+            "LIANDONG_API_KEYS": f"{HOTLINE_KEY}=hotline-12345:*", **more}
+
+
+def officer_headers(stack: Stack) -> dict[str, str]:
+    """officer-1 of TOWNSHIP's Authorization header for the patrol service of ``stack``."""
+    settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
+    return {"Authorization": f"Bearer {issue_token(settings, 'officer-1', [TOWNSHIP])}"}
+
+
+def finding_ids_on_topic(stack: Stack) -> list[str]:
+    """The finding ids published on the stack's findings topic, in order."""
+    records = read_records(stack.bootstrap_servers, f"{stack.topic_prefix}.findings")
+    return [dict(headers)["ce_id"].decode() for _key, _value, headers in records]

@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import lru_cache
 from json.encoder import encode_basestring
 from typing import cast
@@ -30,14 +30,9 @@ _VARIANT_DIGIT = {digit: "89ab"[int(digit, 16) & 0b11] for digit in "0123456789a
 _JSON_AS_DUMPS = json.JSONEncoder(ensure_ascii=False)  # what json.dumps(..., ensure_ascii=False) builds per call
 
 
-def _uuid5(parts: tuple[str | int, ...]) -> str:
-    """``str(uuid.uuid5(LIANDONG_NAMESPACE, json.dumps(parts, ensure_ascii=False)))``, several times faster."""
-    # JSON keeps the parts apart unambiguously: ("a", "bc") and ("ab", "c") name different things.
-    return _uuid5_of_name("[" + _json_items(parts) + "]")
-
-
 def _json_items(parts: tuple[str | int, ...]) -> str:
     """The elements of ``json.dumps(parts, ensure_ascii=False)``, without its brackets."""
+    # JSON keeps the parts apart unambiguously: ("a", "bc") and ("ab", "c") name different things.
     try:
         # All strings (the usual case): json's own escaping; an int among them raises TypeError, handled below.
         return ", ".join(map(encode_basestring, cast(tuple[str, ...], parts)))
@@ -52,6 +47,7 @@ def _json_item(part: str | int) -> str:
 
 
 def _uuid5_of_name(name: str) -> str:
+    """``str(uuid.uuid5(LIANDONG_NAMESPACE, name))``, several times faster."""
     digest = _NAMESPACE_SHA1.copy()
     digest.update(name.encode("utf-8"))
     hex_digits = digest.hexdigest()
@@ -134,8 +130,3 @@ def _validated(kind: str, value: str, validate: Callable[[str], str]) -> str:
         return validate(value.upper())
     except ValidationError as exc:
         raise InvalidSubject(kind, value, str(exc)) from None
-
-
-def normalise_subjects(pairs: Iterable[tuple[str, str]]) -> frozenset[tuple[str, str]]:
-    """Normalise ``(kind, value)`` pairs into the set a ``Report`` carries."""
-    return frozenset((kind, normalise_subject(kind, value)) for kind, value in pairs)

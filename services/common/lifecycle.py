@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from schemas.events import ReferralAction, ReferralOutcome, ReturnReason
 from services.common.deadlines import DeadlinePolicy, is_overdue
 from services.common.identifiers import referral_id_for
 
@@ -35,35 +36,10 @@ class State(StrEnum):
     DECIDED = "decided"  # a coordination referral whose dispute was decided: a new referral went to the named body
 
 
-class Action(StrEnum):
-    """Same values as ``schemas.events.ReferralAction``: the domain does not import wire models."""
-
-    ACCEPT = "accept"
-    RETURN = "return"
-    START_HANDLING = "start_handling"
-    FEED_BACK = "feed_back"
-    VERIFY = "verify"
-    CLOSE = "close"
-    EXTEND = "extend"
-    REWORK = "rework"
-    DECIDE = "decide"
-
-
-class ReturnReason(StrEnum):
-    """Same values as ``schemas.events.ReturnReason``."""
-
-    WRONG_PLACE = "wrong_place"
-    OVERLAPPING_DUTIES = "overlapping_duties"
-    UNCLEAR_OWNERSHIP = "unclear_ownership"
-    NOT_OUR_DUTY = "not_our_duty"
-    OTHER = "other"
-
-
-class Outcome(StrEnum):
-    PENALTY_DECIDED = "penalty_decided"
-    RECTIFIED = "rectified"
-    NO_VIOLATION = "no_violation"
-    TRANSFERRED_TO_JUDICIARY = "transferred_to_judiciary"
+# The actions, return reasons and outcomes are the wire's own enums (schemas.events): one list of values, named as
+# the domain names them.
+Action = ReferralAction
+Outcome = ReferralOutcome
 
 
 # action -> (states it is allowed from, state it leads to). A late acceptance is still an acceptance: lateness is

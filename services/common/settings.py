@@ -1,13 +1,30 @@
-"""Settings shared by every service: the broker, the topic prefix, the database. Read from LIANDONG_* variables."""
+"""Settings shared by every service, read from LIANDONG_* variables: the base each service's settings derive from,
+the check every secret gets, the broker and the topic prefix."""
 
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret"})
+MIN_SECRET_LENGTH = 16
 
-class KafkaSettings(BaseSettings):
+
+class LiandongSettings(BaseSettings):
+    """One service's settings: LIANDONG_* variables, read once (frozen); the other services' variables are ignored."""
+
     model_config = SettingsConfigDict(env_prefix="LIANDONG_", frozen=True, extra="ignore")
 
+
+def real_secret(value: SecretStr, variable: str) -> SecretStr:
+    """``value``, unless it is a placeholder or too short to be a key (then ValueError naming ``variable``)."""
+    secret = value.get_secret_value()
+    if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_SECRET_LENGTH:
+        raise ValueError(f"{variable} must be set to a real secret of at least {MIN_SECRET_LENGTH} characters")
+    return value
+
+
+class KafkaSettings(LiandongSettings):
     bootstrap_servers: str = "127.0.0.1:9092"
     topic_prefix: str = "liandong"
     # Consumer group / Faust app id prefix; tests give each test its own.

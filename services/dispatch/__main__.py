@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from services.common.worker_main import port_override, run_worker_main
+from services.common.worker_main import run_worker_main
 from services.dispatch.settings import DispatchSettings
 from services.dispatch.worker import DispatchWorker
 
 
 def main() -> None:
-    run_worker_main(__doc__, lambda port: DispatchSettings(**port_override("worker_web_port", port)),
-                    lambda settings: (settings.worker_web_host, settings.worker_web_port),
-                    lambda settings: DispatchWorker(settings).run())
+    run_worker_main(__doc__, DispatchSettings, "worker_web_port", lambda settings: DispatchWorker(settings).run())
 
 
 if __name__ == "__main__":

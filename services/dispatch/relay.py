@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -48,7 +47,7 @@ from services.common.topics import (
     body_of_responses_topic,
     responses_topic_pattern,
 )
-from services.common.worker_main import port_override, run_worker_main
+from services.common.worker_main import run_worker_main, stop_on_signals
 from services.reference.loader import load_reference_data
 
 log = logging.getLogger("liandong.relay")
@@ -152,9 +151,7 @@ class Relay(ConsumerRebalanceListener):
                 time.sleep(2)
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+        loop = stop_on_signals(self.stopping)
         await loop.run_in_executor(None, self.prepare_topics)
         servers = self.settings.bootstrap_servers
         self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,
@@ -226,9 +223,7 @@ class Relay(ConsumerRebalanceListener):
 
 
 def main() -> None:
-    run_worker_main(__doc__, lambda port: RelaySettings(**port_override("relay_web_port", port)),
-                    lambda settings: (settings.worker_web_host, settings.relay_web_port),
-                    lambda settings: Relay(settings).run())
+    run_worker_main(__doc__, RelaySettings, "relay_web_port", lambda settings: Relay(settings).run())
 
 
 if __name__ == "__main__":

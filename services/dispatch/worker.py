@@ -50,6 +50,7 @@ from services.common.topics import (
     TopicSpec,
     referrals_topic,
 )
+from services.common.worker_main import stop_on_signals
 from services.dispatch import metrics, observe
 from services.dispatch.domain import dedup
 from services.dispatch.service import (
@@ -148,9 +149,7 @@ class DispatchWorker(ConsumerRebalanceListener):
                                    if spec is not RESPONSES_FAMILY})
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stopping.set)
+        loop = stop_on_signals(self.stopping)
         await loop.run_in_executor(None, self.prepare_topics)
         servers = self.settings.bootstrap_servers
         self.producer = AIOKafkaProducer(bootstrap_servers=servers, acks="all", enable_idempotence=True,

@@ -22,7 +22,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from schemas.events import Channel, ReferralAction, ReferralOutcome, ReferralResponded, ReturnReason
+from schemas.events import Channel, ReferralOutcome, ReferralResponded, ReturnReason
 from services.common.lifecycle import STATED_AT_FUTURE_SKEW, TOWNSHIP_ACTIONS, Action, allowed_from
 from services.common.principal import Principal
 from services.common.responses import received_now, response_id_for, response_record
@@ -131,7 +131,7 @@ class ActionDesk:
                 raise Refused(422, "invalid", "stated_at is in the future")
             response = ReferralResponded(
                 response_id=response_id, referral_id=referral_id, case_id=view.case.case_id, body_id=actor,
-                action=ReferralAction(action.value), reason=details.reason, outcome=details.outcome,
+                action=action, reason=details.reason, outcome=details.outcome,
                 responded_at=received_at, reason_code=details.reason_code,
                 designated_body_id=details.designated_body_id, due_by=details.due_by,
                 evidence=tuple(details.evidence), stated_at=details.stated_at, actor=who.subject, channel=channel)

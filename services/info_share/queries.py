@@ -158,13 +158,7 @@ def list_cases(session: Session, *, reference: ReferenceData, filters: Filters, 
 
 
 def _case_query(reference: ReferenceData, f: Filters, party_of: Collection[str] | None) -> Select[CaseRow]:
-    query = select(CaseRow)
-    if f.county:
-        query = query.where(CaseRow.county_code == f.county)
-    if f.township:
-        query = query.where(CaseRow.township_code == f.township)
-    if f.category:
-        query = query.where(CaseRow.category_code == f.category)
+    query = _in_place_and_category(select(CaseRow), f)
     if f.status:
         query = query.where(CaseRow.status == f.status)
     if f.since:
@@ -176,6 +170,17 @@ def _case_query(reference: ReferenceData, f: Filters, party_of: Collection[str] 
         query = query.where(_has_party(handlers, exclude_role=PartyRole.REPORTING_TOWNSHIP))
     if party_of is not None:
         query = query.where(_has_party(party_of))
+    return query
+
+
+def _in_place_and_category(query: Select[CaseRow], f: Filters) -> Select[CaseRow]:
+    """``query`` narrowed to the filters' county, township and category (those given)."""
+    if f.county:
+        query = query.where(CaseRow.county_code == f.county)
+    if f.township:
+        query = query.where(CaseRow.township_code == f.township)
+    if f.category:
+        query = query.where(CaseRow.category_code == f.category)
     return query
 
 
@@ -217,12 +222,7 @@ def figures(session: Session, *, scope: StatsScope, filters: Filters,
     if not scope.all_cases:
         case_query = case_query.where(CaseRow.county_code == scope.county) if scope.county else \
             case_query.where(_has_party(scope.party_of))
-    if filters.county:
-        case_query = case_query.where(CaseRow.county_code == filters.county)
-    if filters.township:
-        case_query = case_query.where(CaseRow.township_code == filters.township)
-    if filters.category:
-        case_query = case_query.where(CaseRow.category_code == filters.category)
+    case_query = _in_place_and_category(case_query, filters)
     cases = {c.case_id: c for c in session.scalars(case_query)}
     referral_query = select(ReferralRow).where(
         ReferralRow.case_id.in_(case_query.with_only_columns(CaseRow.case_id).scalar_subquery()))

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator
 
-from services.common.settings import KafkaSettings
-
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+from services.common.settings import KafkaSettings, real_secret
 
 
 class InfoShareSettings(KafkaSettings):
@@ -49,7 +47,4 @@ class InfoShareApiSettings(InfoShareSettings):
     @field_validator("jwt_secret")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
-        secret = value.get_secret_value()
-        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
-            raise ValueError("LIANDONG_JWT_SECRET must be set to a real secret of at least 16 characters")
-        return value
+        return real_secret(value, "LIANDONG_JWT_SECRET")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret"}
+from services.common.settings import LiandongSettings, real_secret
 
 
-class WorkbenchSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LIANDONG_", frozen=True, extra="ignore")
-
+class WorkbenchSettings(LiandongSettings):
     # Where info-share's lifecycle API answers; the workbench reads and acts only through it.
     info_share_url: str = "http://127.0.0.1:8082"
     # Signs the session cookie; no default (a placeholder is refused, as for the token key).
@@ -38,10 +35,7 @@ class WorkbenchSettings(BaseSettings):
     @field_validator("workbench_session_secret")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr) -> SecretStr:
-        secret = value.get_secret_value()
-        if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 16:
-            raise ValueError("LIANDONG_WORKBENCH_SESSION_SECRET must be a real secret of at least 16 characters")
-        return value
+        return real_secret(value, "LIANDONG_WORKBENCH_SESSION_SECRET")
 
     @model_validator(mode="after")
     def _demo_needs_the_key(self) -> WorkbenchSettings:

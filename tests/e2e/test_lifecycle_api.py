@@ -6,7 +6,6 @@ register, the feed, the timeline and the evaluation figures are read back throug
 
 from __future__ import annotations
 
-import random
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,32 +15,25 @@ import pytest
 
 from deploy.local_stack import Stack
 from services.common.polling import poll_until
-from services.dispatch.domain.routing import route
-from services.info_share.auth import issue_token
-from services.info_share.settings import InfoShareApiSettings
-from services.reference.geography import random_point_in_county
-from services.reference.loader import load_reference_data
+from tests.lifecycle_fixtures import (
+    COUNTY,
+    NOW,
+    REFERENCE,
+    TEAM,
+    TEAM_CATEGORY,
+    TOWNSHIP,
+    body_party,
+    case_detail,
+    category_routed_by,
+    latest_referral,
+    report,
+)
 from tests.stack_fixtures import StackFactory, officer_token
 
 pytestmark = pytest.mark.integration
 
-REFERENCE = load_reference_data()
-NOW = datetime.now(UTC)
-TOWNSHIP = "210624100"  # a township of 宽甸满族自治县
-COUNTY = "210624"
 OTHER_TOWNSHIP = next(code for code, t in sorted(REFERENCE.townships.items())
                       if t.county_code == COUNTY and code != TOWNSHIP)
-
-
-def category_routed_by(rule: str) -> str:
-    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, NOW)):
-        if route(REFERENCE, TOWNSHIP, code, NOW).rule == rule:
-            return code
-    raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
-
-
-TEAM_CATEGORY = category_routed_by("county_department")
-TEAM = route(REFERENCE, TOWNSHIP, TEAM_CATEGORY, NOW).lead_body_id
 OTHER_TEAM = next(b.body_id for b in REFERENCE.bodies()
                   if b.body_id.startswith(f"team:{COUNTY}:") and b.body_id != TEAM)
 # Two external work-order systems: the competent team's, and another team's of the same county.
@@ -74,78 +66,6 @@ def module_stack_factory(kafka_bootstrap: str, tmp_path_factory: pytest.TempPath
         made.stop()
 
 
-class Party:
-    """One acting party: a token of its own, and the lifecycle API as it sees it."""
-
-    def __init__(self, stack: Stack, body_id: str | None, role: str, townships: list[str] | None = None) -> None:
-        settings = InfoShareApiSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type,call-arg]
-        self.body_id = body_id or f"township:{(townships or [''])[0]}"
-        token = issue_token(settings, f"demo-{self.body_id}", role=role, body_id=body_id, township_codes=townships)
-        self.client = httpx.Client(base_url=f"http://127.0.0.1:{stack.info_share_port}", timeout=30,
-                                   headers={"Authorization": f"Bearer {token}"})
-
-    def act(self, referral_id: str, segment: str, body: dict[str, Any] | None = None,
-            key: str | None = None) -> httpx.Response:
-        headers = {"Idempotency-Key": key} if key else {}
-        return self.client.post(f"/v1/referrals/{referral_id}/{segment}", json=body or {}, headers=headers)
-
-    def ok(self, referral_id: str, segment: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        answer = self.act(referral_id, segment, body, key=uuid.uuid4().hex)
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["status"] == "applied"
-        return dict(answer.json())
-
-    def referrals(self, **params: Any) -> list[dict[str, Any]]:
-        answer = self.client.get("/v1/referrals", params=params)
-        assert answer.status_code == 200, answer.text
-        return list(answer.json()["referrals"])
-
-
-def body_party(stack: Stack, body_id: str) -> Party:
-    if body_id.startswith("township:"):
-        return Party(stack, None, "township_officer", [body_id.split(":", 1)[1]])
-    role = {"team": "county_team", "agency": "dispatched_agency", "coordination": "county_coordination"}[
-        body_id.split(":", 1)[0]]
-    return Party(stack, body_id, role)
-
-
-def report(stack: Stack, category: str, seed: int, township: str = TOWNSHIP,
-           point: tuple[float, float] | None = None) -> str:
-    """File a finding through patrol; the id of the case it opened, once the register has its referral."""
-    latitude, longitude = point or random_point_in_county(COUNTY, random.Random(seed))
-    body = {"client_report_id": f"life-{seed}-{uuid.uuid4().hex[:6]}", "township_code": township,
-            "category_code": category, "observed_at": datetime.now(UTC).isoformat(),
-            "location": {"latitude": latitude, "longitude": longitude, "datum": "WGS-84"},
-            "description": "巡查發現疑似違法行為"}
-    answer = httpx.post(f"http://127.0.0.1:{stack.patrol_port}/v1/findings", json=body, timeout=30,
-                        headers={"Authorization": f"Bearer {officer_token(stack, [township])}"})
-    assert answer.status_code == 202, answer.text
-    finding_id = answer.json()["finding_id"]
-    case_id = poll_until(lambda: _case_of(stack, finding_id), 60, 0.3, f"finding {finding_id} in the register")
-    poll_until(lambda: _latest_referral(stack, case_id), 60, 0.3, f"a referral of case {case_id}")
-    return str(case_id)
-
-
-def _case_of(stack: Stack, finding_id: str) -> str | None:
-    supervisor = Party(stack, None, "supervisor")
-    cases = supervisor.client.get("/v1/cases", params={"limit": 500}).json()["cases"]
-    for case in cases:
-        detail = supervisor.client.get(f"/v1/cases/{case['case_id']}").json()
-        if any(r.get("finding_id") == finding_id for r in detail.get("reports", [])):
-            return str(case["case_id"])
-    return None
-
-
-def _latest_referral(stack: Stack, case_id: str, attempt: int = 1) -> dict[str, Any] | None:
-    detail = Party(stack, None, "supervisor").client.get(f"/v1/cases/{case_id}").json()
-    referrals = [r for r in detail.get("referrals", []) if r["attempt"] >= attempt]
-    return max(referrals, key=lambda r: r["attempt"]) if referrals else None
-
-
-def case_detail(stack: Stack, case_id: str) -> dict[str, Any]:
-    return dict(Party(stack, None, "supervisor").client.get(f"/v1/cases/{case_id}").json())
-
-
 def handle_to_closed(stack: Stack, case_id: str, referral: dict[str, Any], *, rework: bool = False) -> None:
     body = body_party(stack, referral["body_id"])
     township = body_party(stack, f"township:{TOWNSHIP}")
@@ -163,7 +83,7 @@ def handle_to_closed(stack: Stack, case_id: str, referral: dict[str, Any], *, re
 
 def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     case_id = report(stack, category_routed_by("county_department"), 1)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"].startswith(f"team:{COUNTY}:")
     team, township = body_party(stack, referral["body_id"]), body_party(stack, f"township:{TOWNSHIP}")
     rid = referral["referral_id"]
@@ -186,7 +106,7 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     ahead = team.act(rid, "accept", {"stated_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat()})
     assert ahead.status_code == 422
     assert team.act(rid, "accept", {"stated_at": "9999-12-31T23:59:59-23:59"}).status_code == 422
-    assert _latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
+    assert latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
 
     # The same key is the same action: answered the same, applied once.
     first = team.act(rid, "accept", key="sign-1")
@@ -251,7 +171,7 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
 
 def test_agency_path_with_extension_and_rework(stack: Stack) -> None:
     case_id = report(stack, category_routed_by("dispatched_agency"), 2)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"].startswith("agency:")
     agency = body_party(stack, referral["body_id"])
     extended = agency.ok(referral["referral_id"], "extension", {"reason": "需现场核实权属"})
@@ -267,14 +187,14 @@ def test_agency_path_with_extension_and_rework(stack: Stack) -> None:
 
 def test_township_led_case_runs_the_same_lifecycle_to_closed(stack: Stack) -> None:
     case_id = report(stack, category_routed_by("delegated_to_township"), 3)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"] == f"township:{TOWNSHIP}"
     handle_to_closed(stack, case_id, referral)
 
 
 def test_returns_escalate_to_a_dispute_that_coordination_decides(stack: Stack) -> None:
     case_id = report(stack, category_routed_by("county_department"), 4)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None
     reasons = iter(["not_our_duty", "overlapping_duties", "unclear_ownership", "wrong_place"])
     while not referral["body_id"].startswith("coordination:"):
@@ -283,7 +203,7 @@ def test_returns_escalate_to_a_dispute_that_coordination_decides(stack: Stack) -
         assert missing.status_code == 422, missing.text  # other needs a text
         returning.ok(referral["referral_id"], "return", {"reason_code": next(reasons)})
         attempt = referral["attempt"] + 1
-        referral = poll_until(lambda a=attempt: _latest_referral(stack, case_id, a), 30, 0.3, "the re-routed one")
+        referral = poll_until(lambda a=attempt: latest_referral(stack, case_id, a), 30, 0.3, "the re-routed one")
     assert referral["body_id"] == f"coordination:{COUNTY}"
     assert case_detail(stack, case_id)["status"] == "disputed"
 
@@ -300,7 +220,7 @@ def test_returns_escalate_to_a_dispute_that_coordination_decides(stack: Stack) -
     foreign = coordination.act(referral["referral_id"], "decision", {"body_id": "team:210603:natural_resources"})
     assert foreign.status_code == 422, foreign.text
     coordination.ok(referral["referral_id"], "decision", {"body_id": designated_body, "reason": "土地权属明确"})
-    designated = poll_until(lambda: _latest_referral(stack, case_id, referral["attempt"] + 1), 30, 0.3, "designated")
+    designated = poll_until(lambda: latest_referral(stack, case_id, referral["attempt"] + 1), 30, 0.3, "designated")
     assert designated["body_id"] == designated_body
     team = body_party(stack, designated_body)
     assert team.act(designated["referral_id"], "return", {"reason_code": "not_our_duty"}).status_code == 409
@@ -311,7 +231,7 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
     """An external work-order system answers for its one body, in mySociety's servicerequestupdates; the township
     closes; Open311 then shows the request closed with the closing note, and the timeline says it came by Open311."""
     case_id = report(stack, TEAM_CATEGORY, 5)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"] == TEAM
     finding_id = case_detail(stack, case_id)["reports"][0]["finding_id"]
     updates = f"http://127.0.0.1:{stack.info_share_port}/open311/v2/servicerequestupdates.json"
@@ -339,7 +259,7 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
     assert unknown.status_code == 400 and "investigating" in unknown.json()[0]["description"]
     missing = httpx.post(updates, data={"api_key": WORK_ORDER_KEY, "service_request_id": finding_id}, timeout=30)
     assert missing.status_code == 400 and {"code": 400, "description": "update_id: Field required"} in missing.json()
-    assert _latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
+    assert latest_referral(stack, case_id)["state"] == "issued"  # type: ignore[index]
 
     # Signed for, handled, fed back with evidence — each update one step, in the standard statuses.
     signed = post("investigating", "u1", description="已签收，安排现场核查")

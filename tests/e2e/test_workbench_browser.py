@@ -27,15 +27,15 @@ from services.common.polling import poll_until
 from services.info_share.auth import issue_token
 from services.info_share.settings import InfoShareApiSettings
 from services.workbench.domain import labels
-from tests.e2e.test_lifecycle_api import (
+from tests.lifecycle_fixtures import (
     COUNTY,
     REFERENCE,
     TEAM,
     TOWNSHIP,
-    _latest_referral,
     body_party,
     case_detail,
     category_routed_by,
+    latest_referral,
     report,
 )
 
@@ -116,7 +116,7 @@ def shown_state(driver: WebDriver) -> str:
 
 
 def register_state(stack: Stack, case_id: str) -> str:
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None
     return str(referral["state"])
 
@@ -155,7 +155,7 @@ def axe_violations(driver: WebDriver) -> list[str]:
 
 def new_team_case(stack: Stack, seed: int) -> tuple[str, dict[str, Any]]:
     case_id = report(stack, category_routed_by("county_department"), seed)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"].startswith(f"team:{COUNTY}:")
     return case_id, referral
 
@@ -277,7 +277,7 @@ def figures_of(stack: Stack, body_id: str, as_body: str) -> dict[str, Any]:
 def next_referral(stack: Stack, case_id: str, attempt: int) -> dict[str, Any]:
     """The case's referral of that attempt (or a later one), once the register holds it."""
     def found() -> dict[str, Any] | None:
-        return _latest_referral(stack, case_id, attempt)
+        return latest_referral(stack, case_id, attempt)
     return dict(poll_until(found, 30, 0.3, f"referral attempt {attempt} of {case_id}"))  # type: ignore[arg-type]
 
 
@@ -380,7 +380,7 @@ def test_new_referrals_appear_in_the_open_inbox_and_are_signed_for_together(stac
 def test_an_agency_extends_the_township_sends_back_for_rework_and_sees_its_agencies(
         stack: Stack, browser: WebDriver) -> None:
     case_id = report(stack, category_routed_by("dispatched_agency"), 307)
-    referral = _latest_referral(stack, case_id)
+    referral = latest_referral(stack, case_id)
     assert referral is not None and referral["body_id"].startswith("agency:")
     agency, rid, township = referral["body_id"], referral["referral_id"], f"township:{TOWNSHIP}"
 
@@ -389,7 +389,7 @@ def test_an_agency_extends_the_township_sends_back_for_rework_and_sees_its_agenc
     submit(browser, "extension", {"reason": "需现场核实权属"})
     assert browser.find_element(By.ID, "message").text == "已完成：申请延期"
     assert "已延期" in browser.find_element(By.ID, "body").find_element(By.XPATH, "..").text
-    assert shown_state(browser) == "待签收" and _latest_referral(stack, case_id)["extended"] is True  # type: ignore[index]
+    assert shown_state(browser) == "待签收" and latest_referral(stack, case_id)["extended"] is True  # type: ignore[index]
     assert not browser.find_elements(By.ID, "form-extension")  # once only
     submit(browser, "accept")
     submit(browser, "start")

@@ -3,62 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 
 import pytest
 from kafka import KafkaProducer
 
-from schemas.api import FindingSubmission
-from schemas.events import CASE_EVENT_MODELS, CaseOpened, FindingMerged, FindingReported, ReferralIssued
-from scripts.sample_day import sample_day
+from schemas.events import CASE_EVENT_MODELS, ReferralIssued
 from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, FINDINGS, referrals_topic
-from services.dispatch.service import Dispatcher
-from services.dispatch.worker import TABLE_NAMES
-from services.patrol.domain.access import Principal
-from services.patrol.domain.intake import build_finding
-from services.reference.loader import load_reference_data
+from tests.dispatch_fixtures import decisions, expected_cases, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
-REFERENCE = load_reference_data()
-
-
-def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
-    """(key, finding) for several sample days, made by the patrol intake itself (so they are valid)."""
-    system = Principal("system-test", "system", frozenset(REFERENCE.townships))
-    out = []
-    today = datetime.now(UTC)
-    for day in range(days):
-        received = today - timedelta(days=day + 1)
-        for item in sample_day(REFERENCE, received.date(), seed=day):
-            submission = FindingSubmission.model_validate(item.body)
-            finding, key = build_finding(submission, system, REFERENCE, received.replace(hour=23))
-            out.append((key, finding))
-    return out
-
-
-def expected_cases(findings: list[tuple[str, FindingReported]]) -> dict[str, str]:
-    """finding id → case id from the service layer alone, same order: what the running system must produce."""
-    dispatcher = Dispatcher(REFERENCE, {name: {} for name in TABLE_NAMES})
-    result = {}
-    for key, finding in findings:
-        for out in dispatcher.on_finding(finding, key):
-            if isinstance(out.model, CaseOpened | FindingMerged):
-                result[finding.finding_id] = out.model.case_id
-    return result
-
-
-def decisions(events: list) -> dict[str, set[tuple[str, str]]]:
-    """finding id → the distinct (event id, case id) decisions published for it."""
-    seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for event in events:
-        if isinstance(event, CaseOpened | FindingMerged):
-            seen[event.finding.finding_id].add((event.event_id, event.case_id))
-    return seen
 
 
 def test_sigkill_mid_stream_loses_and_duplicates_nothing(make_stack: StackFactory) -> None:

@@ -17,7 +17,7 @@ from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, FINDINGS
-from tests.integration.test_dispatch_crash import decisions, expected_cases, sample_findings
+from tests.dispatch_fixtures import decisions, expected_cases, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 

@@ -24,14 +24,14 @@ from services.dispatch.domain.routing import route
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE
 from services.dispatch.worker import changelog_topic
 from services.teams.client import ReferralClient
-from tests.integration.test_relay import send
-from tests.integration.test_teams_client import (
+from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
     case_events_of,
     first_referral,
     publish_finding,
     referred_category,
+    send,
 )
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_records

@@ -3,14 +3,14 @@
 import pytest
 from sqlalchemy import text
 
-from services.info_share.register.database import create_schema, make_engine
+from services.info_share.register.database import make_engine, migrate
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 
 def test_register_schema_on_real_postgres(postgres_url: str) -> None:
     engine = make_engine(postgres_url)
-    create_schema(engine)
+    migrate(engine)
     with engine.connect() as conn:
         assert conn.execute(text("select version()")).scalar_one().startswith("PostgreSQL")
         tables = set(conn.execute(text("select tablename from pg_tables where schemaname='public'")).scalars())

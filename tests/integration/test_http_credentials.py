@@ -8,16 +8,14 @@ from collections.abc import Callable
 
 import httpx
 import jwt
+import pytest
 
 from services.common.polling import poll_until
 from services.patrol.auth import issue_token as issue_patrol_token
-from tests.integration import test_http_abuse as served
-from tests.integration.test_http_abuse import InfoShareServer, PatrolServer
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
+from tests.served_apps import InfoShareServer, PatrolServer
 
-pytestmark = served.pytestmark
-patrol_server = served.patrol_server
-info_share_server = served.info_share_server
+pytestmark = pytest.mark.integration
 
 
 def test_public_routes_refuse_an_invalid_token(patrol_server: Callable[..., PatrolServer],

@@ -21,14 +21,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from services.patrol.auth import issue_token as issue_patrol_token
-from tests.integration import test_http_abuse as served
-from tests.integration.test_http_abuse import InfoShareServer, PatrolServer
 from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, submission
+from tests.served_apps import InfoShareServer, PatrolServer
 
 pytestmark = pytest.mark.integration
-# The services served over TCP, as the abuse tests serve them.
-patrol_server = served.patrol_server
-info_share_server = served.info_share_server
 
 LATEST_WRITABLE = "9999-12-31T23:59:59-23:59"  # UTC would be in year 10000
 EARLIEST_WRITABLE = "0001-01-01T00:00:00+23:59"  # UTC would be in year 0

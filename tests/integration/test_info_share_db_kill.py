@@ -38,7 +38,7 @@ from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
 from services.info_share.verify_ledger import verify
 from tests.databases import fresh_postgres_database
-from tests.integration.test_dispatch_crash import REFERENCE, sample_findings
+from tests.dispatch_fixtures import REFERENCE, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events, read_records
 

@@ -10,10 +10,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from pydantic import SecretStr
 
-from deploy.kafka.local_kafka import free_port
 from services.common.polling import poll_until
 from services.info_share.api import create_app
 from services.info_share.register.database import make_engine, migrate, session_factory
@@ -21,6 +19,7 @@ from services.info_share.service import Register
 from services.info_share.settings import InfoShareApiSettings
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story, register_url  # noqa: F401 - fixture
+from tests.served_apps import serving
 
 pytestmark = pytest.mark.integration
 
@@ -37,26 +36,11 @@ def server(register_url: str) -> Iterator[Server]:  # noqa: F811
     migrate(engine)
     settings = InfoShareApiSettings(jwt_secret=SecretStr("live-test-secret-0123456789abcdefghij"),
                                     database_url=register_url, feed_poll_seconds=0.05)
-    port = free_port()
-    uvicorn_server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                                                   log_level="warning"))
-    thread = threading.Thread(target=uvicorn_server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    poll_until(lambda: _healthy(base), 15, 0.05, "API up")
     try:
-        yield Server(base, Register(session_factory(engine), load_reference_data()))
+        with serving(create_app(settings)) as base:
+            yield Server(base, Register(session_factory(engine), load_reference_data()))
     finally:
-        uvicorn_server.should_exit = True
-        thread.join(10)
         engine.dispose()
-
-
-def _healthy(base: str) -> bool:
-    try:
-        return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def apply(register: Register, events: list, pause_seconds: float = 0.0) -> None:

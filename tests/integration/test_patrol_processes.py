@@ -12,33 +12,22 @@ import httpx
 import pytest
 
 from deploy.kafka.local_kafka import LocalKafka, free_port
-from deploy.local_stack import Stack
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
-from services.patrol.auth import issue_token
 from services.patrol.domain.intake import finding_id_for
-from services.patrol.settings import PatrolSettings
-from tests.patrol_fixtures import CATEGORY, HOTLINE_KEY, TOWNSHIP, point_in, submission
+from tests.patrol_fixtures import (
+    CATEGORY,
+    HOTLINE_KEY,
+    TOWNSHIP,
+    finding_ids_on_topic,
+    officer_headers,
+    patrol_env,
+    point_in,
+    submission,
+)
 from tests.stack_fixtures import StackFactory
-from tests.topic_reader import read_records
 
 pytestmark = pytest.mark.integration
-
-
-def patrol_env(run_dir: Path, **more: str) -> dict[str, str]:
-    return {"LIANDONG_PATROL_STORE_URL": f"sqlite:///{run_dir / 'patrol-store.db'}",
-            "LIANDONG_AUDIT_LOG_PATH": str(run_dir / "patrol-audit.jsonl"),
-            "LIANDONG_API_KEYS": f"{HOTLINE_KEY}=hotline-12345:*", **more}
-
-
-def token(stack: Stack) -> dict[str, str]:
-    settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
-    return {"Authorization": f"Bearer {issue_token(settings, 'officer-1', [TOWNSHIP])}"}
-
-
-def finding_ids_on_topic(stack: Stack) -> list[str]:
-    records = read_records(stack.bootstrap_servers, f"{stack.topic_prefix}.findings")
-    return [dict(headers)["ce_id"].decode() for _key, _value, headers in records]
 
 
 def test_same_key_same_finding_id_across_restarts(make_stack: StackFactory, tmp_path: Path) -> None:
@@ -47,15 +36,15 @@ def test_same_key_same_finding_id_across_restarts(make_stack: StackFactory, tmp_
     stack.start_patrol()
     url = f"http://127.0.0.1:{stack.patrol_port}/v1/findings"
     body = submission("restart-1")
-    first = httpx.post(url, json=body, headers=token(stack), timeout=30)
+    first = httpx.post(url, json=body, headers=officer_headers(stack), timeout=30)
     assert first.status_code == 202, first.text
 
     stack.processes["patrol"].stop()
     stack.start_patrol()
-    again = httpx.post(url, json=body, headers=token(stack), timeout=30)
+    again = httpx.post(url, json=body, headers=officer_headers(stack), timeout=30)
     assert again.status_code == 202 and again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
-    conflict = httpx.post(url, json={**body, "description": "重啟後改寫"}, headers=token(stack), timeout=30)
+    conflict = httpx.post(url, json={**body, "description": "重啟後改寫"}, headers=officer_headers(stack), timeout=30)
     assert conflict.status_code == 409
     assert finding_ids_on_topic(stack) == [first.json()["finding_id"]]
 
@@ -63,7 +52,7 @@ def test_same_key_same_finding_id_across_restarts(make_stack: StackFactory, tmp_
     stack.processes["patrol"].stop()
     (tmp_path / "patrol-store.db").unlink()
     stack.start_patrol()
-    lost = httpx.post(url, json=body, headers=token(stack), timeout=30)
+    lost = httpx.post(url, json=body, headers=officer_headers(stack), timeout=30)
     assert lost.status_code == 202 and lost.json()["finding_id"] == first.json()["finding_id"]
     assert set(finding_ids_on_topic(stack)) == {first.json()["finding_id"]}
 
@@ -82,17 +71,17 @@ def test_broker_down_gives_503_with_retry_after_then_recovers(make_stack: StackF
         ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
         stack.start_patrol()
         base = f"http://127.0.0.1:{stack.patrol_port}"
-        before = httpx.post(f"{base}/v1/findings", json=submission("up-1"), headers=token(stack), timeout=30)
+        before = httpx.post(f"{base}/v1/findings", json=submission("up-1"), headers=officer_headers(stack), timeout=30)
         assert before.status_code == 202, before.text
 
         broker.stop()
         body = submission("down-1")
         started = time.monotonic()
-        down = httpx.post(f"{base}/v1/findings", json=body, headers=token(stack), timeout=30)
+        down = httpx.post(f"{base}/v1/findings", json=body, headers=officer_headers(stack), timeout=30)
         assert down.status_code == 503 and down.json()["error"] == "broker_unavailable", down.text
         assert int(down.headers["Retry-After"]) > 0 and time.monotonic() - started < 15
         batch = httpx.post(f"{base}/v1/findings/batch", json={"items": [submission("down-2")]},
-                           headers=token(stack), timeout=30)
+                           headers=officer_headers(stack), timeout=30)
         assert batch.status_code == 200 and batch.json()["results"][0]["status"] == 503
         assert batch.json()["failed"] == 1 and batch.headers["Retry-After"]
         latitude, longitude = point_in("210603", 3)
@@ -106,7 +95,7 @@ def test_broker_down_gives_503_with_retry_after_then_recovers(make_stack: StackF
         broker.start()
 
         def accepted() -> httpx.Response | None:
-            answer = httpx.post(f"{base}/v1/findings", json=body, headers=token(stack), timeout=30)
+            answer = httpx.post(f"{base}/v1/findings", json=body, headers=officer_headers(stack), timeout=30)
             return answer if answer.status_code == 202 else None
 
         recovered = poll_until(accepted, 90, 1.0, "a 202 once the broker is back")

@@ -12,8 +12,7 @@ import pytest
 
 from deploy.local_stack import Stack
 from services.common.kafka_admin import ensure_topics
-from tests.integration.test_patrol_processes import finding_ids_on_topic, patrol_env, token
-from tests.patrol_fixtures import submission
+from tests.patrol_fixtures import finding_ids_on_topic, officer_headers, patrol_env, submission
 from tests.stack_fixtures import StackFactory
 
 pytestmark = pytest.mark.integration
@@ -30,7 +29,7 @@ def workers_of(stack: Stack) -> list[int]:
 
 def post(stack: Stack, body: dict[str, object]) -> httpx.Response:
     # A new connection each time: the kernel hands each to whichever worker accepts first.
-    return httpx.post(f"http://127.0.0.1:{stack.patrol_port}/v1/findings", json=body, headers=token(stack),
+    return httpx.post(f"http://127.0.0.1:{stack.patrol_port}/v1/findings", json=body, headers=officer_headers(stack),
                       timeout=30)
 
 

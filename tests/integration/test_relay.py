@@ -26,7 +26,7 @@ from services.common.polling import poll_until
 from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES, responses_topic
 from services.dispatch.domain.routing import route
 from services.teams.client import ReferralClient
-from tests.integration.test_teams_client import (
+from tests.dispatch_fixtures import (
     COUNTY,
     REFERENCE,
     TOWNSHIP,
@@ -34,20 +34,12 @@ from tests.integration.test_teams_client import (
     first_referral,
     publish_finding,
     referred_category,
+    send,
 )
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_records
 
 pytestmark = pytest.mark.integration
-
-
-def send(stack, topic: str, record, key: bytes | None = None) -> None:  # type: ignore[no-untyped-def]
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
-    try:
-        producer.send(topic, record.value, key=key if key is not None else record.key,
-                      headers=record.headers).get(30)
-    finally:
-        producer.close()
 
 
 def answer(referral: ReferralIssued, *, claimed_body: str, response_id: str, action: ReferralAction,

@@ -3,71 +3,35 @@ relay: every action goes to the body's own responses topic and is acted on as th
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from datetime import UTC, datetime
 
 import pytest
-from kafka import KafkaProducer
 
 from schemas.events import (
-    CASE_EVENT_MODELS,
     CaseTransitioned,
-    FindingReported,
-    Location,
     ReferralIssued,
     ReferralOutcome,
     ResponseRejected,
     ReturnReason,
 )
-from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
-from services.common.topics import CASE_EVENTS, FINDINGS
 from services.dispatch.domain.routing import route
-from services.reference.geography import random_point_in_county
-from services.reference.loader import load_reference_data
 from services.teams.client import ReferralClient
+from tests.dispatch_fixtures import (
+    COUNTY,
+    REFERENCE,
+    TOWNSHIP,
+    case_events_of,
+    first_referral,
+    publish_finding,
+    referred_category,
+)
 from tests.stack_fixtures import StackFactory
-from tests.topic_reader import read_events
 
 pytestmark = pytest.mark.integration
-REFERENCE = load_reference_data()
-TOWNSHIP, COUNTY = "210624100", "210624"
-
-
-def referred_category(now: datetime) -> str:
-    return next(c for c in sorted(REFERENCE.categories_for_township(TOWNSHIP, now))
-                if route(REFERENCE, TOWNSHIP, c, now).rule == "county_department")
-
-
-def publish_finding(stack, finding_id: str, category: str, seed: int) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(UTC)
-    lat, lon = random_point_in_county(COUNTY, random.Random(seed))
-    finding = FindingReported(
-        finding_id=finding_id, client_report_id=finding_id, source="patrol", reporter="officer-1",
-        township_code=TOWNSHIP, county_code=COUNTY, category_code=category, location=Location(latitude=lat,
-        longitude=lon), observed_at=now, received_at=now, description="巡查發現",
-    )
-    record = encode(finding, event_id=finding_id, source="/test", key=REFERENCE.categories[category].dedup_group)
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
-    producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers).get(30)
-    producer.close()
-
-
-def first_referral(client: ReferralClient) -> ReferralIssued:
-    def poll() -> ReferralIssued | None:
-        try:
-            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
-        except Exception:  # the body's topic is created by dispatch on first use
-            return None
-    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
-
-
-def case_events_of(stack, case_id: str) -> list:  # type: ignore[no-untyped-def]
-    return [e for e in read_events(stack.bootstrap_servers, CASE_EVENTS.name(stack.topic_prefix), CASE_EVENT_MODELS)
-            if e.case_id == case_id]  # type: ignore[attr-defined]
 
 
 def test_accept_wrong_body_and_return_through_the_client(make_stack: StackFactory) -> None:

@@ -19,8 +19,8 @@ from services.dispatch.domain.dedup import (
     Row,
     apply,
     decide,
+    disk_of,
     distance_m,
-    lookup_cells,
 )
 from tests.cluster_geometry import CLUSTER_SPACING_M, CLUSTER_SPREAD_M, T0, offset
 
@@ -178,4 +178,5 @@ def test_lookup_ring_covers_every_point_within_the_radius(lat: float, lon: float
                                                           fraction: float, bearing: float) -> None:
     target = offset(lat, lon, bearing, radius_m * fraction)
     assert distance_m(lat, lon, *target) <= radius_m + 1e-6
-    assert h3.latlng_to_cell(*target, H3_RESOLUTION) in set(lookup_cells(lat, lon, radius_m))
+    disk = disk_of(h3.latlng_to_cell(lat, lon, H3_RESOLUTION), radius_m)
+    assert h3.latlng_to_cell(*target, H3_RESOLUTION) in set(disk)

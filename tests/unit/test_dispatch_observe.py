@@ -15,7 +15,7 @@ from services.common.deadlines import is_overdue
 from services.dispatch import observe
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher
 from services.reference.geography import random_point_in_county
-from tests.unit.test_dispatch_service import (
+from tests.dispatch_fixtures import (
     COUNTY,
     RECEIVED,
     REFERENCE,

@@ -13,7 +13,7 @@ from services.dispatch.domain import dedup
 from services.dispatch.domain.retention import Retention
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher, ForgedCommand
 from services.reference.geography import random_point_in_county
-from tests.unit.test_dispatch_service import (
+from tests.dispatch_fixtures import (
     COUNTY,
     RECEIVED,
     REFERENCE,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
@@ -12,11 +12,8 @@ from schemas.events import (
     CaseTransitioned,
     DeadlineCheck,
     FindingMerged,
-    FindingReported,
-    Location,
     ReferralIssued,
     ReferralOverdue,
-    ReferralResponded,
     RelatedCaseOpened,
     ResponseRejected,
     Subject,
@@ -24,45 +21,24 @@ from schemas.events import (
 from scripts.sample_day import valid_uscc
 from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
-from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
+from services.dispatch.service import OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
 from services.reference.geography import random_point_in_county
-from services.reference.loader import load_reference_data
-
-REFERENCE = load_reference_data()
-RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
-TOWNSHIP = "210624100"  # a township of 宽甸满族自治县
-COUNTY = "210624"
-
-
-def tables() -> dict[str, dict]:
-    names = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
-    return {name: {} for name in names}
-
-
-def category_routed_by(rule: str) -> str:
-    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED)):
-        if route(REFERENCE, TOWNSHIP, code, RECEIVED).rule == rule:
-            return code
-    raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
-
-
-def finding(finding_id: str, category: str, lat: float, lon: float, *, subjects: tuple[Subject, ...] = (),
-            received: datetime = RECEIVED) -> FindingReported:
-    return FindingReported(
-        finding_id=finding_id, client_report_id=finding_id, source="patrol", reporter="officer-1",
-        township_code=TOWNSHIP, county_code=COUNTY, category_code=category,
-        location=Location(latitude=lat, longitude=lon), observed_at=received, received_at=received,
-        description="巡查發現", subjects=subjects,
-    )
+from tests.dispatch_fixtures import (
+    COUNTY,
+    RECEIVED,
+    REFERENCE,
+    TOWNSHIP,
+    category_routed_by,
+    finding,
+    group_of,
+    respond,
+    tables,
+)
 
 
 @pytest.fixture
 def spot() -> tuple[float, float]:
     return random_point_in_county(COUNTY, random.Random(3))
-
-
-def group_of(category: str) -> str:
-    return REFERENCE.categories[category].dedup_group
 
 
 def test_new_finding_opens_case_and_refers_to_the_competent_team(spot: tuple[float, float]) -> None:
@@ -127,13 +103,6 @@ def test_same_spot_different_companies_stay_apart(spot: tuple[float, float]) -> 
     second = dispatcher.on_finding(finding("f2", category, *spot, subjects=(b,)), group_of(category))
     assert isinstance(first[0].model, CaseOpened) and isinstance(second[0].model, CaseOpened)
     assert first[0].model.case_id != second[0].model.case_id
-
-
-def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str | None = None,
-            at: datetime | None = None, **details: str) -> ReferralResponded:
-    return ReferralResponded(response_id=response_id, referral_id=issued.referral_id, case_id=issued.case_id,
-                             body_id=body_id or issued.body_id, action=action,
-                             responded_at=at or issued.occurred_at + timedelta(hours=1), **details)
 
 
 def test_full_lifecycle_closes_the_case_and_a_new_report_then_recurs(spot: tuple[float, float]) -> None:

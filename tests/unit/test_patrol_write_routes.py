@@ -1,7 +1,7 @@
 """The JSON write routes count a caller exactly once: a valid request is filed and charged one request, an
 invalid body is refused before anything is charged, a refused credential counts once against its address.
 
-The app is the real one (``create_app``) with the broker and the store replaced by the service tests' fakes.
+The app is the real one (``create_app``) with the broker and the store replaced by the fakes of ``tests.patrol_fakes``.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from services.common.audit import MemoryAuditLog
 from services.patrol.api import create_app
 from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
+from tests.patrol_fakes import FakePublisher, FakeStore
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
-from tests.unit.test_patrol_service import FakePublisher, FakeStore
 
 
 class NoRegister:

@@ -143,6 +143,11 @@ def test_posts_need_the_sessions_csrf_token_and_refusals_are_shown() -> None:
     assert web.post("/referrals/r1/accept", data={"csrf_token": "forged"}).status_code == 403
     refused_page = web.post("/referrals/r1/accept", data={}).text
     assert refused_page.count("CSRF") == 1  # told once, as a refusal
+    for path in ("/inbox/accept", "/sign-out"):  # every form post, bulk sign-for and sign-out alike
+        refusal = web.post(path, data={"referral_id": "r1", "csrf_token": "forged"})
+        assert refusal.status_code == 403 and "CSRF" in refusal.text
+        assert refusal.headers["X-Content-Type-Options"] == "nosniff"  # the page as any other
+    assert web.get("/inbox").status_code == 200  # still signed in: the forged sign-out did nothing
     assert fake.actions == []  # nothing reached info-share
     page = web.get("/referrals/r1").text
     csrf = page.split('name="csrf_token" value="')[1].split('"')[0]

@@ -60,11 +60,6 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def create_schema(engine: Engine) -> None:
-    """Kept for callers of the first version: the schema now comes from the migrations."""
-    migrate(engine)
-
-
 def drop_schema(engine: Engine) -> None:
     """Drop every register table and the migration history (before a rebuild into the same database)."""
     with engine.begin() as connection:

@@ -53,6 +53,14 @@ OIDC_COOKIE = "liandong_wb_oidc"  # the pending sign-in's state, signed; only se
 BULK_MOST = 50  # one bulk sign-for: each is one action waiting for dispatch's verdict
 
 
+class AnsweredInstead(Exception):
+    """Raised by a dependency whose response is the answer: the route does not run."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
 @dataclass
 class Deps:
     settings: WorkbenchSettings
@@ -83,6 +91,22 @@ def create_app(deps: Deps) -> FastAPI:
     def page(request: Request, name: str, session: Session | None, status: int = 200, **context: Any
              ) -> HTMLResponse:
         return templates.TemplateResponse(request, name, {"session": session, **context}, status_code=status)
+
+    async def posted_by(request: Request, session: Current) -> Session:
+        """The session of a form posted with its CSRF token; else the 403 page is the answer and the route never
+        runs."""
+        form = await request.form()
+        submitted = form.get("csrf_token")
+        if session is None or not csrf_ok(session, submitted if isinstance(submitted, str) else None):
+            raise AnsweredInstead(page(request, "error.html", session, 403,
+                                       problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交"))
+        return session
+
+    Posted = Annotated[Session, Depends(posted_by)]
+
+    @app.exception_handler(AnsweredInstead)
+    async def answered_instead(request: Request, exc: AnsweredInstead) -> Response:
+        return exc.response
 
     def add_demo_idp_routes(idp: DemoIdp) -> None:
         """The local demo IdP's authorization page and token endpoint (docs/workbench.md)."""
@@ -206,23 +230,11 @@ def create_app(deps: Deps) -> FastAPI:
         add_demo_idp_routes(deps.demo_idp)
 
     @app.post("/sign-out", response_model=None)
-    async def sign_out(request: Request, session: Current) -> Response:
-        refused = await _csrf_refusal(request, session)
-        if refused is not None:
-            return refused
-        assert session is not None
+    async def sign_out(session: Posted) -> Response:
         deps.sessions.remove(session.session_id)
         response = RedirectResponse("/sign-in", status_code=303)
         response.delete_cookie(COOKIE_NAME, path="/")
         return response
-
-    async def _csrf_refusal(request: Request, session: Session | None) -> Response | None:
-        form = await request.form()
-        submitted = form.get("csrf_token")
-        if session is None or not csrf_ok(session, submitted if isinstance(submitted, str) else None):
-            return page(request, "error.html", session, 403,
-                        problem="请求被拒绝：表单校验码缺失或无效（CSRF），请从页面重新提交")
-        return None
 
     async def inbox_page(request: Request, session: Session, state: str | None, category: str | None, *,
                          status: int = 200, message: str | None = None, error: str | None = None) -> Response:
@@ -268,12 +280,8 @@ def create_app(deps: Deps) -> FastAPI:
                                        for c in answer.body.get("referrals", [])]})
 
     @app.post("/inbox/accept", response_model=None)
-    async def bulk_accept(request: Request, session: Current) -> Response:
+    async def bulk_accept(request: Request, session: Posted) -> Response:
         """签收所选: one accept per ticked card, each with its own idempotency key derived from the page's."""
-        refused = await _csrf_refusal(request, session)
-        if refused is not None:
-            return refused
-        assert session is not None
         form = await request.form()
         picked = [v for v in form.getlist("referral_id") if isinstance(v, str)]
         problem = None
@@ -321,11 +329,7 @@ def create_app(deps: Deps) -> FastAPI:
         return await referral_page(request, session, referral_id, message=f"已完成：{words}" if words else None)
 
     @app.post("/referrals/{referral_id}/{segment}", response_model=None)
-    async def act(request: Request, session: Current, referral_id: str, segment: str) -> Response:
-        refused = await _csrf_refusal(request, session)
-        if refused is not None:
-            return refused
-        assert session is not None
+    async def act(request: Request, session: Posted, referral_id: str, segment: str) -> Response:
         if segment not in labels.SEGMENTS:
             return page(request, "error.html", session, 404, problem=f"没有此操作：{segment}")
         form = await request.form()
@@ -341,23 +345,24 @@ def create_app(deps: Deps) -> FastAPI:
         return await referral_page(request, session, referral_id, status=min(status, 503),
                                    error=labels.refusal_words(status, answer.body))
 
-    @app.get("/coordination", response_model=None)
-    async def coordination(request: Request, session: Current) -> Response:
+    async def lists_page(request: Request, session: Session | None, path: str, name: str, *lists: str) -> Response:
+        """The page ``name`` showing the lists ``lists`` of what info-share answers at ``path`` (empty, with the
+        refusal in words, when it refuses)."""
         if session is None:
             return to_sign_in()
-        answer = await deps.api.get(session.token, "/v1/coordination/disputes")
-        return page(request, "coordination.html", session, 200 if answer.ok else answer.status,
-                    disputes=answer.body.get("disputes", []), overdue=answer.body.get("overdue", []),
+        answer = await deps.api.get(session.token, path)
+        return page(request, name, session, 200 if answer.ok else answer.status,
+                    **{key: answer.body.get(key, []) for key in lists},
                     error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+
+    @app.get("/coordination", response_model=None)
+    async def coordination(request: Request, session: Current) -> Response:
+        return await lists_page(request, session, "/v1/coordination/disputes", "coordination.html",
+                                "disputes", "overdue")
 
     @app.get("/evaluation", response_model=None)
     async def evaluation(request: Request, session: Current) -> Response:
-        if session is None:
-            return to_sign_in()
-        answer = await deps.api.get(session.token, "/v1/stats/evaluation")
-        return page(request, "evaluation.html", session, 200 if answer.ok else answer.status,
-                    bodies=answer.body.get("bodies", []), townships=answer.body.get("townships", []),
-                    error=None if answer.ok else labels.refusal_words(answer.status, answer.body))
+        return await lists_page(request, session, "/v1/stats/evaluation", "evaluation.html", "bodies", "townships")
 
     @app.get("/township", response_model=None)
     async def township(request: Request, session: Current) -> Response:

@@ -1,21 +1,15 @@
 """The case register: ledger, cases, their parties, reports, referrals, transitions, orphan events.
 
-Revision ID: 0001
-Revises:
 Create Date: 2026-11-27
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0001"
 down_revision: str | None = None
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 # Stored as UTC (services.info_share.register.types.UTCDateTime converts on the way in and out).
 TIME = sa.DateTime(timezone=True)

@@ -1,21 +1,15 @@
 """The whole lifecycle: who acted and how, rework and dispute decisions, designated referrals.
 
-Revision ID: 0002
-Revises: 0001
 Create Date: 2026-12-02
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0002"
 down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 TIME = sa.DateTime(timezone=True)
 

@@ -1,21 +1,15 @@
 """Related cases: other matters at the same place, each its own case with its own lead (docs/dedup.md).
 
-Revision ID: 0003
-Revises: 0002
 Create Date: 2026-12-02
 """
 
 from __future__ import annotations
-
-from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
 down_revision: str | None = "0002"
-branch_labels: str | Sequence[str] | None = None
-depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:

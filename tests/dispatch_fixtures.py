@@ -1,0 +1,156 @@
+"""Dispatch test material: findings and responses for the service layer over plain dict tables, and sample days
+of findings with the decisions the running system must publish for them (the fault scenarios check the same)."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kafka import KafkaProducer
+
+from deploy.local_stack import Stack
+from schemas.api import FindingSubmission
+from schemas.events import (
+    CASE_EVENT_MODELS,
+    CaseOpened,
+    FindingMerged,
+    FindingReported,
+    Location,
+    ReferralIssued,
+    ReferralResponded,
+    Subject,
+)
+from scripts.sample_day import sample_day
+from services.common.envelope import encode
+from services.common.polling import poll_until
+from services.common.topics import CASE_EVENTS, FINDINGS
+from services.dispatch.domain import dedup
+from services.dispatch.domain.routing import route
+from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
+from services.dispatch.worker import TABLE_NAMES
+from services.patrol.domain.access import Principal
+from services.patrol.domain.intake import build_finding
+from services.reference.geography import random_point_in_county
+from services.reference.loader import load_reference_data
+from services.teams.client import ReferralClient
+from tests.topic_reader import read_events
+
+REFERENCE = load_reference_data()
+RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
+TOWNSHIP = "210624100"  # a township of 宽甸满族自治县
+COUNTY = "210624"
+
+
+def tables() -> dict[str, dict]:
+    names = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
+    return {name: {} for name in names}
+
+
+def category_routed_by(rule: str, at: datetime = RECEIVED) -> str:
+    for code in sorted(REFERENCE.categories_for_township(TOWNSHIP, at)):
+        if route(REFERENCE, TOWNSHIP, code, at).rule == rule:
+            return code
+    raise AssertionError(f"no category of {TOWNSHIP} is routed by {rule}")
+
+
+def finding(finding_id: str, category: str, lat: float, lon: float, *, subjects: tuple[Subject, ...] = (),
+            received: datetime = RECEIVED) -> FindingReported:
+    return FindingReported(
+        finding_id=finding_id, client_report_id=finding_id, source="patrol", reporter="officer-1",
+        township_code=TOWNSHIP, county_code=COUNTY, category_code=category,
+        location=Location(latitude=lat, longitude=lon), observed_at=received, received_at=received,
+        description="巡查發現", subjects=subjects,
+    )
+
+
+def group_of(category: str) -> str:
+    return REFERENCE.categories[category].dedup_group
+
+
+def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str | None = None,
+            at: datetime | None = None, **details: str) -> ReferralResponded:
+    return ReferralResponded(response_id=response_id, referral_id=issued.referral_id, case_id=issued.case_id,
+                             body_id=body_id or issued.body_id, action=action,
+                             responded_at=at or issued.occurred_at + timedelta(hours=1), **details)
+
+
+# -- sample days through the running system ----------------------------------------------------------------------------
+
+def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
+    """(key, finding) for several sample days, made by the patrol intake itself (so they are valid)."""
+    system = Principal("system-test", "system", frozenset(REFERENCE.townships))
+    out = []
+    today = datetime.now(UTC)
+    for day in range(days):
+        received = today - timedelta(days=day + 1)
+        for item in sample_day(REFERENCE, received.date(), seed=day):
+            submission = FindingSubmission.model_validate(item.body)
+            finding, key = build_finding(submission, system, REFERENCE, received.replace(hour=23))
+            out.append((key, finding))
+    return out
+
+
+def expected_cases(findings: list[tuple[str, FindingReported]]) -> dict[str, str]:
+    """finding id → case id from the service layer alone, same order: what the running system must produce."""
+    dispatcher = Dispatcher(REFERENCE, {name: {} for name in TABLE_NAMES})
+    result = {}
+    for key, finding in findings:
+        for out in dispatcher.on_finding(finding, key):
+            if isinstance(out.model, CaseOpened | FindingMerged):
+                result[finding.finding_id] = out.model.case_id
+    return result
+
+
+def decisions(events: list) -> dict[str, set[tuple[str, str]]]:
+    """finding id → the distinct (event id, case id) decisions published for it."""
+    seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for event in events:
+        if isinstance(event, CaseOpened | FindingMerged):
+            seen[event.finding.finding_id].add((event.event_id, event.case_id))
+    return seen
+
+
+# -- referrals of a stack of real processes ----------------------------------------------------------------------------
+
+def referred_category(now: datetime) -> str:
+    """A category of TOWNSHIP that a county department handles: its findings are referred at once."""
+    return category_routed_by("county_department", now)
+
+
+def publish_finding(stack: Stack, finding_id: str, category: str, seed: int) -> None:
+    """A finding of TOWNSHIP received now, on the stack's findings topic as patrol publishes it."""
+    now = datetime.now(UTC)
+    lat, lon = random_point_in_county(COUNTY, random.Random(seed))
+    record = encode(finding(finding_id, category, lat, lon, received=now), event_id=finding_id, source="/test",
+                    key=REFERENCE.categories[category].dedup_group)
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers).get(30)
+    producer.close()
+
+
+def first_referral(client: ReferralClient) -> ReferralIssued:
+    """The first referral on the client's body topic, once dispatch has issued it."""
+    def poll() -> ReferralIssued | None:
+        try:
+            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
+        except Exception:  # the body's topic is created by dispatch on first use
+            return None
+    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
+
+
+def case_events_of(stack: Stack, case_id: str) -> list[Any]:
+    """The events of one case on the stack's case-events topic, in order."""
+    return [e for e in read_events(stack.bootstrap_servers, CASE_EVENTS.name(stack.topic_prefix), CASE_EVENT_MODELS)
+            if e.case_id == case_id]
+
+
+def send(stack: Stack, topic: str, record: Any, key: bytes | None = None) -> None:
+    """One encoded record onto ``topic``, acknowledged by the broker (as a trusted writer would publish it)."""
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")
+    try:
+        producer.send(topic, record.value, key=key if key is not None else record.key,
+                      headers=record.headers).get(30)
+    finally:
+        producer.close()
