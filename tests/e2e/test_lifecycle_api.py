@@ -160,8 +160,14 @@ def test_county_team_path_with_forgeries_refused(stack: Stack) -> None:
     open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests"
     new_finding = case_detail(stack, new_case)["reports"][0]["finding_id"]
     officer = {"Authorization": f"Bearer {officer_token(stack, [TOWNSHIP])}"}  # the closing note is free text
-    old, new = (httpx.get(f"{open311}/{finding}.json", params={"jurisdiction_id": TOWNSHIP, "extensions": "true"},
-                          headers=officer, timeout=30).json()[0] for finding in (reported["finding_id"], new_finding))
+    def both() -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # Patrol's own case view follows the case events on its own: read until it holds the new case too.
+        old, new = (httpx.get(f"{open311}/{finding}.json", params={"jurisdiction_id": TOWNSHIP, "extensions": "true"},
+                              headers=officer, timeout=30).json()[0]
+                    for finding in (reported["finding_id"], new_finding))
+        return (old, new) if old["status"] == "closed" and new["extended_attributes"].get("previous_case_id") else None
+
+    old, new = poll_until(both, 30, 0.3, "patrol's view of the closed case and of its recurrence")
     assert old["status"] == "closed" and "結案說明：核查属实" in old["status_notes"], old
     assert new["status"] == "open" and f"前案 {case_id}" in new["status_notes"], new
     assert new["extended_attributes"]["previous_case_id"] == case_id
@@ -272,7 +278,7 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
     early = post("fixed", "u2-early", external_status_code="not-an-outcome")
     assert early.status_code == 400 and "rectified" in early.json()[0]["description"]
     assert post("in_progress", "u2").json()[0]["to_state"] == "handling"
-    assert "辦理中" in open311_request()["status_notes"]
+    poll_until(lambda: "辦理中" in open311_request()["status_notes"], 30, 0.3, "Open311 shows the case in hand")
     fed_back = post("fixed", "u3", external_status_code="penalty_decided", description="已立案处罚",
                     media_url="https://work-orders.example/photos/1.jpg")
     assert fed_back.status_code == 200 and fed_back.json()[0]["to_state"] == "result_fed_back", fed_back.text
