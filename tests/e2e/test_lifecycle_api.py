@@ -244,8 +244,10 @@ def test_work_order_system_reports_progress_through_open311_updates(stack: Stack
     open311 = f"http://127.0.0.1:{stack.patrol_port}/open311/v2/requests/{finding_id}.json"
 
     def post(status: str, update_id: str, key: str = WORK_ORDER_KEY, **extra: str) -> httpx.Response:
+        # Whole seconds, as work-order systems send them: rounded up, so never before a referral issued this second.
+        stated = (datetime.now(UTC) + timedelta(seconds=1)).isoformat(timespec="seconds")
         form = {"api_key": key, "service_request_id": finding_id, "update_id": update_id, "status": status,
-                "updated_datetime": datetime.now(UTC).isoformat(timespec="seconds"), **extra}
+                "updated_datetime": stated, **extra}
         return httpx.post(updates, data=form, timeout=30)
 
     def open311_request() -> dict[str, Any]:
