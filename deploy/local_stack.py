@@ -100,6 +100,7 @@ class Stack:
     workbench_demo_sign_in: bool = True
     # 1: a single local broker (the default); 3: a local three-node cluster (RF 3, min.insync.replicas 2).
     brokers: int = 1
+    broker_host: str = "127.0.0.1"  # the address the broker's client listeners bind and advertise
     broker: LocalKafka | LocalKafkaCluster | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more LIANDONG_* settings for every process
     # Pass the environment's own LIANDONG_* variables on (make run); the test fixtures turn it off to be hermetic.
@@ -161,11 +162,12 @@ class Stack:
         if self.bootstrap_servers:
             return
         if self.brokers == 1:
-            self.broker = LocalKafka(self.run_dir / "kafka", port=port or free_port(), controller_port=free_port())
+            self.broker = LocalKafka(self.run_dir / "kafka", port=port or free_port(), controller_port=free_port(),
+                                     host=self.broker_host)
         else:
             self.broker = LocalKafkaCluster(self.run_dir / "kafka-cluster", size=self.brokers,
                                             ports=[port] + [free_port() for _ in range(self.brokers - 1)]
-                                            if port else [])
+                                            if port else [], host=self.broker_host)
         self.broker.start()
         self.bootstrap_servers = self.broker.bootstrap_servers
 

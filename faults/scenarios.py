@@ -14,11 +14,12 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from deploy.kafka.local_kafka import free_port
+from deploy.kafka.local_kafka import LocalKafkaCluster, free_port
 from deploy.local_stack import ManagedProcess, Stack
 from faults import poison
 from faults.history import History, case_event_ids, case_events, feed_leaks, read_tolerant
 from faults.load import Driver, Planned, days_ago, plan_day, skew
+from faults.netns import NetworkNamespace
 from schemas.api import FindingSubmission
 from schemas.events import CaseTransitioned, ReferralIssued, ResponseRejected
 from services.common.envelope import encode
@@ -54,6 +55,7 @@ class Context:
     started: list[ManagedProcess] = field(default_factory=list)
     web_ports: dict[str, int] = field(default_factory=dict)
     day: int = 0
+    netns: NetworkNamespace | None = None  # the cluster run's network namespace (faults/netns.py), where made
 
     @property
     def duration(self) -> float:
@@ -92,8 +94,14 @@ class Context:
         return self.stack.processes[name]
 
     def heal(self) -> list[str]:
-        """Restart any service that is not running; say which (and its exit status)."""
+        """Restart any service (and any cluster node) that is not running; say which (and its exit status)."""
         notes = []
+        broker = self.stack.broker
+        if isinstance(broker, LocalKafkaCluster):
+            for node in broker.nodes:
+                if node.running_pid() is None:
+                    notes.append(f"broker node {node.node_id} was not running; restarted")
+                    node.start()
         for name, managed in list(self.stack.processes.items()):
             code = managed.process.poll()
             if code is not None:

@@ -78,10 +78,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _port_open(port: int) -> bool:
+def _port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def _pid_alive(pid: int) -> bool:
@@ -112,6 +112,9 @@ class LocalKafka:
     cluster_id: str = ""
     replication_factor: int = 1
     min_insync_replicas: int = 1
+    # The address the client listener binds and advertises (the controller listener stays on loopback): another
+    # local address lets clients in a network namespace reach the broker (faults/netns.py).
+    host: str = "127.0.0.1"
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).resolve()
@@ -120,7 +123,7 @@ class LocalKafka:
 
     @property
     def bootstrap_servers(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        return f"{self.host}:{self.port}"
 
     @property
     def pid_file(self) -> Path:
@@ -137,16 +140,16 @@ class LocalKafka:
     def _listener_properties(self) -> list[str]:
         if not self.secure:
             return [
-                f"listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}",
+                f"listeners=PLAINTEXT://{self.host}:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+                f"advertised.listeners=PLAINTEXT://{self.host}:{self.port}",
                 "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             ]
         jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN_USER}" '
                 f'password="{self.admin_password}";')
         return [
-            f"listeners=SASL_PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
-            f"advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{self.port}",
+            f"listeners=SASL_PLAINTEXT://{self.host}:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            f"advertised.listeners=SASL_PLAINTEXT://{self.host}:{self.port}",
             "inter.broker.listener.name=SASL_PLAINTEXT",
             "listener.security.protocol.map=SASL_PLAINTEXT:SASL_PLAINTEXT,CONTROLLER:PLAINTEXT",
             "sasl.enabled.mechanisms=SCRAM-SHA-256",
@@ -192,6 +195,9 @@ class LocalKafka:
             f"share.coordinator.state.topic.min.isr={self.min_insync_replicas}",
             # No reason to wait for more members before the first rebalance (tests start their workers at once).
             "group.initial.rebalance.delay.ms=0",
+            # A cluster node that dies is fenced, and its partitions led by another, after 4 s without a heartbeat
+            # (Kafka's default is 9 s; on loopback a heartbeat is never late for network reasons).
+            *(["broker.session.timeout.ms=4000", "broker.heartbeat.interval.ms=1000"] if self.quorum_voters else []),
             "log.retention.hours=-1",
             "",
         ])
@@ -241,7 +247,7 @@ class LocalKafka:
         """
         fetch_jars()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if self.running_pid() is not None and _port_open(self.port):
+        if self.running_pid() is not None and _port_open(self.port, self.host):
             return None
         config = self.write_config()
         if not (self.data_dir / "logs" / "meta.properties").exists():
@@ -266,7 +272,7 @@ class LocalKafka:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise RuntimeError(f"Kafka exited with {proc.returncode}; see {self.log_file}")
-            if _port_open(self.port) and self._log_says_started(log_offset):
+            if _port_open(self.port, self.host) and self._log_says_started(log_offset):
                 return
             time.sleep(0.2)
         self.stop()
@@ -306,12 +312,14 @@ class LocalKafkaCluster:
     ``min.insync.replicas`` ``size - 1`` for every topic, unclean leader election off.
 
     ``ports`` and ``controller_ports``: each node's client and controller port; free ports when not given.
+    ``host``: the address the client listeners bind and advertise.
     """
 
     data_dir: Path
     size: int = 3
     ports: list[int] = field(default_factory=list)
     controller_ports: list[int] = field(default_factory=list)
+    host: str = "127.0.0.1"
     nodes: list[LocalKafka] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
@@ -322,7 +330,7 @@ class LocalKafkaCluster:
         cluster_id = self._formatted_cluster_id() or new_cluster_id()
         self.nodes = [LocalKafka(self.data_dir / f"node-{i}", port=port, controller_port=cport, node_id=i,
                                  quorum_voters=voters, cluster_id=cluster_id, replication_factor=self.size,
-                                 min_insync_replicas=max(1, self.size - 1))
+                                 min_insync_replicas=max(1, self.size - 1), host=self.host)
                       for i, (port, cport) in enumerate(zip(self.ports, controller_ports, strict=True), start=1)]
 
     def _formatted_cluster_id(self) -> str:

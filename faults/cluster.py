@@ -1,0 +1,174 @@
+"""The cluster scenarios (``python -m faults --cluster``): faults of the three-node cluster itself while findings flow.
+
+Each runs on ``Stack(brokers=3)`` (deploy/kafka/local_kafka.py: RF 3, ``min.insync.replicas=2``, unclean leader
+election off) and is checked with the same invariants as every other scenario (faults/history.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from kafka import KafkaAdminClient
+
+from deploy.kafka.local_kafka import LocalKafka, LocalKafkaCluster, free_port
+from deploy.local_stack import http_ok
+from faults.scenarios import Context, Outcome, Scenario
+from services.common.topics import FINDINGS
+
+
+def cluster_of(ctx: Context) -> LocalKafkaCluster:
+    broker = ctx.stack.broker
+    assert isinstance(broker, LocalKafkaCluster), "a cluster scenario needs Stack(brokers=3)"
+    return broker
+
+
+def _partitions(bootstrap: str, topics: list[str] | None = None) -> list[tuple[str, int, int, list[int]]]:
+    """(topic, partition, leader, ISR) of every partition of ``topics`` (every topic when None)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30_000)
+    try:
+        names = topics if topics is not None else admin.list_topics()
+        return [(d["name"], p["partition_index"], p["leader_id"], list(p["isr_nodes"]))
+                for d in admin.describe_topics(names) for p in d["partitions"]]
+    finally:
+        admin.close()
+
+
+def findings_leaders(ctx: Context) -> Counter[int]:
+    return Counter(leader for _t, _p, leader, _isr in _partitions(ctx.bootstrap, [FINDINGS.name(ctx.prefix)]))
+
+
+def wait_in_every_isr(ctx: Context, node_id: int, timeout: float) -> float | None:
+    """Seconds until ``node_id`` is in the ISR of every partition of every topic; None if not within ``timeout``."""
+    begun = time.monotonic()
+    while time.monotonic() - begun < timeout:
+        try:
+            if all(node_id in isr for _t, _p, _leader, isr in _partitions(ctx.bootstrap)):
+                return round(time.monotonic() - begun, 1)
+        except Exception:
+            pass
+        time.sleep(1)
+    return None
+
+
+def _load_while(ctx: Context, name: str, inject: Callable[[], None], duration: float) -> None:
+    plan = ctx.plan()
+    thread = ctx.driver.start(name, plan, duration)
+    ctx.wait_acked(name, max(1, len(plan) // 6))
+    inject()
+    thread.join()
+
+
+def _statuses(ctx: Context, name: str, out: Outcome) -> None:
+    statuses = dict(ctx.history.statuses[name])
+    out.extra["http_statuses"] = statuses
+    out.notes.append(f"clients saw {statuses.get(503, 0)} × 503 and retried; {statuses.get(599, 0)} connection "
+                     "errors")
+
+
+def kill_leader_broker(ctx: Context, name: str) -> Outcome:
+    cluster = cluster_of(ctx)
+    down = 8 if ctx.short else 15
+    out = Outcome(f"SIGKILL the node leading most findings partitions mid-stream; {down} s down; start it again "
+                  "(same data dir, ports); wait until it is back in every ISR")
+
+    def inject() -> None:
+        before = findings_leaders(ctx)
+        victim_id = before.most_common(1)[0][0]
+        victim: LocalKafka = cluster.node(victim_id)
+        out.extra["victim"] = victim_id
+        out.extra["findings_leaders_before"] = dict(before)
+        victim.stop(kill=True)
+        time.sleep(down)
+        out.extra["findings_leaders_while_down"] = dict(findings_leaders(ctx))
+        if victim_id in out.extra["findings_leaders_while_down"]:
+            out.failures.append("the killed node still leads findings partitions")
+        started = time.monotonic()
+        victim.start()
+        out.extra["restart_seconds"] = round(time.monotonic() - started, 1)
+        rejoined = wait_in_every_isr(ctx, victim_id, 180)
+        out.extra["back_in_every_isr_after_seconds"] = rejoined
+        if rejoined is None:
+            out.failures.append(f"node {victim_id} not back in every ISR within 180 s")
+    _load_while(ctx, name, inject, ctx.duration * 2)
+    _statuses(ctx, name, out)
+    return out
+
+
+def rolling_restart(ctx: Context, name: str) -> Outcome:
+    cluster = cluster_of(ctx)
+    out = Outcome("clean rolling restart while findings flow: SIGTERM each node in turn (controlled shutdown), "
+                  "start it again, wait until it is back in the ISR of every partition, then the next")
+    rounds: list[dict[str, object]] = []
+
+    def inject() -> None:
+        for node in cluster.nodes:
+            begun = time.monotonic()
+            node.stop()
+            stopped = round(time.monotonic() - begun, 1)
+            node.start()
+            started = round(time.monotonic() - begun, 1)
+            rejoined = wait_in_every_isr(ctx, node.node_id, 180)
+            rounds.append({"node": node.node_id, "stopped_after_s": stopped, "serving_after_s": started,
+                           "back_in_every_isr_after_s": rejoined})
+            if rejoined is None:
+                out.failures.append(f"node {node.node_id} not back in every ISR within 180 s")
+                return
+    # Findings flow for the whole restart: three rounds take a while.
+    _load_while(ctx, name, inject, ctx.duration * (5 if ctx.short else 3))
+    out.extra["rounds"] = rounds
+    _statuses(ctx, name, out)
+    return out
+
+
+
+
+def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
+    """dispatch-b moved into the run's network namespace, its link degraded, then cut, then healed."""
+    netns = ctx.netns
+    assert netns is not None, "needs the run's network namespace (faults/netns.py)"
+    degraded_for = 6 if ctx.short else 15
+    cut_for = ctx.session_timeout + 6
+    out = Outcome(f"dispatch-b (one of 2 workers) in its own network namespace; mid-stream its link to the brokers "
+                  f"degraded for {degraded_for} s, then cut both ways for {cut_for:.0f} s (over the "
+                  f"{ctx.session_timeout:.0f} s session timeout), then healed")
+    ctx.proc("dispatch-b").stop()
+    port = free_port()
+    ctx.web_ports["dispatch-b"] = port
+    managed = ctx.stack.start_command(
+        "dispatch-b", netns.command([sys.executable, "-m", "services.dispatch", "--web-port", str(port)]),
+        http_ok(f"http://{netns.ns_ip}:{port}/metrics"), env={"LIANDONG_WORKER_WEB_HOST": "0.0.0.0"})
+    ctx.started.append(managed)
+    phases: list[str] = []
+
+    def inject() -> None:
+        phases.append("degraded: " + netns.degrade(delay_ms=200, loss_percent=10, rate="1mbit"))
+        time.sleep(degraded_for)
+        phases.append("cut: " + netns.cut())
+        time.sleep(cut_for)
+        netns.clear()
+        phases.append("healed: qdiscs and neighbour entries removed")
+    try:
+        _load_while(ctx, name, inject, ctx.duration * (5 if ctx.short else 3))
+    finally:
+        netns.clear()
+    time.sleep(ctx.session_timeout)  # the partitioned worker rejoins (or fails and is restarted: noted)
+    code = managed.process.poll()
+    out.extra["partitioned_worker_exit_status"] = code
+    out.notes += phases
+    out.notes.append("the partitioned worker " + ("kept running" if code is None else f"exited with {code}"))
+    managed.stop()
+    ctx.start("dispatch-b")  # back on the host network for the next scenarios
+    _statuses(ctx, name, out)
+    return out
+
+
+CLUSTER_SCENARIOS: list[tuple[str, Scenario]] = [
+    ("kill_leader_broker", kill_leader_broker),
+    ("rolling_restart", rolling_restart),
+    ("network_partition_dispatch", network_partition_dispatch),
+]
+# Scenarios that need the run's network namespace (root and iproute2); listed as skipped, with why, without it.
+NEEDS_NETNS = {"network_partition_dispatch"}
