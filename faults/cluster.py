@@ -6,6 +6,9 @@ election off) and is checked with the same invariants as every other scenario (f
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import time
 from collections import Counter
@@ -165,10 +168,83 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
     return out
 
 
+
+def slow_broker(ctx: Context, name: str) -> Outcome:
+    """One node made slow: frozen (SIGSTOP) for 300 ms of every 400 ms, so every request it serves or sends waits,
+    and acks=all writes wait for it while it stays in the ISR."""
+    cluster = cluster_of(ctx)
+    slow_for = 10 if ctx.short else 25
+    node = cluster.node(findings_leaders(ctx).most_common(1)[0][0])
+    out = Outcome(f"node {node.node_id} (leading the most findings partitions) slowed for {slow_for} s mid-stream: "
+                  "SIGSTOP 300 ms of every 400 ms (each request it serves or sends waits up to 300 ms)")
+
+    def inject() -> None:
+        pid = node.running_pid()
+        assert pid is not None
+        deadline = time.monotonic() + slow_for
+        try:
+            while time.monotonic() < deadline:
+                os.kill(pid, signal.SIGSTOP)
+                time.sleep(0.3)
+                os.kill(pid, signal.SIGCONT)
+                time.sleep(0.1)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        rejoined = wait_in_every_isr(ctx, node.node_id, 180)
+        out.extra["back_in_every_isr_after_seconds"] = rejoined
+        if rejoined is None:
+            out.failures.append(f"node {node.node_id} not back in every ISR within 180 s")
+    _load_while(ctx, name, inject, ctx.duration * (4 if ctx.short else 2))
+    _statuses(ctx, name, out)
+    return out
+
+
+def disk_full(ctx: Context, name: str) -> Outcome:
+    """The node on the small loop-mounted volume (``ctx.small_disk``) gets its disk filled mid-stream."""
+    cluster = cluster_of(ctx)
+    mount = ctx.small_disk
+    assert mount is not None, "needs the run's loop-mounted volume"
+    node = next(n for n in cluster.nodes if n.data_dir == mount)
+    out = Outcome(f"the disk of node {node.node_id} (a small loop-mounted ext4 volume holding its log dir) filled "
+                  "mid-stream; then the filler removed and the node started again")
+    filler = mount / "filler"
+
+    def inject() -> None:
+        with open(filler, "wb") as sink:
+            chunk = b"\0" * (1 << 20)
+            with contextlib.suppress(OSError):  # ENOSPC: the disk is full
+                while True:
+                    sink.write(chunk)
+                    sink.flush()
+        out.extra["filler_bytes"] = filler.stat().st_size
+        deadline = time.monotonic() + 60  # the broker fails its log dir and stops (its only one)
+        while node.running_pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        out.extra["node_stopped_itself"] = node.running_pid() is None
+        log = node.log_file.read_text(errors="replace") if node.log_file.exists() else ""
+        out.extra["broker_log_says"] = [line[:200] for line in log.splitlines()
+                                        if "No space left" in line or "offline" in line.lower()][:3]
+        time.sleep(4)
+        filler.unlink()
+        node.stop(kill=True)  # if it still ran with its log dir offline
+        node.start()
+        rejoined = wait_in_every_isr(ctx, node.node_id, 180)
+        out.extra["back_in_every_isr_after_seconds"] = rejoined
+        if rejoined is None:
+            out.failures.append(f"node {node.node_id} not back in every ISR within 180 s")
+    _load_while(ctx, name, inject, ctx.duration * (4 if ctx.short else 2))
+    _statuses(ctx, name, out)
+    return out
+
+
 CLUSTER_SCENARIOS: list[tuple[str, Scenario]] = [
     ("kill_leader_broker", kill_leader_broker),
     ("rolling_restart", rolling_restart),
     ("network_partition_dispatch", network_partition_dispatch),
+    ("slow_broker", slow_broker),
+    ("disk_full", disk_full),
 ]
 # Scenarios that need the run's network namespace (root and iproute2); listed as skipped, with why, without it.
 NEEDS_NETNS = {"network_partition_dispatch"}
+# Scenarios that need a node's data directory on a small loop-mounted volume (root, mount, mkfs.ext4).
+NEEDS_SMALL_DISK = {"disk_full"}

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from deploy.local_stack import ROOT, Stack
-from faults.cluster import CLUSTER_SCENARIOS, NEEDS_NETNS
+from faults.cluster import CLUSTER_SCENARIOS, NEEDS_NETNS, NEEDS_SMALL_DISK
 from faults.history import History, case_events, check
 from faults.load import Driver, days_ago, plan_day
 from faults.netns import NetworkNamespace
 from faults.scenarios import DISPATCH, INFO_SHARE, SCENARIOS, Context, Scenario
+from faults.small_disk import SmallVolume
 from scripts.run_demo import tokens_for
 from services.common.kafka_admin import ensure_topics
 from services.reference.loader import load_reference_data
@@ -100,6 +101,15 @@ def _run_part(brokers: int, selected: list[tuple[str, Scenario]], short: bool, k
         else:
             skipped = {n: f"no network namespace: {why_not}" for n, _s in selected if n in NEEDS_NETNS}
             selected = [(n, s) for n, s in selected if n not in skipped]
+    volume: SmallVolume | None = None
+    if any(n in NEEDS_SMALL_DISK for n, _s in selected):
+        why_not = SmallVolume.available()
+        if why_not is None:
+            # The last node's data directory (Stack puts the cluster in <run_dir>/kafka-cluster/node-<id>).
+            volume = SmallVolume(run_dir / "small-disk.img", run_dir / "kafka-cluster" / f"node-{brokers}").create()
+        else:
+            skipped |= {n: f"no loop-mounted volume: {why_not}" for n, _s in selected if n in NEEDS_SMALL_DISK}
+            selected = [(n, s) for n, s in selected if n not in skipped]
     stack = Stack(run_dir, inherit_settings=False, brokers=brokers,
                   broker_host=netns.host_ip if netns else "127.0.0.1", extra_env={
         "LIANDONG_SESSION_TIMEOUT_SECONDS": str(SESSION_TIMEOUT_SECONDS),
@@ -122,7 +132,8 @@ def _run_part(brokers: int, selected: list[tuple[str, Scenario]], short: bool, k
         every_principal = plan_day(reference, days_ago(1), seed=1, short=False)
         tokens = tokens_for(stack, [p.item for p in every_principal])
         driver = Driver(f"http://127.0.0.1:{stack.patrol_port}", tokens, history)
-        ctx = Context(stack, history, driver, reference, short, SESSION_TIMEOUT_SECONDS, netns=netns)
+        ctx = Context(stack, history, driver, reference, short, SESSION_TIMEOUT_SECONDS, netns=netns,
+                      small_disk=volume.mount_point if volume else None)
         for name in (INFO_SHARE, *DISPATCH, "info-share-api", "patrol"):
             ctx.start(name)
         # Warm-up: the group settles and there are cases and referrals for the later scenarios to work on.
@@ -163,6 +174,8 @@ def _run_part(brokers: int, selected: list[tuple[str, Scenario]], short: bool, k
         _stop_everything(stack, ctx)
         if netns is not None:
             netns.delete()
+        if volume is not None:
+            volume.delete()
     for name, why in skipped.items():
         print(f"  {name}: SKIPPED — {why}", flush=True)
     ok = failed_to_run is None and all(r["passed"] for r in results) and len(results) == len(selected)

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
@@ -56,6 +57,7 @@ class Context:
     web_ports: dict[str, int] = field(default_factory=dict)
     day: int = 0
     netns: NetworkNamespace | None = None  # the cluster run's network namespace (faults/netns.py), where made
+    small_disk: Path | None = None  # a cluster node's data directory on a small loop-mounted volume, where made
 
     @property
     def duration(self) -> float:
