@@ -150,9 +150,16 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
         phases.append("degraded: " + netns.degrade(delay_ms=200, loss_percent=10, rate="1mbit"))
         time.sleep(degraded_for)
         phases.append("cut: " + netns.cut())
+        offset = managed.log_path.stat().st_size
         time.sleep(cut_for)
         netns.clear()
         phases.append("healed: qdiscs and neighbour entries removed")
+        # What the partitioned worker said while cut off: evidence the cut reached it.
+        with open(managed.log_path, "rb") as log:
+            log.seek(offset)
+            said = log.read().decode(errors="replace").splitlines()
+        out.extra["partitioned_worker_log_lines_during_cut"] = len(said)
+        out.extra["partitioned_worker_said_during_cut"] = sorted({line[:160] for line in said})[:6]
     try:
         _load_while(ctx, name, inject, ctx.duration * (5 if ctx.short else 3))
     finally:

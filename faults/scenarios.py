@@ -408,6 +408,42 @@ def clock_skew(ctx: Context, name: str) -> Outcome:
     return out
 
 
+def lose_patrol_store(ctx: Context, name: str) -> Outcome:
+    out = Outcome("patrol SIGKILLed mid-stream and its idempotency store deleted (the SQLite file, its WAL and "
+                  "shared memory), patrol restarted on an empty store; then every submission acknowledged before "
+                  "the loss sent again (the store no longer knows them: new finding ids, which dispatch must merge "
+                  "into the cases their violations already have)")
+    store = Path(ctx.stack.extra_env["LIANDONG_PATROL_STORE_URL"].removeprefix("sqlite:///"))
+    plan = ctx.plan()
+    before: list[str] = []
+
+    def inject() -> None:
+        before.extend(a.client_report_id for a in ctx.history.for_scenario(name))
+        ctx.proc("patrol").kill()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        ctx.start("patrol")
+    thread = ctx.driver.start(name, plan, ctx.duration)
+    ctx.wait_acked(name, len(plan) // 3)
+    inject()
+    thread.join()
+    known = set(before)
+    again = [Planned(p.item, p.violation) for p in plan
+             if p.item.body["client_report_id"] in known and not p.item.resend]
+    ids_before = {a.client_report_id: a.finding_id for a in ctx.history.for_scenario(name)}
+    ctx.driver.run(name, again, ctx.duration)
+    answers = [a for a in ctx.history.for_scenario(name) if a.client_report_id in known]
+    new_ids = {a.finding_id for a in answers} - set(ids_before.values())
+    out.extra["acknowledged_before_the_loss"] = len(known)
+    out.extra["sent_again"] = len(again)
+    out.extra["answered_with_a_new_finding_id"] = len(new_ids)
+    out.notes.append(f"{len(again)} acknowledged submissions sent again after the loss; {len(new_ids)} got a "
+                     "finding id other than their first answer's")
+    statuses = dict(ctx.history.statuses[name])
+    out.extra["http_statuses"] = statuses
+    return out
+
+
 SCENARIOS: list[tuple[str, Scenario]] = [
     ("sigkill_dispatch", sigkill_dispatch),
     ("sigterm_dispatch", sigterm_dispatch),
@@ -418,6 +454,7 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("replay_from_zero", replay_from_zero),
     ("redelivery_out_of_order", redelivery_out_of_order),
     ("clock_skew", clock_skew),
+    ("lose_patrol_store", lose_patrol_store),
 ]
 
 __all__ = ["SCENARIOS", "Context", "Outcome", "read_tolerant"]
