@@ -14,12 +14,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaProducer
 
 from deploy.kafka.local_kafka import LocalKafka, LocalKafkaCluster, free_port
 from deploy.local_stack import http_ok
 from faults.scenarios import Context, Outcome, Scenario
-from services.common.topics import FINDINGS
+from services.common.kafka_admin import ensure_topics
+from services.common.topics import FINDINGS, TopicSpec
+
+BALLAST = TopicSpec("faults-ballast", 3, "none", "bulk records that fill a node's disk (disk_full)",
+                    {"max.message.bytes": str(2 << 20)})
 
 
 def cluster_of(ctx: Context) -> LocalKafkaCluster:
@@ -177,13 +181,13 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
 
 
 def slow_broker(ctx: Context, name: str) -> Outcome:
-    """One node made slow: frozen (SIGSTOP) for 300 ms of every 400 ms, so every request it serves or sends waits,
-    and acks=all writes wait for it while it stays in the ISR."""
+    """One node made slow: frozen (SIGSTOP) for 2 s of every 2.5 s, so every request it serves or sends waits up to
+    2 s, and acks=all writes wait for it while it stays in the ISR (patrol's publish timeout is 3 s)."""
     cluster = cluster_of(ctx)
     slow_for = 10 if ctx.short else 25
     node = cluster.node(findings_leaders(ctx).most_common(1)[0][0])
     out = Outcome(f"node {node.node_id} (leading the most findings partitions) slowed for {slow_for} s mid-stream: "
-                  "SIGSTOP 300 ms of every 400 ms (each request it serves or sends waits up to 300 ms)")
+                  "SIGSTOP 2 s of every 2.5 s (each request it serves or sends waits up to 2 s)")
 
     def inject() -> None:
         pid = node.running_pid()
@@ -192,9 +196,9 @@ def slow_broker(ctx: Context, name: str) -> Outcome:
         try:
             while time.monotonic() < deadline:
                 os.kill(pid, signal.SIGSTOP)
-                time.sleep(0.3)
+                time.sleep(2.0)
                 os.kill(pid, signal.SIGCONT)
-                time.sleep(0.1)
+                time.sleep(0.5)
         finally:
             os.kill(pid, signal.SIGCONT)
         rejoined = wait_in_every_isr(ctx, node.node_id, 180)
@@ -224,9 +228,25 @@ def disk_full(ctx: Context, name: str) -> Outcome:
                     sink.write(chunk)
                     sink.flush()
         out.extra["filler_bytes"] = filler.stat().st_size
+        # The findings alone may fit in the last blocks the node's segments already have: write ballast (1 MiB
+        # records on a topic of its own, replicated to every node) until the node must allocate and cannot.
+        ballast = f"{ctx.prefix}.faults-ballast"
+        ensure_topics(ctx.bootstrap, ctx.prefix, specs=(), extra=[(ballast, BALLAST)])
+        producer = KafkaProducer(bootstrap_servers=ctx.bootstrap, acks=1, max_request_size=2 << 20,
+                                 request_timeout_ms=5000)
         deadline = time.monotonic() + 60  # the broker fails its log dir and stops (its only one)
-        while node.running_pid() is not None and time.monotonic() < deadline:
-            time.sleep(0.5)
+        sent = 0
+        try:
+            while node.running_pid() is not None and time.monotonic() < deadline and sent < 300:
+                with contextlib.suppress(Exception):
+                    for partition in range(BALLAST.partitions):
+                        producer.send(ballast, b"\0" * (1 << 20), partition=partition)
+                        sent += 1
+                    producer.flush(10)
+                time.sleep(0.5)
+        finally:
+            producer.close(5)
+        out.extra["ballast_mib_sent"] = sent
         out.extra["node_stopped_itself"] = node.running_pid() is None
         log = node.log_file.read_text(errors="replace") if node.log_file.exists() else ""
         out.extra["broker_log_says"] = [line[:200] for line in log.splitlines()

@@ -411,8 +411,8 @@ def clock_skew(ctx: Context, name: str) -> Outcome:
 def lose_patrol_store(ctx: Context, name: str) -> Outcome:
     out = Outcome("patrol SIGKILLed mid-stream and its idempotency store deleted (the SQLite file, its WAL and "
                   "shared memory), patrol restarted on an empty store; then every submission acknowledged before "
-                  "the loss sent again (the store no longer knows them: new finding ids, which dispatch must merge "
-                  "into the cases their violations already have)")
+                  "the loss sent again (the store no longer knows them, so patrol publishes them again; their "
+                  "finding ids are derived from reporter and client_report_id, and dispatch must decide each once)")
     store = Path(ctx.stack.extra_env["LIANDONG_PATROL_STORE_URL"].removeprefix("sqlite:///"))
     plan = ctx.plan()
     before: list[str] = []
