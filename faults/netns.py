@@ -39,6 +39,14 @@ class NetworkNamespace:
             return "needs iproute2 (ip, tc)"
         return None
 
+    @classmethod
+    def for_run(cls, run: int) -> NetworkNamespace:
+        """Names and a /30 of this run's own (``run``: the process id), so that runs side by side do not clash."""
+        slot = run % 16_000
+        return cls(name=f"liandong-faults-{run}", host_if=f"ldf{slot}h", ns_if=f"ldf{slot}n",
+                   host_ip=f"10.231.{slot // 64}.{(slot % 64) * 4 + 1}",
+                   ns_ip=f"10.231.{slot // 64}.{(slot % 64) * 4 + 2}")
+
     def create(self) -> NetworkNamespace:
         self.delete()  # a leftover of an interrupted run
         steps = [

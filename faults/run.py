@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import shutil
 import signal
 import sys
@@ -97,7 +98,7 @@ def _run_part(brokers: int, selected: list[tuple[str, Scenario]], short: bool, k
     if any(n in NEEDS_NETNS for n, _s in selected):
         why_not = NetworkNamespace.available()
         if why_not is None:
-            netns = NetworkNamespace().create()
+            netns = NetworkNamespace.for_run(os.getpid()).create()
         else:
             skipped = {n: f"no network namespace: {why_not}" for n, _s in selected if n in NEEDS_NETNS}
             selected = [(n, s) for n, s in selected if n not in skipped]
