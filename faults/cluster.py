@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -18,6 +19,7 @@ from kafka import KafkaAdminClient, KafkaProducer
 
 from deploy.kafka.local_kafka import LocalKafka, LocalKafkaCluster, free_port
 from deploy.local_stack import http_ok
+from faults.netns import NetworkNamespace
 from faults.scenarios import Context, Outcome, Scenario
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import FINDINGS, TopicSpec
@@ -132,6 +134,28 @@ def rolling_restart(ctx: Context, name: str) -> Outcome:
 
 
 
+def _reaches(netns: NetworkNamespace, bootstrap: str) -> bool:
+    """Whether a TCP connection from inside the namespace to the first broker opens within 2 s."""
+    host, port = bootstrap.split(",")[0].rsplit(":", 1)
+    probe = (f"import socket; s = socket.create_connection(({host!r}, {port}), timeout=2); s.close()")
+    try:
+        return subprocess.run(netns.command([sys.executable, "-c", probe]), capture_output=True,
+                              timeout=10).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def _member_from(ctx: Context, group: str, address: str) -> bool | str:
+    """Whether a member of ``group`` connects from ``address`` (the group coordinator's view)."""
+    admin = KafkaAdminClient(bootstrap_servers=ctx.bootstrap, request_timeout_ms=10_000)
+    try:
+        return address in str(admin.describe_groups([group]))
+    except Exception as exc:
+        return f"unknown: {type(exc).__name__}"
+    finally:
+        admin.close()
+
+
 def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
     """dispatch-b moved into the run's network namespace, its link degraded, then cut, then healed."""
     netns = ctx.netns
@@ -150,12 +174,20 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
     ctx.started.append(managed)
     phases: list[str] = []
 
+    group = f"{ctx.stack.group_prefix}-dispatch"
+    seen: dict[str, object] = {}
+
     def inject() -> None:
+        seen["member_before"] = _member_from(ctx, group, netns.ns_ip)
+        seen["reaches_a_broker_before"] = _reaches(netns, ctx.bootstrap)
         phases.append("degraded: " + netns.degrade(delay_ms=200, loss_percent=10, rate="1mbit"))
         time.sleep(degraded_for)
         phases.append("cut: " + netns.cut())
         offset = managed.log_path.stat().st_size
-        time.sleep(cut_for)
+        seen["reaches_a_broker_during_cut"] = _reaches(netns, ctx.bootstrap)
+        time.sleep(max(0.0, cut_for - 3))
+        seen["member_late_in_cut"] = _member_from(ctx, group, netns.ns_ip)
+        time.sleep(2)
         netns.clear()
         phases.append("healed: qdiscs and neighbour entries removed")
         # What the partitioned worker said while cut off: evidence the cut reached it.
@@ -169,6 +201,11 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
     finally:
         netns.clear()
     time.sleep(ctx.session_timeout)  # the partitioned worker rejoins (or fails and is restarted: noted)
+    seen["member_after_heal"] = _member_from(ctx, group, netns.ns_ip)
+    seen["reaches_a_broker_after_heal"] = _reaches(netns, ctx.bootstrap)
+    out.extra["partition_evidence"] = seen
+    if seen["reaches_a_broker_during_cut"] or not seen["reaches_a_broker_before"]:
+        out.failures.append(f"the cut did not cut (or the namespace never reached the brokers): {seen}")
     code = managed.process.poll()
     out.extra["partitioned_worker_exit_status"] = code
     out.notes += phases
