@@ -25,6 +25,7 @@ from schemas.api import FindingSubmission
 from schemas.events import CaseTransitioned, ReferralIssued, ResponseRejected
 from services.common.envelope import encode
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FINDINGS, REFERRAL_RESPONSES
+from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
 from services.patrol.domain.access import Principal
@@ -444,6 +445,36 @@ def lose_patrol_store(ctx: Context, name: str) -> Outcome:
     return out
 
 
+def lose_register_db(ctx: Context, name: str) -> Outcome:
+    out = Outcome("the register's database lost mid-stream: the info_share worker and API SIGKILLed, the SQLite "
+                  "file (with its WAL and shared memory) deleted; the register rebuilt from the topics "
+                  "(services.info_share.rebuild, the documented recovery) while findings keep arriving; worker and "
+                  "API restarted on it")
+    database = Path(ctx.stack.database_url.removeprefix("sqlite:///"))
+    rebuilt: list[Any] = []
+
+    def inject() -> None:
+        ctx.proc(INFO_SHARE).kill()
+        ctx.proc("info-share-api").kill()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(ctx.stack.database_url)
+        try:
+            began = time.monotonic()
+            rebuilt.append(rebuild(engine, bootstrap_servers=ctx.bootstrap, topic_prefix=ctx.prefix))
+            out.extra["rebuild_seconds"] = round(time.monotonic() - began, 1)
+        finally:
+            engine.dispose()
+        ctx.start(INFO_SHARE)
+        ctx.start("info-share-api")
+    _mid_stream(ctx, name, inject)
+    if rebuilt:
+        report = rebuilt[0]
+        out.extra["rebuild"] = {"applied": report.applied, "duplicates": report.duplicates,
+                                "orphans": report.orphans, "not_applicable": report.not_applicable}
+    return out
+
+
 SCENARIOS: list[tuple[str, Scenario]] = [
     ("sigkill_dispatch", sigkill_dispatch),
     ("sigterm_dispatch", sigterm_dispatch),
@@ -455,6 +486,7 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("redelivery_out_of_order", redelivery_out_of_order),
     ("clock_skew", clock_skew),
     ("lose_patrol_store", lose_patrol_store),
+    ("lose_register_db", lose_register_db),
 ]
 
 __all__ = ["SCENARIOS", "Context", "Outcome", "read_tolerant"]
