@@ -26,7 +26,7 @@ run: install ## Run the whole stack locally (broker, services, SQLite), replay a
 test: install ## Run the whole test suite (unit + integration against a real broker and database)
 	$(PY) -m pytest
 
-faults: install ## Fault tests (kill/freeze workers) and the fault-injection suite; writes build/faults-report.json
+faults: install ## Fault tests (kill/freeze workers) and the fault-injection suite (single broker, then a 3-node cluster); writes build/faults-report.json
 	$(PY) -m pytest -m faults
 	$(PY) -m faults
 

@@ -23,7 +23,7 @@ from urllib.error import URLError
 from urllib.request import urlopen
 
 from deploy import local_prometheus
-from deploy.kafka.local_kafka import LocalKafka, free_port
+from deploy.kafka.local_kafka import LocalKafka, LocalKafkaCluster, free_port
 from services.common.kafka_admin import body_topics, ensure_topics
 from services.common.polling import poll_until
 
@@ -98,7 +98,10 @@ class Stack:
     workbench_session_secret: str = "local-demo-session-key-not-for-production"
     # The local stack is for demos and tests: its workbench lets anyone sign in as any body (docs/workbench.md).
     workbench_demo_sign_in: bool = True
-    broker: LocalKafka | None = None
+    # 1: a single local broker (the default); 3: a local three-node cluster (RF 3, min.insync.replicas 2).
+    brokers: int = 1
+    broker_host: str = "127.0.0.1"  # the address the broker's client listeners bind and advertise
+    broker: LocalKafka | LocalKafkaCluster | None = None
     extra_env: dict[str, str] = field(default_factory=dict)  # more LIANDONG_* settings for every process
     # Pass the environment's own LIANDONG_* variables on (make run); the test fixtures turn it off to be hermetic.
     inherit_settings: bool = True
@@ -158,7 +161,13 @@ class Stack:
     def start_broker(self, port: int = 0) -> None:
         if self.bootstrap_servers:
             return
-        self.broker = LocalKafka(self.run_dir / "kafka", port=port or free_port(), controller_port=free_port())
+        if self.brokers == 1:
+            self.broker = LocalKafka(self.run_dir / "kafka", port=port or free_port(), controller_port=free_port(),
+                                     host=self.broker_host)
+        else:
+            self.broker = LocalKafkaCluster(self.run_dir / "kafka-cluster", size=self.brokers,
+                                            ports=[port] + [free_port() for _ in range(self.brokers - 1)]
+                                            if port else [], host=self.broker_host)
         self.broker.start()
         self.bootstrap_servers = self.broker.bootstrap_servers
 

@@ -9,20 +9,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 
-from deploy.kafka.local_kafka import free_port
+from deploy.kafka.local_kafka import LocalKafkaCluster, free_port
 from deploy.local_stack import ManagedProcess, Stack
 from faults import poison
 from faults.history import History, case_event_ids, case_events, feed_leaks, read_tolerant
 from faults.load import Driver, Planned, days_ago, plan_day, skew
+from faults.netns import NetworkNamespace
 from schemas.api import FindingSubmission
 from schemas.events import CaseTransitioned, ReferralIssued, ResponseRejected
 from services.common.envelope import encode
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FINDINGS, REFERRAL_RESPONSES
+from services.info_share.rebuild import rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
 from services.patrol.domain.access import Principal
@@ -54,6 +57,8 @@ class Context:
     started: list[ManagedProcess] = field(default_factory=list)
     web_ports: dict[str, int] = field(default_factory=dict)
     day: int = 0
+    netns: NetworkNamespace | None = None  # the cluster run's network namespace (faults/netns.py), where made
+    small_disk: Path | None = None  # a cluster node's data directory on a small loop-mounted volume, where made
 
     @property
     def duration(self) -> float:
@@ -92,8 +97,14 @@ class Context:
         return self.stack.processes[name]
 
     def heal(self) -> list[str]:
-        """Restart any service that is not running; say which (and its exit status)."""
+        """Restart any service (and any cluster node) that is not running; say which (and its exit status)."""
         notes = []
+        broker = self.stack.broker
+        if isinstance(broker, LocalKafkaCluster):
+            for node in broker.nodes:
+                if node.running_pid() is None:
+                    notes.append(f"broker node {node.node_id} was not running; restarted")
+                    node.start()
         for name, managed in list(self.stack.processes.items()):
             code = managed.process.poll()
             if code is not None:
@@ -398,6 +409,72 @@ def clock_skew(ctx: Context, name: str) -> Outcome:
     return out
 
 
+def lose_patrol_store(ctx: Context, name: str) -> Outcome:
+    out = Outcome("patrol SIGKILLed mid-stream and its idempotency store deleted (the SQLite file, its WAL and "
+                  "shared memory), patrol restarted on an empty store; then every submission acknowledged before "
+                  "the loss sent again (the store no longer knows them, so patrol publishes them again; their "
+                  "finding ids are derived from reporter and client_report_id, and dispatch must decide each once)")
+    store = Path(ctx.stack.extra_env["LIANDONG_PATROL_STORE_URL"].removeprefix("sqlite:///"))
+    plan = ctx.plan()
+    before: list[str] = []
+
+    def inject() -> None:
+        before.extend(a.client_report_id for a in ctx.history.for_scenario(name))
+        ctx.proc("patrol").kill()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        ctx.start("patrol")
+    thread = ctx.driver.start(name, plan, ctx.duration)
+    ctx.wait_acked(name, len(plan) // 3)
+    inject()
+    thread.join()
+    known = set(before)
+    again = [Planned(p.item, p.violation) for p in plan
+             if p.item.body["client_report_id"] in known and not p.item.resend]
+    ids_before = {a.client_report_id: a.finding_id for a in ctx.history.for_scenario(name)}
+    ctx.driver.run(name, again, ctx.duration)
+    answers = [a for a in ctx.history.for_scenario(name) if a.client_report_id in known]
+    new_ids = {a.finding_id for a in answers} - set(ids_before.values())
+    out.extra["acknowledged_before_the_loss"] = len(known)
+    out.extra["sent_again"] = len(again)
+    out.extra["answered_with_a_new_finding_id"] = len(new_ids)
+    out.notes.append(f"{len(again)} acknowledged submissions sent again after the loss; {len(new_ids)} got a "
+                     "finding id other than their first answer's")
+    statuses = dict(ctx.history.statuses[name])
+    out.extra["http_statuses"] = statuses
+    return out
+
+
+def lose_register_db(ctx: Context, name: str) -> Outcome:
+    out = Outcome("the register's database lost mid-stream: the info_share worker and API SIGKILLed, the SQLite "
+                  "file (with its WAL and shared memory) deleted; the register rebuilt from the topics "
+                  "(services.info_share.rebuild, the documented recovery) while findings keep arriving; worker and "
+                  "API restarted on it")
+    database = Path(ctx.stack.database_url.removeprefix("sqlite:///"))
+    rebuilt: list[Any] = []
+
+    def inject() -> None:
+        ctx.proc(INFO_SHARE).kill()
+        ctx.proc("info-share-api").kill()
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink(missing_ok=True)
+        engine = make_engine(ctx.stack.database_url)
+        try:
+            began = time.monotonic()
+            rebuilt.append(rebuild(engine, bootstrap_servers=ctx.bootstrap, topic_prefix=ctx.prefix))
+            out.extra["rebuild_seconds"] = round(time.monotonic() - began, 1)
+        finally:
+            engine.dispose()
+        ctx.start(INFO_SHARE)
+        ctx.start("info-share-api")
+    _mid_stream(ctx, name, inject)
+    if rebuilt:
+        report = rebuilt[0]
+        out.extra["rebuild"] = {"applied": report.applied, "duplicates": report.duplicates,
+                                "orphans": report.orphans, "not_applicable": report.not_applicable}
+    return out
+
+
 SCENARIOS: list[tuple[str, Scenario]] = [
     ("sigkill_dispatch", sigkill_dispatch),
     ("sigterm_dispatch", sigterm_dispatch),
@@ -408,6 +485,8 @@ SCENARIOS: list[tuple[str, Scenario]] = [
     ("replay_from_zero", replay_from_zero),
     ("redelivery_out_of_order", redelivery_out_of_order),
     ("clock_skew", clock_skew),
+    ("lose_patrol_store", lose_patrol_store),
+    ("lose_register_db", lose_register_db),
 ]
 
 __all__ = ["SCENARIOS", "Context", "Outcome", "read_tolerant"]

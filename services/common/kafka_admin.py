@@ -1,4 +1,10 @@
-"""Create the declared topics (the broker never auto-creates them); idempotent, safe to run on every start."""
+"""Create the declared topics (the broker never auto-creates them); idempotent, safe to run on every start.
+
+Topics take their replication from the cluster: no replication factor is sent (``-1``), so the broker's
+``default.replication.factor`` applies, and ``min.insync.replicas`` is the broker's too — 1 on the single local
+broker, 3 and 2 on the three-node cluster (deploy/kafka/local_kafka.py). A cluster missing a node then refuses to
+create a topic rather than making one with fewer replicas.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +50,7 @@ def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec
     admin = _admin(bootstrap_servers, timeout_seconds, security or {})
     try:
         existing = set(admin.list_topics())
-        missing = {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}
+        missing = {name: _new_topic(spec)
                    for name, spec in wanted.items() if name not in existing}
         if missing:
             # Another process may create one in between: same declaration, nothing to do.
@@ -54,6 +60,11 @@ def ensure_topics(bootstrap_servers: str, prefix: str, specs: Iterable[TopicSpec
     finally:
         admin.close()
     return sorted(wanted)
+
+
+def _new_topic(spec: TopicSpec) -> dict[str, Any]:
+    # replication_factor -1: the cluster's default.replication.factor (CreateTopics v4+, Kafka 2.4+).
+    return {"num_partitions": spec.partitions, "replication_factor": -1, "configs": spec.configs}
 
 
 def body_topics(body_ids: Iterable[str], prefix: str) -> list[tuple[str, TopicSpec]]:
@@ -100,7 +111,7 @@ class TopicCreator:
         if name not in self._known:
             with contextlib.suppress(TopicAlreadyExistsError):
                 self._admin.create_topics(
-                    {name: {"num_partitions": spec.partitions, "replication_factor": 1, "configs": spec.configs}},
+                    {name: _new_topic(spec)},
                     timeout_ms=int(self._timeout_seconds * 1000), wait_for_metadata=True)
             _check_partitions(self._admin, {name: spec})
             self._known.add(name)

@@ -27,7 +27,8 @@ class TopicSpec:
         return f"{prefix}.{self.suffix}"
 
 
-KEEP_FOREVER = {"retention.ms": "-1", "min.insync.replicas": "1"}
+# min.insync.replicas is not set here: every topic takes the cluster's (services/common/kafka_admin.py).
+KEEP_FOREVER = {"retention.ms": "-1"}
 
 FINDINGS = TopicSpec(
     "findings", DEDUP_PARTITIONS, "dedup group of the finding's category",

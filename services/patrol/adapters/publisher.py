@@ -72,7 +72,12 @@ class FindingPublisher:
 
     async def publish_many(self, records: Sequence[Record]) -> list[Ack | BrokerUnavailable]:
         """Send all, then wait for every acknowledgement; each record gets its Ack or its failure."""
-        producer = await self._ready_producer()
+        try:
+            producer = await self._ready_producer()
+        except BrokerUnavailable as exc:
+            # Not connected (a cluster node refusing the topic lookup, say): nothing sent, every record answered
+            # with the failure (a 503 to the client), never an exception out of the request.
+            return [exc for _ in records]
         try:
             futures = [await producer.send(self._topic, r.value, key=r.key, headers=r.headers) for r in records]
         except KafkaError as exc:
