@@ -271,7 +271,9 @@ class Referral:
             raise IllegalTransition(f"an action received at {at.isoformat()} predates the referral "
                                     f"(issued {self.issued_at.isoformat()})", Refusal.INVALID)
         if stated_at is not None:
-            if stated_at < self.issued_at:
+            # Stated times often come in whole seconds (Open311's updated_datetime, a form's clock): one in the
+            # second the referral was issued is not before it, even if it reads a fraction earlier.
+            if stated_at < self.issued_at.replace(microsecond=0):
                 raise IllegalTransition(f"stated_at {stated_at.isoformat()} is before the referral was issued "
                                         f"({self.issued_at.isoformat()})", Refusal.INVALID)
             if stated_at > at + STATED_AT_FUTURE_SKEW:

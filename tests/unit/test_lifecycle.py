@@ -330,3 +330,12 @@ def test_backdated_and_future_stated_times_are_refused() -> None:
     assert r.state is State.ISSUED and not r.history
     accepted = r.handle(Action.ACCEPT, BODY, at=at(1), stated_at=at(0.5))
     assert accepted.stated_at == at(0.5)
+
+
+def test_a_stated_time_in_whole_seconds_within_the_issue_second_is_accepted() -> None:
+    issued = ISSUED + timedelta(microseconds=730_000)
+    r = Referral.issue(case_id="case-1", body_id=BODY, township_body_id=TOWNSHIP, attempt=1, issued_at=issued)
+    with pytest.raises(IllegalTransition, match="before the referral was issued"):
+        r.handle(Action.ACCEPT, BODY, at=issued + timedelta(minutes=1), stated_at=ISSUED - timedelta(seconds=1))
+    accepted = r.handle(Action.ACCEPT, BODY, at=issued + timedelta(minutes=1), stated_at=ISSUED)
+    assert accepted.stated_at == ISSUED and r.state is State.ACCEPTED
