@@ -206,7 +206,8 @@ class Stack:
 
     def start_info_share_worker(self) -> ManagedProcess:
         return self.start_process(
-            "info-share-worker", ["-m", "services.info_share.worker", "--web-port", str(self.info_share_web_port)],
+            "info-share-worker",
+            ["-m", "services.info_share.entrypoints.worker", "--web-port", str(self.info_share_web_port)],
             http_ok(f"http://127.0.0.1:{self.info_share_web_port}/metrics"))
 
     def start_info_share_api(self) -> ManagedProcess:

@@ -16,10 +16,10 @@ from services.common.deadlines import DeadlinePolicy
 from services.common.envelope import PoisonEvent, decode
 from services.common.privacy import PiiKind, find_personal_data
 from services.common.topics import CASE_EVENTS, FEED, FINDINGS, referrals_topic
-from services.info_share.rebuild import rebuild
-from services.info_share.register.database import make_engine
-from services.info_share.register.snapshot import first_difference, snapshot
-from services.info_share.verify_ledger import verify
+from services.info_share.adapters.register.database import make_engine
+from services.info_share.adapters.register.snapshot import first_difference, snapshot
+from services.info_share.entrypoints.cli_rebuild import rebuild
+from services.info_share.entrypoints.cli_verify_ledger import verify
 from tests.dispatch_fixtures import decisions
 from tests.topic_reader import read_records
 

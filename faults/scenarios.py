@@ -25,9 +25,9 @@ from schemas.api import FindingSubmission
 from schemas.events import CaseTransitioned, ReferralIssued, ResponseRejected
 from services.common.envelope import encode
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FINDINGS, REFERRAL_RESPONSES
-from services.info_share.rebuild import rebuild
-from services.info_share.register.database import make_engine
-from services.info_share.register.snapshot import first_difference, snapshot
+from services.info_share.adapters.register.database import make_engine
+from services.info_share.adapters.register.snapshot import first_difference, snapshot
+from services.info_share.entrypoints.cli_rebuild import rebuild
 from services.patrol.domain.access import Principal
 from services.patrol.domain.intake import build_finding
 from services.reference.loader import ReferenceData
@@ -448,8 +448,8 @@ def lose_patrol_store(ctx: Context, name: str) -> Outcome:
 def lose_register_db(ctx: Context, name: str) -> Outcome:
     out = Outcome("the register's database lost mid-stream: the info_share worker and API SIGKILLed, the SQLite "
                   "file (with its WAL and shared memory) deleted; the register rebuilt from the topics "
-                  "(services.info_share.rebuild, the documented recovery) while findings keep arriving; worker and "
-                  "API restarted on it")
+                  "(services.info_share.entrypoints.cli_rebuild, the documented recovery) while findings keep "
+                  "arriving; worker and API restarted on it")
     database = Path(ctx.stack.database_url.removeprefix("sqlite:///"))
     rebuilt: list[Any] = []
 

@@ -318,7 +318,7 @@ class FeedEntry(WireModel):
     ledger_hash: str | None = Field(
         None, pattern="^[0-9a-f]{64}$",
         description="The ledger entry's chain hash: compare a kept copy with GET /v1/ledger/head and /v1/ledger/links "
-                    "(python -m services.info_share.verify_feed)")
+                    "(python -m services.info_share.entrypoints.cli_verify_feed)")
     prev_hash: str | None = Field(None, pattern="^[0-9a-f]{64}$",
                                   description="The chain hash of the entry before (64 zeros for the first)")
 

@@ -22,11 +22,11 @@ from deploy.kafka.local_kafka import free_port
 from services.common.audit import AuditEntry, MemoryAuditLog
 from services.common.http_server import server_options
 from services.common.polling import poll_until
-from services.info_share.api import create_app as create_info_share_app
+from services.info_share.adapters.register.database import make_engine, migrate, session_factory
 from services.info_share.auth import issue_token as issue_info_share_token
-from services.info_share.register.database import make_engine, migrate, session_factory
 from services.info_share.service import Register as InfoShareRegister
 from services.info_share.settings import InfoShareApiSettings
+from services.info_share.wiring import create_app as create_info_share_app
 from services.patrol.api import create_app as create_patrol_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story

@@ -7,9 +7,9 @@ import argparse
 import uvicorn
 
 from services.common.http_server import server_options
-from services.info_share.api import create_app
-from services.info_share.register.database import make_engine, migrate
+from services.info_share.adapters.register.database import make_engine, migrate
 from services.info_share.settings import InfoShareApiSettings
+from services.info_share.wiring import create_app
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from dataclasses import replace
 from typing import Any
 
 from schemas.events import FeedEntry, RelatedCase
+from services.info_share.adapters.register.tables import LedgerRow
 from services.info_share.domain.audience import Audience
-from services.info_share.register.tables import LedgerRow
-from services.info_share.views import Renderer, known_values
+from services.info_share.domain.views import Renderer, known_values
 from services.reference.loader import ReferenceData
 
 EVENT_WORDS = {

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import text
 
-from services.info_share.register.database import make_engine, migrate
+from services.info_share.adapters.register.database import make_engine, migrate
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from services.info_share.api import create_app as create_info_share_app
 from services.info_share.settings import InfoShareApiSettings
+from services.info_share.wiring import create_app as create_info_share_app
 from tests.patrol_fixtures import JWT_SECRET, PatrolHarness
 
 pytestmark = pytest.mark.integration

@@ -12,11 +12,11 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
-from services.info_share.api import create_app
+from services.info_share.adapters.register.database import make_engine, migrate, session_factory
 from services.info_share.auth import issue_token
-from services.info_share.register.database import make_engine, migrate, session_factory
 from services.info_share.service import Register
 from services.info_share.settings import InfoShareApiSettings
+from services.info_share.wiring import create_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import (
     AGENCY,

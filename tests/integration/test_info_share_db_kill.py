@@ -1,9 +1,9 @@
 """Issue 7: kill the info-share worker's database connections, several times, while it projects case events into
 PostgreSQL; the register catches up with no gaps or repeats.
 
-The real worker process (``python -m services.info_share.worker``) consumes a day of case events made by dispatch's
-own service layer (redeliveries included, as dispatch re-emits for a re-sent finding) while a thread publishes them
-in chunks. Meanwhile the test terminates every backend of the register database from the server side
+The real worker process (``python -m services.info_share.entrypoints.worker``) consumes a day of case events made by
+dispatch's own service layer (redeliveries included, as dispatch re-emits for a re-sent finding) while a thread
+publishes them in chunks. Meanwhile the test terminates every backend of the register database from the server side
 (``pg_terminate_backend``, as an administrator, a failover or a connection-killing proxy would). The documented
 failure policy is: database unavailable → retried with backoff, nothing skipped; an unexpected error → exit 70
 without committing, read again after a restart. Should the worker exit, it is restarted, as a supervisor would, and
@@ -33,10 +33,10 @@ from services.common.kafka_admin import ensure_topics
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
 from services.dispatch.service import Dispatcher, Outgoing
 from services.dispatch.worker import TABLE_NAMES
-from services.info_share.rebuild import RebuildReport, rebuild
-from services.info_share.register.database import make_engine
-from services.info_share.register.snapshot import first_difference, snapshot
-from services.info_share.verify_ledger import verify
+from services.info_share.adapters.register.database import make_engine
+from services.info_share.adapters.register.snapshot import first_difference, snapshot
+from services.info_share.entrypoints.cli_rebuild import RebuildReport, rebuild
+from services.info_share.entrypoints.cli_verify_ledger import verify
 from tests.databases import fresh_postgres_database
 from tests.dispatch_fixtures import REFERENCE, sample_findings
 from tests.stack_fixtures import StackFactory

@@ -13,10 +13,10 @@ import pytest
 from pydantic import SecretStr
 
 from services.common.polling import poll_until
-from services.info_share.api import create_app
-from services.info_share.register.database import make_engine, migrate, session_factory
+from services.info_share.adapters.register.database import make_engine, migrate, session_factory
 from services.info_share.service import Register
 from services.info_share.settings import InfoShareApiSettings
+from services.info_share.wiring import create_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story, register_url  # noqa: F401 - fixture
 from tests.served_apps import serving

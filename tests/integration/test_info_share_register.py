@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
 from schemas.events import RelatedCase
-from services.info_share.queries import related_cases
-from services.info_share.register.database import LegacySchema, make_engine, migrate, session_factory
-from services.info_share.register.projection import NotApplicable, apply_event
-from services.info_share.register.snapshot import snapshot
-from services.info_share.register.tables import (
+from services.info_share.adapters.queries import related_cases
+from services.info_share.adapters.register.database import LegacySchema, make_engine, migrate, session_factory
+from services.info_share.adapters.register.projection import NotApplicable, apply_event
+from services.info_share.adapters.register.snapshot import snapshot
+from services.info_share.adapters.register.tables import (
     Base,
     CaseLinkRow,
     CasePartyRow,
@@ -27,8 +27,8 @@ from services.info_share.register.tables import (
     ReportRow,
     TransitionRow,
 )
-from services.info_share.verify_ledger import main as verify_main
-from services.info_share.verify_ledger import verify
+from services.info_share.entrypoints.cli_verify_ledger import main as verify_main
+from services.info_share.entrypoints.cli_verify_ledger import verify
 from tests.info_share_fixtures import (
     OTHER_TEAM,
     OTHER_TOWNSHIP,

@@ -21,14 +21,14 @@ from schemas.events import FeedEntry, WireModel
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
+from services.info_share.adapters.register.database import make_engine
+from services.info_share.adapters.register.snapshot import first_difference, snapshot
+from services.info_share.adapters.register.tables import LedgerRow
 from services.info_share.domain.ledger import chain_hash
-from services.info_share.rebuild import main as rebuild_main
-from services.info_share.rebuild import rebuild
-from services.info_share.register.database import make_engine
-from services.info_share.register.snapshot import first_difference, snapshot
-from services.info_share.register.tables import LedgerRow
-from services.info_share.verify_feed import main as verify_feed_main
-from services.info_share.verify_ledger import verify
+from services.info_share.entrypoints.cli_rebuild import main as rebuild_main
+from services.info_share.entrypoints.cli_rebuild import rebuild
+from services.info_share.entrypoints.cli_verify_feed import main as verify_feed_main
+from services.info_share.entrypoints.cli_verify_ledger import verify
 from tests.info_share_fixtures import (
     FAR_POINT,
     FAR_TOWNSHIP,

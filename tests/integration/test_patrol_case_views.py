@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from schemas.events import CaseTransitioned, ReferralAction, WireModel
 from services.common.deadlines import DeadlinePolicy
-from services.info_share.register.database import make_engine as register_engine
-from services.info_share.register.database import migrate as migrate_register
-from services.info_share.register.database import session_factory
-from services.info_share.register.tables import CaseRow, ReferralRow, ReportRow
+from services.info_share.adapters.register.database import make_engine as register_engine
+from services.info_share.adapters.register.database import migrate as migrate_register
+from services.info_share.adapters.register.database import session_factory
+from services.info_share.adapters.register.tables import CaseRow, ReferralRow, ReportRow
 from services.info_share.service import Register
 from services.patrol.adapters.case_views.store import CaseViewStore, SqlCaseLookup, make_engine, migrate
 from services.patrol.domain.case_view import NotApplicable

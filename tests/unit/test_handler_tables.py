@@ -1,7 +1,7 @@
 """Every case event kind has exactly one handler in each projection of the case events."""
 
 from schemas.events import CASE_EVENT_MODELS, CaseOpened
-from services.info_share.register import projection
+from services.info_share.adapters.register import projection
 from services.patrol.domain import case_view
 
 

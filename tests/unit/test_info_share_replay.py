@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.info_share.replay import Positioned, plan
+from services.info_share.adapters.replay import Positioned, plan
 from tests.info_share_fixtures import Story, orphan_rejection
 
 

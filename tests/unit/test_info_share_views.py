@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 from schemas.events import FeedEntry
 from services.common.privacy import PiiKind
+from services.info_share.adapters.register.tables import LedgerRow, ReportRow
 from services.info_share.domain.audience import Audience
+from services.info_share.domain.views import CASE, REPORT, TIMELINE, Renderer, known_values, timeline_facts
 from services.info_share.feed import feed_entry
-from services.info_share.register.tables import LedgerRow, ReportRow
-from services.info_share.views import CASE, REPORT, TIMELINE, Renderer, known_values, timeline_facts
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import MOBILE, NAME, REPORTER, RESIDENT_ID, RESIDENT_ID_2, Story, leaks
 

@@ -38,7 +38,7 @@ def test_the_stack_has_every_part() -> None:
     assert command("patrol").startswith("python -m services.patrol --host 0.0.0.0")
     assert command("dispatch").startswith("python -m services.dispatch")
     assert SERVICES["dispatch"]["deploy"]["replicas"] == 3
-    assert command("info-share-worker").startswith("python -m services.info_share.worker")
+    assert command("info-share-worker").startswith("python -m services.info_share.entrypoints.worker")
     assert command("info-share-api").startswith("python -m services.info_share --host 0.0.0.0")
     assert command("lag-exporter").startswith("python -m services.monitor --host 0.0.0.0")
     assert "from services.common.kafka_admin import ensure_topics" in command("topic-init")

@@ -9,7 +9,7 @@ import pytest
 from schemas.events import ReferralOutcome, ReturnReason
 from services.common.lifecycle import Action
 from services.info_share.auth import AuthError, caller_from_work_order_key, parse_work_order_keys
-from services.info_share.open311_updates import STATUS_STEPS, _details
+from services.info_share.entrypoints.open311_updates import STATUS_STEPS, _details
 
 AT = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
 

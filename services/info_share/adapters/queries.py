@@ -15,17 +15,18 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
-from services.info_share.domain import evaluation, geo
-from services.info_share.domain.audience import PartyRole
-from services.info_share.domain.ledger import GENESIS_HASH
-from services.info_share.register.tables import (
+from services.info_share.adapters.register.tables import (
     CaseLinkRow,
     CasePartyRow,
     CaseRow,
     LedgerRow,
     ReferralRow,
     ReportRow,
+    TransitionRow,
 )
+from services.info_share.domain import evaluation, geo
+from services.info_share.domain.audience import PartyRole
+from services.info_share.domain.ledger import GENESIS_HASH
 from services.reference.loader import ReferenceData
 
 OPEN_EXCLUDED_STATUSES = ("closed",)
@@ -287,3 +288,10 @@ def ledger_links(session: Session, *, after: int, limit: int) -> list[tuple[int,
     rows = session.execute(select(LedgerRow.sequence, LedgerRow.prev_hash, LedgerRow.hash)
                            .where(LedgerRow.sequence > after).order_by(LedgerRow.sequence).limit(limit))
     return [(int(s), str(p), str(h)) for s, p, h in rows]
+
+
+def transitions(db: Session, *, case_id: str, referral_id: str | None = None) -> list[TransitionRow]:
+    query = select(TransitionRow).where(TransitionRow.case_id == case_id)
+    if referral_id is not None:
+        query = query.where(TransitionRow.referral_id == referral_id)
+    return list(db.scalars(query.order_by(TransitionRow.sequence)))

@@ -19,7 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from schemas.events import CASE_EVENT_MODELS, FeedEntry
 from services.common.envelope import PoisonEvent, decode
-from services.info_share.register.projection import CaseEvent
+from services.info_share.adapters.register.projection import CaseEvent
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
-"""Bring the register's schema up to date: python -m services.info_share.migrate [--database-url URL]."""
+"""Bring the register's schema up to date:
+python -m services.info_share.entrypoints.cli_migrate [--database-url URL]."""
 
 from __future__ import annotations
 
 import argparse
 
-from services.info_share.register.database import make_engine, migrate
+from services.info_share.adapters.register.database import make_engine, migrate
 from services.info_share.settings import InfoShareSettings
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from services.info_share.register.tables import Base
+from services.info_share.adapters.register.tables import Base
 
 Snapshot = dict[str, list[dict[str, Any]]]
 

@@ -12,14 +12,10 @@ id for the update and may be used once: a repeated one is refused (409), and nev
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures.
 
-import inspect
-from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import FastAPI, Form, Request
-from fastapi.exception_handlers import request_validation_exception_handler
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime
 from sqlalchemy import select
@@ -29,9 +25,11 @@ from schemas.events import Channel, ReferralOutcome, ReturnReason
 from services.common.lifecycle import Action
 from services.common.principal import Principal
 from services.common.responses import response_id_for
-from services.info_share.actions import EARLIEST, LATEST, ActionDesk, ActionDetails, Refused, Verdict
+from services.info_share.adapters.register.tables import ReferralRow, ReportRow
 from services.info_share.auth import AuthError, caller_from_work_order_key
-from services.info_share.register.tables import ReferralRow, ReportRow
+from services.info_share.entrypoints.deps import State as AppState
+from services.info_share.entrypoints.errors import refuse
+from services.info_share.service import EARLIEST, LATEST, ActionDesk, ActionDetails, Refused, Verdict
 
 # mySociety's update statuses → the lifecycle step they report, and its default detail. A system's own
 # ``external_status_code`` may refine it: an outcome for a result (penalty_decided, rectified, no_violation,
@@ -53,78 +51,66 @@ def update_key(update_id: str) -> str:
     return f"open311-update:{update_id}"
 
 
-def add_open311_update_routes(app: FastAPI, *, sessions: sessionmaker[Session], desk: ActionDesk,
-                              keys: dict[str, Principal],
-                              refuse: Callable[[Request, int, str, str, dict[str, str]], JSONResponse]) -> None:
+router = APIRouter(tags=["open311"])
 
-    def refused(request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
-                ) -> JSONResponse:
-        audited = refuse(request, status, error, detail, headers or {})  # audited as every refusal is
-        return JSONResponse([{"code": status, "description": detail}], status_code=status,
-                            headers={k: v for k, v in audited.headers.items()
-                                     if k.lower() in ("x-request-id", "retry-after")})
 
-    answer_invalid = app.exception_handlers.get(RequestValidationError, request_validation_exception_handler)
+def refused(request: Request, status: int, error: str, detail: str, headers: dict[str, str] | None = None
+            ) -> JSONResponse:
+    audited = refuse(request, status, error, detail, headers or {})  # audited as every refusal is
+    return JSONResponse([{"code": status, "description": detail}], status_code=status,
+                        headers={k: v for k, v in audited.headers.items()
+                                 if k.lower() in ("x-request-id", "retry-after")})
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, exc: RequestValidationError) -> Any:
-        if not request.url.path.startswith("/open311/"):
-            answered = answer_invalid(request, exc)  # the API's own answer (values never echoed)
-            return (await answered) if inspect.isawaitable(answered) else answered
-        # Open311 answers bad input with 400 and a list of {code, description}, one per problem.
-        problems = [f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors()]
-        audited = refuse(request, 400, "invalid", "; ".join(problems), {})
-        return JSONResponse([{"code": 400, "description": problem} for problem in problems], status_code=400,
-                            headers={"X-Request-ID": audited.headers["X-Request-ID"]})
 
-    @app.post("/open311/v2/servicerequestupdates.json", tags=["open311"],
-              responses={400: {"description": "a field is missing or not understood"},
-                         403: {"description": "invalid api_key, or not the key's body's referral (audited)"},
-                         404: {"description": "no such service request"},
-                         409: {"description": "update_id used before, or the referral's state does not allow it"},
-                         503: {"description": "the broker did not take it; retry later with the same update_id"}})
-    async def post_update(
-        request: Request,
-        api_key: Annotated[str, Form(max_length=256)],
-        service_request_id: Annotated[str, Form(min_length=1, max_length=64)],
-        update_id: Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")],
-        updated_datetime: Annotated[AwareDatetime, Form()],
-        status: Annotated[str, Form(max_length=40)],
-        description: Annotated[str | None, Form(max_length=2000)] = None,
-        external_status_code: Annotated[str | None, Form(max_length=40)] = None,
-        media_url: Annotated[str | None, Form(max_length=1000, pattern=r"^https?://")] = None,
-    ) -> JSONResponse:
-        """Report one change of a work order: ``status`` (investigating, action_scheduled → 签收; in_progress →
-        办理中; fixed, closed, no_further_action → 处理反馈; not_councils_responsibility, internal_referral → 退回),
-        refined by ``external_status_code`` (an outcome or a return reason). The body acting is the one the api_key
-        names; the action's time is liandong's receive time, ``updated_datetime`` is recorded as stated."""
-        try:
-            who = caller_from_work_order_key(api_key, keys)
-        except AuthError as exc:
-            return refused(request, exc.status, "forbidden", exc.reason)
-        request.state.caller = who
-        if not EARLIEST <= updated_datetime <= LATEST:
-            return refused(request, 400, "invalid", f"updated_datetime must be between {EARLIEST.year} and "
-                                                    f"{LATEST.year}")
-        step = STATUS_STEPS.get(status)
-        if step is None:
-            return refused(request, 400, "invalid", f"status {status!r} names no step of a referral; one of "
-                                                    f"{', '.join(sorted(STATUS_STEPS))}")
-        action, default = step
-        try:
-            details = _details(action, default, external_status_code, description, media_url, updated_datetime)
-        except ValueError as exc:
-            return refused(request, 400, "invalid", str(exc))
-        try:
-            referral_id = _referral_of(sessions, service_request_id, who)
-            if _update_id_used(desk, who, referral_id, update_id):
-                return refused(request, 409, "conflict", f"update_id {update_id} was used before")
-            verdict = await desk.act(who, referral_id, action, details, key=update_key(update_id),
-                                     channel=Channel.OPEN311)
-        except Refused as exc:
-            return refused(request, 400 if exc.status == 422 else exc.status, exc.error, exc.detail,
-                           {"Retry-After": "1"} if exc.status == 503 else None)
-        return _as_open311(verdict)
+@router.post("/open311/v2/servicerequestupdates.json",
+             responses={400: {"description": "a field is missing or not understood"},
+                        403: {"description": "invalid api_key, or not the key's body's referral (audited)"},
+                        404: {"description": "no such service request"},
+                        409: {"description": "update_id used before, or the referral's state does not allow it"},
+                        503: {"description": "the broker did not take it; retry later with the same update_id"}})
+async def post_update(
+    request: Request,
+    parts: AppState,
+    api_key: Annotated[str, Form(max_length=256)],
+    service_request_id: Annotated[str, Form(min_length=1, max_length=64)],
+    update_id: Annotated[str, Form(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")],
+    updated_datetime: Annotated[AwareDatetime, Form()],
+    status: Annotated[str, Form(max_length=40)],
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+    external_status_code: Annotated[str | None, Form(max_length=40)] = None,
+    media_url: Annotated[str | None, Form(max_length=1000, pattern=r"^https?://")] = None,
+) -> JSONResponse:
+    """Report one change of a work order: ``status`` (investigating, action_scheduled → 签收; in_progress →
+    办理中; fixed, closed, no_further_action → 处理反馈; not_councils_responsibility, internal_referral → 退回),
+    refined by ``external_status_code`` (an outcome or a return reason). The body acting is the one the api_key
+    names; the action's time is liandong's receive time, ``updated_datetime`` is recorded as stated."""
+    try:
+        who = caller_from_work_order_key(api_key, parts.work_order_keys)
+    except AuthError as exc:
+        return refused(request, exc.status, "forbidden", exc.reason)
+    request.state.caller = who
+    if not EARLIEST <= updated_datetime <= LATEST:
+        return refused(request, 400, "invalid", f"updated_datetime must be between {EARLIEST.year} and "
+                                                f"{LATEST.year}")
+    step = STATUS_STEPS.get(status)
+    if step is None:
+        return refused(request, 400, "invalid", f"status {status!r} names no step of a referral; one of "
+                                                f"{', '.join(sorted(STATUS_STEPS))}")
+    action, default = step
+    try:
+        details = _details(action, default, external_status_code, description, media_url, updated_datetime)
+    except ValueError as exc:
+        return refused(request, 400, "invalid", str(exc))
+    try:
+        referral_id = _referral_of(parts.sessions, service_request_id, who)
+        if _update_id_used(parts.desk, who, referral_id, update_id):
+            return refused(request, 409, "conflict", f"update_id {update_id} was used before")
+        verdict = await parts.desk.act(who, referral_id, action, details, key=update_key(update_id),
+                                       channel=Channel.OPEN311)
+    except Refused as exc:
+        return refused(request, 400 if exc.status == 422 else exc.status, exc.error, exc.detail,
+                       {"Retry-After": "1"} if exc.status == 503 else None)
+    return _as_open311(verdict)
 
 
 def _details(action: Action, default: ReferralOutcome | ReturnReason | None, code: str | None,

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from services.common.deadlines import standing
 from services.common.identifiers import event_id_for
 from services.common.lifecycle import COORDINATION_ACTIONS, Action, State, allowed_from, expected_actor
-from services.info_share.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
-from services.info_share.views import matters
+from services.info_share.adapters.register.tables import CaseRow, LedgerRow, ReferralRow, ReportRow
+from services.info_share.domain.views import matters
 from services.reference.loader import ReferenceData
 
 # The words a handling unit's screen uses (12345 work orders, 數字城管).

@@ -1,4 +1,4 @@
-"""Verify the ledger's hash chain: python -m services.info_share.verify_ledger [--database-url URL].
+"""Verify the ledger's hash chain: python -m services.info_share.entrypoints.cli_verify_ledger [--database-url URL].
 
 Exit status 0 when every link holds (prints the head hash: keep it somewhere else — a chain alone cannot show that
 entries were cut off its end), 1 naming the first broken link otherwise.
@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from services.info_share.adapters.register.database import make_engine
+from services.info_share.adapters.register.tables import LedgerRow
 from services.info_share.domain.ledger import Link, Verdict, verify_chain
-from services.info_share.register.database import make_engine
-from services.info_share.register.tables import LedgerRow
 from services.info_share.settings import InfoShareSettings
 
 

@@ -1,7 +1,7 @@
 """Register tables. Rows are written only by ``projection.apply_event``; the ledger is the source of the feed.
 
 The schema is created and changed by Alembic (``register/migrations``), never by ``create_all``; a change here needs
-a new revision (``alembic -c services/info_share/register/alembic.ini revision --autogenerate -m ...``).
+a new revision (``alembic -c services/info_share/adapters/register/alembic.ini revision --autogenerate -m ...``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from services.info_share.register.types import UTCDateTime
+from services.info_share.adapters.register.types import UTCDateTime
 
 
 class Base(DeclarativeBase):

@@ -7,7 +7,7 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from services.info_share.register.tables import Base
+from services.info_share.adapters.register.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

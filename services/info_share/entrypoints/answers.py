@@ -10,12 +10,13 @@ from typing import Any
 from schemas.events import FeedEntry
 from services.common.principal import Principal
 from services.common.privacy import PiiKind
-from services.info_share import metrics, views
+from services.info_share import metrics
+from services.info_share.adapters.queries import CaseBundle
+from services.info_share.adapters.register.tables import CaseRow, LedgerRow, ReportRow
+from services.info_share.domain import views
 from services.info_share.domain.audience import Audience, audience_for
 from services.info_share.domain.evaluation import BodyFigures, TownshipFigures
 from services.info_share.feed import feed_entry
-from services.info_share.queries import CaseBundle
-from services.info_share.register.tables import CaseRow, LedgerRow, ReportRow
 from services.reference.loader import ReferenceData
 
 

@@ -23,9 +23,7 @@ from schemas.events import (
 from services.common.deadlines import extended_accept_by
 from services.common.lifecycle import CASE_CLOSED, CASE_OPEN, case_status_after, case_status_on_issue
 from services.common.projection import NotApplicable
-from services.info_share.domain.audience import PartyRole
-from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
-from services.info_share.register.tables import (
+from services.info_share.adapters.register.tables import (
     CaseLinkRow,
     CasePartyRow,
     CaseRow,
@@ -35,6 +33,8 @@ from services.info_share.register.tables import (
     ReportRow,
     TransitionRow,
 )
+from services.info_share.domain.audience import PartyRole
+from services.info_share.domain.ledger import GENESIS_HASH, chain_hash
 from services.reference.loader import township_office_id
 
 

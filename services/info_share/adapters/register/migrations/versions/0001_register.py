@@ -11,7 +11,7 @@ from alembic import op
 revision: str = "0001"
 down_revision: str | None = None
 
-# Stored as UTC (services.info_share.register.types.UTCDateTime converts on the way in and out).
+# Stored as UTC (services.info_share.adapters.register.types.UTCDateTime converts on the way in and out).
 TIME = sa.DateTime(timezone=True)
 
 

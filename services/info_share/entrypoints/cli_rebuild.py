@@ -1,5 +1,5 @@
-"""Rebuild the register from the topics: python -m services.info_share.rebuild [--database-url URL] [--drop]
-[--compare-with URL].
+"""Rebuild the register from the topics:
+python -m services.info_share.entrypoints.cli_rebuild [--database-url URL] [--drop] [--compare-with URL].
 
 Reads case-events (and the feed topic, for the ledger's order; see replay.py) from offset 0 up to their current end
 and applies them to an empty register with the same projection the worker uses. Stop the worker first, or rebuild
@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from services.common.topics import CASE_EVENTS, FEED
-from services.info_share import replay
-from services.info_share.register.database import drop_schema, make_engine, migrate, session_factory
-from services.info_share.register.projection import NotApplicable, apply_event, ledger_size
-from services.info_share.register.snapshot import first_difference, snapshot
+from services.info_share.adapters import replay
+from services.info_share.adapters.register.database import drop_schema, make_engine, migrate, session_factory
+from services.info_share.adapters.register.projection import NotApplicable, apply_event, ledger_size
+from services.info_share.adapters.register.snapshot import first_difference, snapshot
 from services.info_share.settings import InfoShareSettings
 
 

@@ -1,7 +1,8 @@
 """Check a kept copy of the feed against the ledger as info-share serves it now.
 
-    python -m services.info_share.verify_feed COPY [COPY …] --url http://127.0.0.1:8082
-    python -m services.info_share.verify_feed --topic liandong.feed --bootstrap-servers 127.0.0.1:9092 --url …
+    python -m services.info_share.entrypoints.cli_verify_feed COPY [COPY …] --url http://127.0.0.1:8082
+    python -m services.info_share.entrypoints.cli_verify_feed --topic liandong.feed \
+        --bootstrap-servers 127.0.0.1:9092 --url …
 
 A copy is what a consumer kept: pages of ``GET /v1/feed`` (JSON arrays, one or more per file), JSON lines of feed
 entries, or the records of the Kafka feed topic (read from the beginning with ``--topic``). Every entry carries its
@@ -28,8 +29,8 @@ from pydantic import ValidationError
 from schemas.api import LedgerHead, LedgerLink
 from schemas.events import FeedEntry
 from services.common.envelope import PoisonEvent, decode
+from services.info_share.adapters.replay import read_topic
 from services.info_share.domain.ledger import ChainLink, CopyVerdict, Head, check_copy
-from services.info_share.replay import read_topic
 
 LINKS_PAGE = 5000
 

@@ -10,7 +10,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.info_share.register.tables import Base
+from services.info_share.adapters.register.tables import Base
 
 HERE = Path(__file__).resolve().parent
 ALEMBIC_INI = HERE / "alembic.ini"
@@ -54,7 +54,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         if "ledger" in tables and "alembic_version" not in tables:
             raise LegacySchema(
                 f"{engine.url.render_as_string(hide_password=True)} has register tables made without migrations; "
-                "the register is a projection: drop it and run `python -m services.info_share.rebuild`")
+                "the register is a projection: drop it and run `python -m services.info_share.entrypoints.cli_rebuild`")
         config = alembic_config()
         config.attributes["connection"] = connection
         command.upgrade(config, revision)

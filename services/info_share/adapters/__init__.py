@@ -1,0 +1,1 @@
+"""Info-share I/O: the register (SQL), the action publisher and feed publisher (Kafka), the topic readers."""

@@ -1,0 +1,1 @@
+"""Info-share entry points: the HTTP routers, the feed worker and the command-line tools."""
