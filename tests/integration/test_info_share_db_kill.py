@@ -31,8 +31,8 @@ from schemas.events import FeedEntry
 from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
+from services.dispatch.entrypoints.worker import TABLE_NAMES
 from services.dispatch.service import Dispatcher, Outgoing
-from services.dispatch.worker import TABLE_NAMES
 from services.info_share.rebuild import RebuildReport, rebuild
 from services.info_share.register.database import make_engine
 from services.info_share.register.snapshot import first_difference, snapshot
