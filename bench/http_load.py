@@ -15,7 +15,7 @@ import uvloop
 
 from bench.machine import cpu_seconds
 from scripts.sample_day import PlannedSubmission
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
 from services.patrol.settings import PatrolSettings
 from services.reference.loader import load_reference_data
 

@@ -26,8 +26,8 @@ from schemas.events import FindingReported
 from services.common.envelope import Record, decode, encode
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import FINDINGS
+from services.dispatch.entrypoints.worker import TABLE_NAMES
 from services.dispatch.service import Dispatcher
-from services.dispatch.worker import TABLE_NAMES
 from services.reference.loader import load_reference_data
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile.md"

@@ -26,8 +26,9 @@ from bench.machine import rss_bytes
 from bench.stack import BenchStack
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import DEDUP_PARTITIONS
-from services.dispatch import state, worker
+from services.dispatch.adapters import state
 from services.dispatch.domain import dedup
+from services.dispatch.entrypoints import worker
 
 _REBUILT = re.compile(rb"dedup index rebuilt: (\d+) open cases in ([\d.]+)s")
 # The worker's log lines start with the local time: "[2026-11-27 10:33:43,115] [617] [INFO] ..."
@@ -87,7 +88,7 @@ async def _send(bootstrap_servers: str, group_prefix: str, records: Iterable[Enc
 
 
 def _dedup_records(rows: Iterable[dedup.Row]) -> Iterator[Encoded]:
-    # The tables' changelog format (services.dispatch.state): JSON key, JSON value, no headers.
+    # The tables' changelog format (services.dispatch.adapters.state): JSON key, JSON value, no headers.
     group = ""
     for row in rows:  # each case row comes before its membership rows
         assert row.value is not None
@@ -97,7 +98,7 @@ def _dedup_records(rows: Iterable[dedup.Row]) -> Iterator[Encoded]:
 
 
 def _full_state_records(cases: Iterable[national.CaseState]) -> Iterator[Encoded]:
-    # Encoded by the worker's own functions (services.dispatch.state): the bytes it writes itself.
+    # Encoded by the worker's own functions (services.dispatch.adapters.state): the bytes it writes itself.
     for case in cases:
         partition = partition_of(case.dedup_group)
         for row in case.rows:

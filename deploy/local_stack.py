@@ -199,9 +199,12 @@ class Stack:
                                   http_ok(f"http://127.0.0.1:{port}/metrics"))
 
     def start_relay(self, name: str = "relay", web_port: int = 0) -> ManagedProcess:
-        """The relay of the bodies' own responses topics onto referral-responses (services/dispatch/relay.py)."""
+        """The relay of the bodies' own responses topics onto referral-responses.
+
+        services/dispatch/entrypoints/relay.py.
+        """
         port = web_port or free_port()
-        return self.start_process(name, ["-m", "services.dispatch.relay", "--web-port", str(port)],
+        return self.start_process(name, ["-m", "services.dispatch.entrypoints.relay", "--web-port", str(port)],
                                   http_ok(f"http://127.0.0.1:{port}/metrics"))
 
     def start_info_share_worker(self) -> ManagedProcess:
@@ -215,9 +218,13 @@ class Stack:
                                   http_ok(f"http://127.0.0.1:{self.info_share_port}/healthz"))
 
     def start_patrol_case_views(self) -> ManagedProcess:
-        """Patrol's read-model worker: the case events into patrol's own case view (services/patrol/case_views.py)."""
+        """Patrol's read-model worker: the case events into patrol's own case view.
+
+        services/patrol/entrypoints/case_views.py.
+        """
         return self.start_process(
-            "patrol-case-views", ["-m", "services.patrol.case_views", "--web-port", str(self.case_views_web_port)],
+            "patrol-case-views",
+            ["-m", "services.patrol.entrypoints.case_views", "--web-port", str(self.case_views_web_port)],
             http_ok(f"http://127.0.0.1:{self.case_views_web_port}/metrics"))
 
     def start_patrol(self) -> ManagedProcess:
@@ -269,7 +276,7 @@ class Stack:
         """Every topic the stack's processes use — the core ones, each body's two, dispatch's changelogs — created
         and led before any process starts: on a busy machine a fresh broker may otherwise take longer to lead
         hundreds of new topics than dispatch's start allows (it fails reading their offsets)."""
-        from services.dispatch.worker import changelog_specs  # the worker's own names, not a copy of them
+        from services.dispatch.entrypoints.worker import changelog_specs  # the worker's own names, not a copy of them
         from services.reference.loader import load_reference_data
 
         extra = [*body_topics([b.body_id for b in load_reference_data().bodies()], self.topic_prefix),

@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 from deploy.local_stack import Stack
 from scripts.sample_day import PlannedSubmission
 from services.common.topics import FINDINGS
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
 from services.patrol.settings import PatrolSettings
 from services.reference.loader import load_reference_data
 

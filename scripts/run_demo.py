@@ -24,7 +24,7 @@ from scripts.sample_day import PlannedSubmission, sample_day
 from services.common.polling import poll_until
 from services.info_share.auth import issue_token as issue_info_share_token
 from services.info_share.settings import InfoShareApiSettings
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
 from services.patrol.settings import PatrolSettings
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data

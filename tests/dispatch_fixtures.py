@@ -28,8 +28,8 @@ from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, FINDINGS
 from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
+from services.dispatch.entrypoints.worker import TABLE_NAMES
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
-from services.dispatch.worker import TABLE_NAMES
 from services.patrol.domain.access import Principal
 from services.patrol.domain.intake import build_finding
 from services.reference.geography import random_point_in_county

@@ -20,10 +20,10 @@ from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
 from services.common.topics import FINDINGS
 from services.dispatch.service import Dispatcher
+from services.patrol.adapters.auth import issue_token
 from services.patrol.adapters.case_views.store import CaseViewStore, make_engine, migrate
-from services.patrol.api import create_app
-from services.patrol.auth import issue_token
 from services.patrol.settings import PatrolSettings
+from services.patrol.wiring import create_app
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.databases import fresh_postgres_database

@@ -27,7 +27,7 @@ from services.info_share.auth import issue_token as issue_info_share_token
 from services.info_share.service import Register as InfoShareRegister
 from services.info_share.settings import InfoShareApiSettings
 from services.info_share.wiring import create_app as create_info_share_app
-from services.patrol.api import create_app as create_patrol_app
+from services.patrol.wiring import create_app as create_patrol_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story
 from tests.patrol_fixtures import JWT_SECRET, CaseViews, PatrolHarness, patrol_settings

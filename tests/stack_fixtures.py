@@ -11,7 +11,7 @@ import pytest
 
 from deploy.local_stack import Stack
 from services.common.kafka_admin import delete_topics_with_prefixes
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
 from services.patrol.settings import PatrolSettings
 
 StackFactory = Callable[..., Stack]

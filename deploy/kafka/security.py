@@ -1,7 +1,7 @@
 """Users and ACLs for the secure local broker: each service and each receiving body gets only what it needs.
 
 A receiving body reads its own referrals topic with its own consumer group and writes only its own responses topic:
-the relay (services/dispatch/relay.py) republishes those as that body, so no body can write the internal
+the relay (services/dispatch/entrypoints/relay.py) republishes those as that body, so no body can write the internal
 referral-responses topic (no answer in another body's name, no forged deadline check). Patrol writes findings and,
 for Open311 updates, actions on referral-responses; the relay reads the bodies' responses topics and writes
 referral-responses; dispatch and info_share work under the deployment's topic prefix. Nothing else is allowed

@@ -91,7 +91,7 @@ def _check_partitions(admin: KafkaAdminClient, wanted: dict[str, TopicSpec]) -> 
 class TopicCreator:
     """Creates topics on demand over one long-lived admin connection (a new connection costs far more than a call).
 
-    Not thread-safe: give it a single worker thread (see services.dispatch.worker).
+    Not thread-safe: give it a single worker thread (see services.dispatch.entrypoints.worker).
     """
 
     def __init__(self, bootstrap_servers: str, security: dict[str, Any] | None = None,

@@ -57,7 +57,8 @@ REFERRALS_FAMILY = TopicSpec(
 )
 
 # One topic per receiving body for its answers: its credentials may write only there, so the topic a record came from
-# is who wrote it. The relay (services/dispatch/relay.py) republishes each action on referral-responses with that body.
+# is who wrote it. The relay (services/dispatch/entrypoints/relay.py) republishes each action on referral-responses
+# with that body.
 # LogAppendTime: the record's timestamp is the broker's, not whatever a body's producer claims.
 RESPONSES_FAMILY = TopicSpec(
     "responses", 1, "dedup group of the case (ReferralIssued.dedup_group)",

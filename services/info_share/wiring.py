@@ -74,5 +74,6 @@ def create_worker(settings: InfoShareSettings) -> faust.App:
     add_projection(app, raw_topic(app, CASE_EVENTS.name(settings.topic_prefix)), models=CASE_EVENT_MODELS,
                    apply=register.apply, outcome=lambda result: result.outcome,
                    dead_letters=DeadLetters(app, DEAD_LETTERS.name(settings.topic_prefix), "info_share", log),
-                   events=metrics.EVENTS_APPLIED, lag=metrics.FEED_LAG_MESSAGES, log=log, then=feed.publish)
+                   events=metrics.EVENTS_APPLIED, lag=metrics.FEED_LAG_MESSAGES, log=log,
+                   then=lambda result: feed.publish(result.entry, result.outcome))
     return app

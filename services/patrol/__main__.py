@@ -7,8 +7,8 @@ import argparse
 import uvicorn
 
 from services.common.http_server import server_options
+from services.patrol.entrypoints.workers import app_for_worker, prepare_workers
 from services.patrol.settings import PatrolSettings
-from services.patrol.workers import app_for_worker, prepare_workers
 
 # Set, not "auto": uvloop and httptools run the event loop and parse HTTP/1.1 in C (the pure-Python h11 parser and
 # asyncio loop cost ~0.4 ms of a single request's ~2 ms). Named here so that what serves patrol does not depend on
@@ -34,7 +34,7 @@ def main() -> None:
     # Each worker is a process of its own (spawned by uvicorn, which also restarts one that dies); they share the
     # listening socket, the idempotency store, the rate-limit buckets and the metrics (see workers.py).
     prepare_workers(settings)
-    uvicorn.run("services.patrol.workers:app_from_environment", factory=True, workers=workers,
+    uvicorn.run("services.patrol.entrypoints.workers:app_from_environment", factory=True, workers=workers,
                 **common)
 
 

@@ -16,7 +16,7 @@ from schemas.api import FindingSubmission
 from schemas.events import FindingReported
 from services.common.audit import AuditEntry, Who
 from services.common.envelope import Record, encode
-from services.patrol import metrics
+from services.patrol.adapters import metrics
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import masked_problems
 from services.patrol.domain.idempotency import KeyRecord, KeyState, StoreUnavailable, Verdict, decide

@@ -54,13 +54,13 @@ class PatrolSettings(BaseSettings):
     auth_failure_burst: int = 20
     auth_failures_per_minute: float = 10.0
     # Worker processes behind the port (python -m services.patrol); more than one shares the store, the rate limits
-    # and the metrics between them (services/patrol/workers.py).
+    # and the metrics between them (services/patrol/entrypoints/workers.py).
     patrol_workers: int = Field(default=1, ge=1)
     # Where the rate-limit buckets live when several processes must share them (set by the parent for its workers;
     # set it to share them between instances on one host). Empty: in this process's memory.
     rate_limit_state_dir: str = ""
     # Patrol's own read model of the case events (status lookups, Open311 GET), written by
-    # `python -m services.patrol.case_views`; the API only reads it.
+    # `python -m services.patrol.entrypoints.case_views`; the API only reads it.
     case_view_url: str = DEFAULT_CASE_VIEW_URL
     # Patrol's own idempotency records (client key -> fingerprint and answer); PostgreSQL when several instances run.
     patrol_store_url: str = "sqlite:///.run/patrol.db"

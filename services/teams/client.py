@@ -2,8 +2,8 @@
 
 The body is who the client is configured as. On a secured cluster its SASL credentials allow only its own referrals
 topic, its own consumer group and its own responses topic (deploy/kafka/security.py); the relay
-(services/dispatch/relay.py) republishes each answer on the internal topic *as the body whose topic it came from*,
-so a client cannot answer as another body whatever it writes in ``body_id``.
+(services/dispatch/entrypoints/relay.py) republishes each answer on the internal topic *as the body whose topic it
+came from*, so a client cannot answer as another body whatever it writes in ``body_id``.
 """
 
 from __future__ import annotations

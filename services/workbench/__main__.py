@@ -6,7 +6,7 @@ import argparse
 
 import uvicorn
 
-from services.workbench.bootstrap import bootstrap
+from services.workbench.wiring import bootstrap
 
 
 def main() -> None:

@@ -21,8 +21,8 @@ from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES
 from services.dispatch.domain.routing import route
+from services.dispatch.entrypoints.worker import changelog_topic
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE
-from services.dispatch.worker import changelog_topic
 from services.teams.client import ReferralClient
 from tests.dispatch_fixtures import (
     REFERENCE,

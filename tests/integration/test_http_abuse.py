@@ -23,7 +23,7 @@ import pytest
 from schemas.events import CaseOpened, FindingMerged
 from services.common.audit import AuditEntry
 from services.info_share.auth import issue_token as issue_info_share_token
-from services.patrol.auth import issue_token as issue_patrol_token
+from services.patrol.adapters.auth import issue_token as issue_patrol_token
 from services.patrol.domain.intake import finding_id_for
 from services.patrol.settings import PatrolSettings
 from tests.patrol_fixtures import (

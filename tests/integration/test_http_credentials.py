@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 from services.common.polling import poll_until
-from services.patrol.auth import issue_token as issue_patrol_token
+from services.patrol.adapters.auth import issue_token as issue_patrol_token
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
 from tests.served_apps import InfoShareServer, PatrolServer
 

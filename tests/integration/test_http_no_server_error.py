@@ -20,7 +20,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from services.patrol.auth import issue_token as issue_patrol_token
+from services.patrol.adapters.auth import issue_token as issue_patrol_token
 from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, submission
 from tests.served_apps import InfoShareServer, PatrolServer
 

@@ -31,8 +31,8 @@ from schemas.events import FeedEntry
 from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
+from services.dispatch.entrypoints.worker import TABLE_NAMES
 from services.dispatch.service import Dispatcher, Outgoing
-from services.dispatch.worker import TABLE_NAMES
 from services.info_share.adapters.register.database import make_engine
 from services.info_share.adapters.register.snapshot import first_difference, snapshot
 from services.info_share.entrypoints.cli_rebuild import RebuildReport, rebuild

@@ -19,8 +19,8 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from schemas.api import FindingSubmission
 from services.common.audit import MemoryAuditLog
-from services.patrol.api import create_app
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
+from services.patrol.wiring import create_app
 from services.reference.geography import county_of
 from services.reference.loader import load_reference_data
 from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, CaseViews, patrol_settings

@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 
 from schemas.events import ReferralIssued
 from services.common.deadlines import is_overdue
-from services.dispatch import observe
+from services.dispatch.entrypoints import observe
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE, Dispatcher
 from services.reference.geography import random_point_in_county
 from tests.dispatch_fixtures import (

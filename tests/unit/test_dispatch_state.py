@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.dispatch.state import NoPartition, StateStore
+from services.dispatch.adapters.state import NoPartition, StateStore
 
 
 def store() -> StateStore:

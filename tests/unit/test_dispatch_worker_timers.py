@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
+from services.dispatch.entrypoints.worker import DispatchWorker
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.worker import DispatchWorker
 from services.reference.loader import load_reference_data
 
 
@@ -22,7 +22,7 @@ def _worker(monkeypatch: pytest.MonkeyPatch) -> DispatchWorker:
         raise Touched
 
     monkeypatch.setattr(worker.dispatcher, "due_checks", touch)
-    monkeypatch.setattr("services.dispatch.observe.refresh_gauges", touch)
+    monkeypatch.setattr("services.dispatch.entrypoints.observe.refresh_gauges", touch)
     return worker
 
 

@@ -34,7 +34,7 @@ def command(name: str) -> str:
 def test_the_stack_has_every_part() -> None:
     assert set(SERVICES) == {"kafka", "postgres", "topic-init", "patrol", "patrol-case-views", "dispatch",
                              "info-share-worker", "info-share-api", "lag-exporter", "prometheus", "grafana"}
-    assert command("patrol-case-views").startswith("python -m services.patrol.case_views")
+    assert command("patrol-case-views").startswith("python -m services.patrol.entrypoints.case_views")
     assert command("patrol").startswith("python -m services.patrol --host 0.0.0.0")
     assert command("dispatch").startswith("python -m services.dispatch")
     assert SERVICES["dispatch"]["deploy"]["replicas"] == 3

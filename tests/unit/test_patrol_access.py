@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.patrol.auth import parse_api_keys
+from services.patrol.adapters.auth import parse_api_keys
 from services.patrol.domain.access import Principal, filing_refusal, may_read, parse_adjoining
 
 OWN, NEIGHBOUR, ELSEWHERE = "210603008", "210603009", "210681001"

@@ -20,9 +20,9 @@ from aiokafka.partitioner import DefaultPartitioner
 
 from services.common.jwt_auth import ALGORITHM, AuthError, VerifiedTokens
 from services.common.rate_limit import AuthFailureLimit, TokenBuckets, TooManyAuthFailures
+from services.patrol.adapters.auth import Authenticator
 from services.patrol.adapters.publisher import KeyHashMemo
 from services.patrol.adapters.shared_buckets import SharedTokenBuckets
-from services.patrol.auth import Authenticator
 from services.patrol.domain.idempotency import fingerprint
 from services.patrol.settings import PatrolSettings
 

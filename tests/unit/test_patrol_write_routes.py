@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from prometheus_client import REGISTRY
 
 from services.common.audit import MemoryAuditLog
-from services.patrol.api import create_app
-from services.patrol.auth import issue_token
+from services.patrol.adapters.auth import issue_token
 from services.patrol.settings import PatrolSettings
+from services.patrol.wiring import create_app
 from tests.patrol_fakes import FakePublisher, FakeStore
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
 

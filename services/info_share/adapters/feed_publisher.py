@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from schemas.events import FeedEntry
 from services.common.envelope import encode
 from services.info_share import metrics
-from services.info_share.service import Result
 
 SOURCE = "/info-share/feed"
 
@@ -16,12 +16,13 @@ class FeedPublisher:
     def __init__(self, topic: Any) -> None:
         self._topic = topic
 
-    async def publish(self, result: Result) -> None:
-        if result.entry is None:
+    async def publish(self, entry: FeedEntry | None, outcome: str) -> None:
+        # A duplicate's entry is published again: an earlier run may have died before publishing it.
+        if entry is None:
             return
-        out = encode(result.entry, event_id=result.entry.event_id, source=SOURCE, key=result.entry.case_id,
-                     subject=result.entry.case_id, time=result.entry.occurred_at)
+        out = encode(entry, event_id=entry.event_id, source=SOURCE, key=entry.case_id, subject=entry.case_id,
+                     time=entry.occurred_at)
         await self._topic.send(key=out.key, value=out.value, headers=out.headers)
-        if result.outcome == "applied":
-            delay = (datetime.now(UTC) - result.entry.occurred_at).total_seconds()
+        if outcome == "applied":
+            delay = (datetime.now(UTC) - entry.occurred_at).total_seconds()
             metrics.FEED_DELAY_SECONDS.observe(max(0.0, delay))

@@ -13,8 +13,8 @@ from fastapi.security import APIKeyHeader, HTTPBearer
 
 from services.common.jwt_auth import bearer_token
 from services.common.rate_limit import AuthFailureLimit, Buckets, TooManyAuthFailures
+from services.patrol.adapters.auth import Authenticator, AuthError
 from services.patrol.adapters.publisher import FindingPublisher
-from services.patrol.auth import Authenticator, AuthError
 from services.patrol.domain.access import Principal
 from services.patrol.domain.idempotency import KeyRecord, StoreUnavailable
 from services.patrol.domain.register import CaseLookup, Registered, RegisterUnavailable

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from schemas.api import ErrorResponse, FieldError
 from services.common.privacy import mask_text
-from services.patrol.auth import AuthError
+from services.patrol.adapters.auth import AuthError
 from services.patrol.domain.access import Principal
 from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.intake import Problem

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from schemas.api import ErrorResponse, FieldError, FindingAccepted, FindingSubmission
-from services.patrol.auth import AuthError
+from services.patrol.adapters.auth import AuthError
 from services.patrol.domain.access import Principal, may_read
 from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.batch import duplicate_items

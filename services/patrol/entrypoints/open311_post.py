@@ -7,7 +7,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import Response
 
 from services.common.privacy import mask_phone
-from services.patrol.auth import AuthError
+from services.patrol.adapters.auth import AuthError
 from services.patrol.domain.access import EVERY_TOWNSHIP
 from services.patrol.domain.audit import describe_submission
 from services.patrol.domain.intake import Problem, Rejected

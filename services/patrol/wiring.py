@@ -22,11 +22,11 @@ from services.common.audit import AuditLog, JsonLinesAuditLog
 from services.common.http_server import HeaderLimit
 from services.common.rate_limit import AuthFailureLimit, Buckets, TokenBuckets
 from services.common.topics import FINDINGS
+from services.patrol.adapters.auth import Authenticator
 from services.patrol.adapters.case_views.store import SqlCaseLookup
 from services.patrol.adapters.idempotency_store import GroupCommitStore, SqlIdempotencyStore, make_store_engine
 from services.patrol.adapters.publisher import FindingPublisher
 from services.patrol.adapters.shared_buckets import SharedTokenBuckets
-from services.patrol.auth import Authenticator
 from services.patrol.domain.access import parse_adjoining
 from services.patrol.domain.intake import IntakeLimits, Problem
 from services.patrol.domain.register import CaseLookup

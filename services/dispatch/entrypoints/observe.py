@@ -12,7 +12,7 @@ from prometheus_client import Counter
 
 from schemas.events import CaseOpened, CaseTransitioned, FindingMerged, ReferralIssued, WireModel
 from services.common.deadlines import is_overdue
-from services.dispatch import metrics
+from services.dispatch.adapters import metrics
 from services.dispatch.service import REFERRALS_TABLE, Dispatcher
 
 FIRST_ANSWERS = {"accept": "accepted", "return": "returned"}

@@ -28,7 +28,7 @@ PUBLISH_SECONDS = Histogram(
 )
 # Shared with info-share (one histogram, label ``service``): services/common/http_metrics.py.
 REQUEST_SECONDS = http_metrics.REQUEST_SECONDS
-# The read-model worker (python -m services.patrol.case_views).
+# The read-model worker (python -m services.patrol.entrypoints.case_views).
 CASE_VIEW_EVENTS = Counter(
     "liandong_patrol_case_view_events_total", "Case events read into patrol's case view, by outcome",
     ["event", "outcome"],  # outcome: applied, duplicate, ignored, not_applicable, poison

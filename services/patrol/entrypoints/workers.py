@@ -34,7 +34,7 @@ STATE_DIR_ENV = "LIANDONG_RATE_LIMIT_STATE_DIR"
 
 
 def app_for_worker(settings: PatrolSettings) -> FastAPI:
-    from services.patrol.api import create_app  # after the environment is set: it imports prometheus_client
+    from services.patrol.wiring import create_app  # after the environment is set: it imports prometheus_client
 
     app = create_app(settings)
     # The reference data, county polygons and modules loaded so far live as long as the process: moved out of the
@@ -45,7 +45,7 @@ def app_for_worker(settings: PatrolSettings) -> FastAPI:
 
 
 def app_from_environment() -> FastAPI:
-    """The factory each spawned worker calls (``services.patrol.workers:app_from_environment``)."""
+    """The factory each spawned worker calls (``services.patrol.entrypoints.workers:app_from_environment``)."""
     return app_for_worker(PatrolSettings())  # type: ignore[call-arg]
 
 

@@ -1,7 +1,7 @@
 """Patrol's read-model worker: the case events, applied to patrol's own case view (``LIANDONG_CASE_VIEW_URL``).
 
-Run as ``python -m services.patrol.case_views``. The status and Open311 views of the patrol API read what it keeps;
-no other service's tables are read. Failure policy, per event (in partition order, concurrency 1), as the
+Run as ``python -m services.patrol.entrypoints.case_views``. The status and Open311 views of the patrol API read what
+it keeps; no other service's tables are read. Failure policy, per event (in partition order, concurrency 1), as the
 info-share worker's: undecodable, or not fitting the view (its case unknown, opened twice) → dead-letter topic and
 the stream goes on; the database unavailable → retried until it is back; anything else → the process stops before
 the event is acknowledged, so it is read again after a restart.
@@ -16,7 +16,7 @@ import faust
 from schemas.events import CASE_EVENT_MODELS
 from services.common.faust_app import DeadLetters, add_projection, make_faust_app, raw_topic, run_worker
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS
-from services.patrol import metrics
+from services.patrol.adapters import metrics
 from services.patrol.adapters.case_views.store import CaseViewStore, make_engine, migrate
 from services.patrol.settings import CaseViewSettings
 

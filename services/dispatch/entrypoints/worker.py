@@ -51,8 +51,10 @@ from services.common.topics import (
     referrals_topic,
 )
 from services.common.worker_main import stop_on_signals
-from services.dispatch import metrics, observe
+from services.dispatch.adapters import metrics
+from services.dispatch.adapters.state import StateStore
 from services.dispatch.domain import dedup
+from services.dispatch.entrypoints import observe
 from services.dispatch.service import (
     CASE_FILES_TABLE,
     OVERDUE_TABLE,
@@ -62,7 +64,6 @@ from services.dispatch.service import (
     Outgoing,
 )
 from services.dispatch.settings import DispatchSettings
-from services.dispatch.state import StateStore
 from services.reference.loader import ReferenceData, load_reference_data
 
 log = logging.getLogger("liandong.dispatch")

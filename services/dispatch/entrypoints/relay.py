@@ -1,6 +1,6 @@
 """The responses relay: each body's own responses topic → the internal referral-responses topic, as that body.
 
-    python -m services.dispatch.relay [--web-port P] [--loglevel L]   (several form one group)
+    python -m services.dispatch.entrypoints.relay [--web-port P] [--loglevel L]   (several form one group)
 
 A body's Kafka credentials may write only ``<prefix>.responses.<body>`` (deploy/kafka/security.py), so the topic a
 record came from *is* the authenticated body. The relay never trusts the payload for who or when:

@@ -1,0 +1,1 @@
+"""Dispatch adapters: the changelog-backed state tables and the Prometheus metrics."""
