@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit faults faults-short bench lint typecheck schemas dashboards reference kafka-fetch clean
+.PHONY: help install run test test-unit test-alone faults faults-short bench lint typecheck schemas dashboards reference kafka-fetch clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ bench: install ## Benchmarks on a real broker (not part of the tests); writes be
 
 test-unit: install ## Unit tests only (no I/O)
 	$(PY) -m pytest tests/unit
+
+test-alone: install ## Each service's own tests, with the other services unimportable; then the shared tests
+	$(PY) -m tests.by_service
 
 lint: install ## ruff, and the import contracts between services (import-linter, [tool.importlinter])
 	$(VENV)/bin/ruff check .

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kafka import KafkaProducer
 
@@ -30,12 +30,12 @@ from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import TABLE_NAMES
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
-from services.patrol.domain.access import Principal
-from services.patrol.domain.intake import build_finding
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
-from services.teams.client import ReferralClient
 from tests.topic_reader import read_events
+
+if TYPE_CHECKING:
+    from services.teams.client import ReferralClient
 
 REFERENCE = load_reference_data()
 RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
@@ -80,6 +80,9 @@ def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str 
 
 def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
     """(key, finding) for several sample days, made by the patrol intake itself (so they are valid)."""
+    from services.patrol.domain.access import Principal  # patrol's: imported only by the tests that use it
+    from services.patrol.domain.intake import build_finding
+
     system = Principal("system-test", "system", frozenset(REFERENCE.townships))
     out = []
     today = datetime.now(UTC)

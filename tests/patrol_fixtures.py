@@ -6,10 +6,10 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -19,7 +19,6 @@ from schemas.events import CASE_EVENT_MODELS, FindingReported, ReferralAction, R
 from services.common.audit import MemoryAuditLog
 from services.common.envelope import decode
 from services.common.topics import FINDINGS
-from services.dispatch.service import Dispatcher
 from services.patrol.adapters.auth import issue_token
 from services.patrol.adapters.case_views.store import CaseViewStore, make_engine, migrate
 from services.patrol.settings import PatrolSettings
@@ -28,6 +27,9 @@ from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.databases import fresh_postgres_database
 from tests.topic_reader import read_records
+
+if TYPE_CHECKING:
+    from services.dispatch.service import Dispatcher
 
 JWT_SECRET = "patrol-tests-secret-0123456789-abcdef"
 HOTLINE_KEY = "hotline-key-0123456789abcdef"
@@ -56,17 +58,30 @@ def submission(client_report_id: str, *, township: str = TOWNSHIP, category: str
     return body
 
 
+def _dispatcher() -> Dispatcher:
+    from services.dispatch.service import Dispatcher  # dispatch's: imported only where a case view is filled
+
+    return Dispatcher(load_reference_data(), defaultdict(dict))
+
+
 @dataclass
 class CaseViews:
     """Patrol's case view as its worker keeps it, filled by the real dispatch logic and patrol's own projection."""
 
     url: str
-    dispatcher: Dispatcher = field(default_factory=lambda: Dispatcher(load_reference_data(), defaultdict(dict)))
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.url)
         migrate(self.engine)
         self.store = CaseViewStore(self.engine)
+        self._dispatcher: Dispatcher | None = None
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """Made on first use: an empty case view needs no dispatch."""
+        if self._dispatcher is None:
+            self._dispatcher = _dispatcher()
+        return self._dispatcher
 
     def _apply(self, outgoing: list[Any]) -> list[Any]:
         for out in outgoing:

@@ -11,8 +11,6 @@ import pytest
 
 from deploy.local_stack import Stack
 from services.common.kafka_admin import delete_topics_with_prefixes
-from services.patrol.adapters.auth import issue_token
-from services.patrol.settings import PatrolSettings
 
 StackFactory = Callable[..., Stack]
 
@@ -43,5 +41,8 @@ def make_stack(kafka_bootstrap: str, tmp_path: Path) -> Iterator[StackFactory]:
 
 def officer_token(stack: Stack, township_codes: list[str], subject: str = "officer-test",
                   role: str = "patrol_officer") -> str:
+    from services.patrol.adapters.auth import issue_token  # here, not above: the fixtures serve services that run alone
+    from services.patrol.settings import PatrolSettings
+
     settings = PatrolSettings(jwt_secret=stack.jwt_secret)  # type: ignore[arg-type]
     return issue_token(settings, subject, township_codes, role=role)
