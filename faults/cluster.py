@@ -49,6 +49,14 @@ def findings_leaders(ctx: Context) -> Counter[int]:
     return Counter(leader for _t, _p, leader, _isr in _partitions(ctx.bootstrap, [FINDINGS.name(ctx.prefix)]))
 
 
+def expect_back_in_every_isr(ctx: Context, node_id: int, out: Outcome, within: float = 180) -> None:
+    """Record how long ``node_id`` took to rejoin every ISR; a failure of ``out`` if it did not within ``within``."""
+    rejoined = wait_in_every_isr(ctx, node_id, within)
+    out.extra["back_in_every_isr_after_seconds"] = rejoined
+    if rejoined is None:
+        out.failures.append(f"node {node_id} not back in every ISR within {within:.0f} s")
+
+
 def wait_in_every_isr(ctx: Context, node_id: int, timeout: float) -> float | None:
     """Seconds until ``node_id`` is in the ISR of every partition of every topic; None if not within ``timeout``."""
     begun = time.monotonic()
@@ -238,10 +246,7 @@ def slow_broker(ctx: Context, name: str) -> Outcome:
                 time.sleep(0.5)
         finally:
             os.kill(pid, signal.SIGCONT)
-        rejoined = wait_in_every_isr(ctx, node.node_id, 180)
-        out.extra["back_in_every_isr_after_seconds"] = rejoined
-        if rejoined is None:
-            out.failures.append(f"node {node.node_id} not back in every ISR within 180 s")
+        expect_back_in_every_isr(ctx, node.node_id, out)
     _load_while(ctx, name, inject, ctx.duration * (4 if ctx.short else 2))
     _statuses(ctx, name, out)
     return out
@@ -292,10 +297,7 @@ def disk_full(ctx: Context, name: str) -> Outcome:
         filler.unlink()
         node.stop(kill=True)  # if it still ran with its log dir offline
         node.start()
-        rejoined = wait_in_every_isr(ctx, node.node_id, 180)
-        out.extra["back_in_every_isr_after_seconds"] = rejoined
-        if rejoined is None:
-            out.failures.append(f"node {node.node_id} not back in every ISR within 180 s")
+        expect_back_in_every_isr(ctx, node.node_id, out)
     _load_while(ctx, name, inject, ctx.duration * (4 if ctx.short else 2))
     _statuses(ctx, name, out)
     return out
