@@ -9,13 +9,14 @@ desktop widths go to build/screenshots/.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -97,6 +98,19 @@ def open_from_inbox(driver: WebDriver, referral_id: str) -> str:
     return words
 
 
+def next_page_after(driver: WebDriver, act: Callable[[], object]) -> None:
+    """Do ``act`` (a click, a script's form submit), then wait until the next page has loaded.
+
+    The old page is marked in its window rather than watched as an element: mid-navigation, chromedriver can answer
+    a staleness probe with an inspector error ("Node with given id does not belong to the document") instead of a
+    stale-element error; scripts run while the page changes are retried the same way.
+    """
+    driver.execute_script("window.liandongOldPage = true")
+    act()
+    WebDriverWait(driver, PAGE_WAIT_SECONDS, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return !window.liandongOldPage && document.readyState === 'complete'"))
+
+
 def submit(driver: WebDriver, segment: str, fields: dict[str, str] | None = None) -> None:
     """Fill one action's form and send it; returns once the page after it is loaded."""
     form = driver.find_element(By.ID, f"form-{segment}")
@@ -106,9 +120,7 @@ def submit(driver: WebDriver, segment: str, fields: dict[str, str] | None = None
             Select(field).select_by_value(value)
         else:
             field.send_keys(value)
-    old = driver.find_element(By.TAG_NAME, "html")
-    form.find_element(By.ID, f"do-{segment}").click()
-    WebDriverWait(driver, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    next_page_after(driver, form.find_element(By.ID, f"do-{segment}").click)
 
 
 def shown_state(driver: WebDriver) -> str:
@@ -237,14 +249,12 @@ def test_a_session_of_another_body_cannot_act_on_the_referral(stack: Stack, brow
     sign_in(browser, stack, other_team)
     assert not browser.find_elements(By.ID, f"card-{referral['referral_id']}")
     # A well-formed request from the other body's own session, CSRF token included: info-share refuses it.
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.execute_script("""
+    next_page_after(browser, lambda: browser.execute_script("""
         const form = document.createElement('form');
         form.method = 'post'; form.action = arguments[0];
         const csrf = document.querySelector('input[name=csrf_token]').cloneNode();
         form.appendChild(csrf); document.body.appendChild(form); form.submit();""",
-                           f"/referrals/{referral['referral_id']}/accept")
-    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+                                                            f"/referrals/{referral['referral_id']}/accept"))
     assert "无权办理" in browser.find_element(By.ID, "error").text
     screenshot(browser, "refused-other-body")
     assert register_state(stack, case_id) == "issued"
@@ -368,9 +378,7 @@ def test_new_referrals_appear_in_the_open_inbox_and_are_signed_for_together(stac
     for _case_id, referral in filed:  # ticked from the keyboard: the box takes focus and a space
         browser.find_element(By.ID, f"pick-{referral['referral_id']}").send_keys(" ")
         assert browser.find_element(By.ID, f"pick-{referral['referral_id']}").is_selected()
-    old = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(By.ID, "do-bulk-accept").click()
-    WebDriverWait(browser, PAGE_WAIT_SECONDS).until(expected_conditions.staleness_of(old))
+    next_page_after(browser, browser.find_element(By.ID, "do-bulk-accept").click)
     assert browser.find_element(By.ID, "message").text == "已签收 2 件"
     for case_id, referral in filed:
         assert register_state(stack, case_id) == "accepted"
