@@ -58,10 +58,10 @@ from services.dispatch.domain.routing import (
     RoutingMemo,
     designated_by_coordination,
     escalated_to_coordination,
-    is_major_matter,
+    overdue_escalated_to,
     route,
 )
-from services.reference.loader import ReferenceData, coordination_id, township_office_id
+from services.reference.loader import ReferenceData, township_office_id
 
 Table = MutableMapping[str, Any]
 CASE_FILES_TABLE = "case_files"  # case_id -> the opening finding and routing facts, for re-routing after a return
@@ -105,7 +105,6 @@ class Dispatcher:
         self.open_referrals: Counter[tuple[str, str]] = Counter()
         self.warned_unanswered: Counter[str] = Counter()
         self._routes = RoutingMemo(reference)
-        self._major_categories: dict[tuple[str, int], bool] = {}  # (category, routing epoch) -> major matter
 
     def rebuild_index(self) -> int:
         """Restore the in-memory dedup index from the durable tables (after start, recovery or rebalance)."""
@@ -257,11 +256,13 @@ class Dispatcher:
         if not replay:
             self.tables[CASE_FILES_TABLE][case_id] = {
                 "finding": finding.model_dump(mode="json"), "dedup_group": dedup_group,
-                "previous_case_id": previous_case_id, "major": self._is_major(finding),
+                "previous_case_id": previous_case_id,
+                "major": decision.major,
                 "related_cases": [r.model_dump(mode="json") for r in related],
             }
-        # A matter delegated to the township gets a referral to the township office too: it runs the same lifecycle
-        # (sign for, handle, feed back, verify and close), so every case can be closed and evaluated.
+        # Every case gets a referral, a matter delegated to the township too (routing.route names the township office
+        # as its lead): it runs the same lifecycle (sign for, handle, feed back, verify and close), so every case can
+        # be closed and evaluated.
         out = [Outgoing(opened.event_id, case_id, opened)]
         out.append(self._issue(case_id, finding, dedup_group, decision, explanation, attempt=1, replay=replay,
                                related=related))
@@ -279,7 +280,7 @@ class Dispatcher:
             referral = Referral.issue(
                 case_id=case_id, body_id=decision.lead_body_id,
                 township_body_id=township_office_id(finding.township_code), attempt=attempt, issued_at=issued_at,
-                major=self._is_major(finding), policy=self.policy, designated=designated,
+                major=decision.major, policy=self.policy, designated=designated,
             )
             if not replay:
                 self._store_referral(referral)
@@ -299,17 +300,6 @@ class Dispatcher:
     def _related_of_file(self, case_id: str) -> tuple[RelatedCase, ...]:
         file = self.tables[CASE_FILES_TABLE].get(case_id) or {}
         return tuple(RelatedCase.model_validate(r) for r in file.get("related_cases") or ())
-
-    def _is_major(self, finding: FindingReported) -> bool:
-        # Depends on the time only through the catalogue version in force, which changes only at a routing epoch's
-        # start: one answer per category and epoch. Before the first epoch there is no catalogue, and it raises.
-        key = (finding.category_code, self._routes.epoch(finding.received_at))
-        major = self._major_categories.get(key)
-        if major is None:
-            major = is_major_matter(self.reference, finding.category_code, finding.received_at)
-            if key[1] > 0:
-                self._major_categories[key] = major
-        return major
 
     # -- responses from receiving bodies ----------------------------------------------------------------------
 
@@ -451,7 +441,7 @@ class Dispatcher:
         if referral.state is not State.ISSUED or not is_overdue(referral.accept_by, check.checked_at):
             return []  # answered or extended in the meantime: responses and checks share one ordered partition
         file = self.tables[CASE_FILES_TABLE][referral.case_id]
-        coordination = coordination_id(self.reference.townships[file["finding"]["township_code"]].county_code)
+        coordination = overdue_escalated_to(self.reference, file["finding"]["township_code"])
         event = ReferralOverdue(
             event_id=event_id_for("referral_overdue", referral.referral_id, referral.accept_by.isoformat()),
             case_id=referral.case_id, occurred_at=check.checked_at, referral_id=referral.referral_id,

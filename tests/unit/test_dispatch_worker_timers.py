@@ -8,6 +8,7 @@ import pytest
 
 from services.dispatch.entrypoints.worker import DispatchWorker
 from services.dispatch.settings import DispatchSettings
+from services.dispatch.wiring import build_worker
 from services.reference.loader import load_reference_data
 
 
@@ -16,7 +17,7 @@ class Touched(Exception):
 
 
 def _worker(monkeypatch: pytest.MonkeyPatch) -> DispatchWorker:
-    worker = DispatchWorker(DispatchSettings(bootstrap_servers="127.0.0.1:1"), load_reference_data())
+    worker = build_worker(DispatchSettings(bootstrap_servers="127.0.0.1:1"), load_reference_data())
 
     def touch(*_args: object) -> None:
         raise Touched

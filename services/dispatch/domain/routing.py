@@ -94,6 +94,12 @@ def is_major_matter(reference: ReferenceData, category_code: str, found_at: date
                 if code in catalogue.items])
 
 
+def overdue_escalated_to(reference: ReferenceData, township_code: str) -> str:
+    """Who is told when a referral of a case found in the township passes its deadline unanswered: the county
+    coordination body (司法局), which settles disputes and supervises the time limits."""
+    return coordination_id(reference.township(township_code).county_code)
+
+
 def escalated_to_coordination(county_code: str, routed: RoutingDecision, reason: str) -> RoutingDecision:
     """After the last return allowed (lifecycle.next_step_after_return): county coordination decides the dispute."""
     return RoutingDecision(coordination_id(county_code), (), RoutingRule.NO_COMPETENT_BODY, routed.item_codes,
@@ -203,6 +209,7 @@ class RoutingMemo:
         if decision is None:
             decision = self._decisions[key] = route(self._reference, township_code, category_code, found_at)
         return decision
+
 
 
 def _detail(reference: ReferenceData, township: Township, lead: _Candidate, co: tuple[str, ...],

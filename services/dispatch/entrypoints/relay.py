@@ -223,7 +223,9 @@ class Relay(ConsumerRebalanceListener):
 
 
 def main() -> None:
-    run_worker_main(__doc__, RelaySettings, "relay_web_port", lambda settings: Relay(settings).run())
+    from services.dispatch.wiring import build_relay  # the command line builds its process through the wiring
+
+    run_worker_main(__doc__, RelaySettings, "relay_web_port", lambda settings: build_relay(settings).run())
 
 
 if __name__ == "__main__":

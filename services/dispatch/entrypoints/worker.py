@@ -64,7 +64,7 @@ from services.dispatch.service import (
     Outgoing,
 )
 from services.dispatch.settings import DispatchSettings
-from services.reference.loader import ReferenceData, load_reference_data
+from services.reference.loader import ReferenceData
 
 log = logging.getLogger("liandong.dispatch")
 TABLE_NAMES = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
@@ -82,6 +82,13 @@ def changelog_topic(group: str, table: str) -> str:
     return f"{group}-{table}-changelog"
 
 
+def state_store(group: str) -> StateStore:
+    """The worker's tables, each with its changelog topic. The dedup rows are read only to rebuild the index and to
+    replay a decision; the index holds them as objects, so the table keeps them encoded."""
+    return StateStore({name: changelog_topic(group, name) for name in TABLE_NAMES},
+                      encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
+
+
 def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
     """The tables' changelog topics: compacted, partitioned like the input topics."""
     return [(changelog_topic(group, name),
@@ -91,22 +98,21 @@ def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
 
 
 class DispatchWorker(ConsumerRebalanceListener):
-    def __init__(self, settings: DispatchSettings, reference: ReferenceData | None = None) -> None:
+    def __init__(self, settings: DispatchSettings, reference: ReferenceData, store: StateStore,
+                 dispatcher: Dispatcher) -> None:
+        """Built by ``wiring.build_worker``: ``dispatcher`` decides over ``store``'s tables."""
         self.settings = settings
         self.group = group_id(settings)
-        self.reference = reference or load_reference_data()
+        self.reference = reference
         prefix = settings.topic_prefix
         self.findings_topic = FINDINGS.name(prefix)
         self.responses_topic = REFERRAL_RESPONSES.name(prefix)
         self.case_events_topic = CASE_EVENTS.name(prefix)
         self.dead_letters_topic = DEAD_LETTERS.name(prefix)
-        # The dedup rows are read only to rebuild the index and to replay a decision; the index holds them as objects.
-        self.store = StateStore({name: changelog_topic(self.group, name) for name in TABLE_NAMES},
-                                encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
-        self.changelog_topics = frozenset(changelog_topic(self.group, name) for name in TABLE_NAMES)
+        self.store = store
+        self.changelog_topics = frozenset(table.changelog_topic for table in store.tables.values())
         self.partition_ids: dict[str, list[int]] = {}  # topic -> its partitions, for the outbox's partitioner
-        self.dispatcher = Dispatcher(self.reference, self.store.tables,  # type: ignore[arg-type]
-                                     policy=settings.deadline_policy(), retention=settings.retention())
+        self.dispatcher = dispatcher
         # A member is dropped from its group only after the session timeout; a shorter pause cannot have cost this
         # worker its partitions. The margin covers clock jitter.
         self.pause_guard = PauseGuard(settings.session_timeout_seconds * 0.8, log)
