@@ -48,6 +48,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_info_share_api.py",
         "tests/integration/test_info_share_register.py",
         "tests/integration/test_info_share_stack.py",
+        "tests/integration/test_info_share_live.py",
         "tests/integration/test_harness_postgres.py",  # the PostgreSQL fixture, checked with info-share's register
     ),
     "workbench": (
@@ -90,10 +91,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_relay.py",  # dispatch's relay answered through the teams client
         "tests/integration/test_teams_client.py",  # the teams client and CLI against dispatch and the relay
         "tests/integration/test_info_share_db_kill.py",  # info-share fed with dispatch's decisions on patrol's findings
-        "tests/integration/test_dispatch_retention.py",
-        # info-share's own test, but it imports serving() from tests/served_apps.py, which imports patrol (the
-        # patrol_server fixture): here until serving() lives in a module of its own
-        "tests/integration/test_info_share_live.py",  # dispatch, its referrals read by the teams client
+        "tests/integration/test_dispatch_retention.py",  # dispatch, its referrals read by the teams client
     ),
 }
 assert set(GROUPS) == {*SERVICES, SHARED, CROSS}
