@@ -4,9 +4,10 @@ of findings with the decisions the running system must publish for them (the fau
 from __future__ import annotations
 
 import random
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kafka import KafkaProducer
 
@@ -24,8 +25,9 @@ from schemas.events import (
 )
 from scripts.sample_day import sample_day
 from services.common.envelope import encode
+from services.common.identifiers import normalise_subject
 from services.common.polling import poll_until
-from services.common.topics import CASE_EVENTS, FINDINGS
+from services.common.topics import CASE_EVENTS, FINDINGS, referrals_topic
 from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import TABLE_NAMES
@@ -33,9 +35,6 @@ from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.topic_reader import read_events
-
-if TYPE_CHECKING:
-    from services.teams.client import ReferralClient
 
 REFERENCE = load_reference_data()
 RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
@@ -78,20 +77,37 @@ def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str 
 
 # -- sample days through the running system ----------------------------------------------------------------------------
 
-def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
-    """(key, finding) for several sample days, made by the patrol intake itself (so they are valid)."""
-    from services.patrol.domain.access import Principal  # patrol's: imported only by the tests that use it
-    from services.patrol.domain.intake import build_finding
+SAMPLE_REPORTER = "system-test"
+_SAMPLE_NAMESPACE = uuid.UUID("5d1c2a8e-7f0b-4c4e-9a55-1f3c9b7e2d10")  # the sample findings' ids: uuid5 in it
 
-    system = Principal("system-test", "system", frozenset(REFERENCE.townships))
-    out = []
+
+def sample_finding(body: dict[str, Any], received: datetime) -> tuple[str, FindingReported]:
+    """(key, finding): one planned submission of scripts/sample_day.py as the finding dispatch reads from the findings
+    topic, built here from the wire models (schemas/) and the shared reference data, not by patrol's intake. As the
+    intake does: a deterministic id (a re-sent report has the id of the first), the township's county, subjects in
+    their canonical form, and the category's dedup group as the key."""
+    submission = FindingSubmission.model_validate(body)
+    township = REFERENCE.townships[submission.township_code]
+    category = REFERENCE.categories_for_township(township.code, received)[submission.category_code]
+    finding = FindingReported(
+        finding_id=str(uuid.uuid5(_SAMPLE_NAMESPACE, f"{SAMPLE_REPORTER}\x1f{submission.client_report_id}")),
+        client_report_id=submission.client_report_id, source=submission.source, reporter=SAMPLE_REPORTER,
+        township_code=township.code, county_code=township.county_code, category_code=category.code,
+        location=submission.location, observed_at=submission.observed_at, received_at=received,
+        description=submission.description, photos=tuple(submission.photos),
+        subjects=tuple(Subject(kind=s.kind, value=normalise_subject(s.kind, s.value)) for s in submission.subjects),
+    )
+    return category.dedup_group, finding
+
+
+def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
+    """(key, finding) for several sample days (scripts/sample_day.py), the days before today, in order."""
     today = datetime.now(UTC)
+    out = []
     for day in range(days):
         received = today - timedelta(days=day + 1)
-        for item in sample_day(REFERENCE, received.date(), seed=day):
-            submission = FindingSubmission.model_validate(item.body)
-            finding, key = build_finding(submission, system, REFERENCE, received.replace(hour=23))
-            out.append((key, finding))
+        out += [sample_finding(item.body, received.replace(hour=23)) for item in sample_day(REFERENCE, received.date(),
+                                                                                            seed=day)]
     return out
 
 
@@ -133,14 +149,18 @@ def publish_finding(stack: Stack, finding_id: str, category: str, seed: int) -> 
     producer.close()
 
 
-def first_referral(client: ReferralClient) -> ReferralIssued:
-    """The first referral on the client's body topic, once dispatch has issued it."""
+def first_referral(stack: Stack, body_id: str) -> ReferralIssued:
+    """The first referral on ``body_id``'s referrals topic, once dispatch has issued it (read straight off the topic,
+    as dispatch wrote it; the teams client's own reading is tested in tests/integration/test_teams_client.py)."""
+    topic = referrals_topic(body_id, stack.topic_prefix)
+
     def poll() -> ReferralIssued | None:
         try:
-            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
+            return next((m for m in read_events(stack.bootstrap_servers, topic, [ReferralIssued])
+                         if isinstance(m, ReferralIssued)), None)
         except Exception:  # the body's topic is created by dispatch on first use
             return None
-    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
+    return poll_until(poll, 90, 0.5, f"a referral on {topic}")
 
 
 def case_events_of(stack: Stack, case_id: str) -> list[Any]:

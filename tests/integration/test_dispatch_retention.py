@@ -23,7 +23,6 @@ from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES
 from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import changelog_topic
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE
-from services.teams.client import ReferralClient
 from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
@@ -57,7 +56,7 @@ def test_a_closed_case_leaves_the_changelogs_and_a_restart_does_not_bring_it_bac
     category = referred_category(now)
     body = route(REFERENCE, TOWNSHIP, category, now).lead_body_id
     publish_finding(stack, "finding-retention-1", category, seed=21)
-    referral = first_referral(ReferralClient(stack.bootstrap_servers, body, stack.topic_prefix))
+    referral = first_referral(stack, body)
     internal = REFERRAL_RESPONSES.name(stack.topic_prefix)
     township = f"township:{TOWNSHIP}"
     steps = [(ReferralAction.ACCEPT, body, None), (ReferralAction.START_HANDLING, body, None),
