@@ -56,7 +56,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "workbench": (
         "tests/unit/test_workbench.py",
     ),
-    "teams": (),
+    "teams": (
+        "tests/integration/test_teams_alone.py",
+    ),
     "monitor": (
         "tests/unit/test_monitoring_lag.py",  # the consumer-lag exporter (services/monitor)
     ),
