@@ -28,10 +28,9 @@ from services.common.envelope import encode
 from services.common.identifiers import normalise_subject
 from services.common.polling import poll_until
 from services.common.topics import CASE_EVENTS, FINDINGS, referrals_topic
-from services.dispatch.domain import dedup
 from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import TABLE_NAMES
-from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
+from services.dispatch.service import Dispatcher, Outgoing
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.topic_reader import read_events
@@ -43,8 +42,8 @@ COUNTY = "210624"
 
 
 def tables() -> dict[str, dict]:
-    names = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
-    return {name: {} for name in names}
+    """Dispatch's tables as plain dicts, empty: the worker's (``TABLE_NAMES``)."""
+    return {name: {} for name in TABLE_NAMES}
 
 
 def category_routed_by(rule: str, at: datetime = RECEIVED) -> str:
@@ -66,6 +65,18 @@ def finding(finding_id: str, category: str, lat: float, lon: float, *, subjects:
 
 def group_of(category: str) -> str:
     return REFERENCE.categories[category].dedup_group
+
+
+def new_dispatcher(**options: Any) -> Dispatcher:
+    """The service layer over the reference data and fresh, empty plain dict tables (``tables()``)."""
+    return Dispatcher(REFERENCE, tables(), **options)
+
+
+def decide(dispatcher: Dispatcher, finding_id: str, category: str, lat: float, lon: float,
+           **details: Any) -> list[Outgoing]:
+    """What ``dispatcher`` publishes for one finding of TOWNSHIP (``finding``'s arguments), keyed by its category's
+    dedup group as patrol keys it."""
+    return dispatcher.on_finding(finding(finding_id, category, lat, lon, **details), group_of(category))
 
 
 def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str | None = None,
@@ -113,7 +124,7 @@ def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
 
 def expected_cases(findings: list[tuple[str, FindingReported]]) -> dict[str, str]:
     """finding id → case id from the service layer alone, same order: what the running system must produce."""
-    dispatcher = Dispatcher(REFERENCE, {name: {} for name in TABLE_NAMES})
+    dispatcher = new_dispatcher()
     result = {}
     for key, finding in findings:
         for out in dispatcher.on_finding(finding, key):
@@ -161,6 +172,15 @@ def first_referral(stack: Stack, body_id: str) -> ReferralIssued:
         except Exception:  # the body's topic is created by dispatch on first use
             return None
     return poll_until(poll, 90, 0.5, f"a referral on {topic}")
+
+
+def referred_finding(stack: Stack, finding_id: str, seed: int) -> ReferralIssued:
+    """A finding of TOWNSHIP that a county department handles, published now on the stack's findings topic; the
+    referral dispatch issues for it, read off its lead body's topic."""
+    now = datetime.now(UTC)
+    category = referred_category(now)
+    publish_finding(stack, finding_id, category, seed)
+    return first_referral(stack, route(REFERENCE, TOWNSHIP, category, now).lead_body_id)
 
 
 def case_events_of(stack: Stack, case_id: str) -> list[Any]:
