@@ -1,5 +1,8 @@
 """Dispatch test material: findings and responses for the service layer over plain dict tables, and sample days
-of findings with the decisions the running system must publish for them (the fault scenarios check the same)."""
+of findings with the decisions the running system must publish for them (the fault scenarios check the same).
+
+Imports dispatch and the shared packages only (dispatch's group runs with every other service unimportable): the
+findings are built from the wire models as patrol publishes them, and referrals are read straight off the topics."""
 
 from __future__ import annotations
 

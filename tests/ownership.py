@@ -93,7 +93,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_monitoring_prometheus.py",  # the whole stack with Prometheus
         "tests/integration/test_open311_clients.py",  # the whole stack (start_all)
         "tests/integration/test_teams_client.py",  # the teams client and CLI against dispatch and the relay
-        "tests/integration/test_info_share_db_kill.py",  # info-share fed with dispatch's decisions on patrol's findings
+        "tests/integration/test_info_share_db_kill.py",  # info-share fed with dispatch's decisions on sample findings
     ),
 }
 assert set(GROUPS) == {*SERVICES, SHARED, CROSS}
