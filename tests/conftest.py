@@ -21,7 +21,7 @@ from deploy.kafka.local_kafka import LocalKafka, free_port
 from services.common.kafka_admin import delete_topics_with_prefixes, ensure_topics
 from services.common.polling import poll_until
 
-pytest_plugins = ["tests.stack_fixtures", "tests.served_apps"]
+pytest_plugins = ["tests.stack_fixtures", "tests.patrol_served", "tests.info_share_served"]
 
 
 @pytest.fixture(scope="session")

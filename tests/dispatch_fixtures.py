@@ -1,12 +1,16 @@
 """Dispatch test material: findings and responses for the service layer over plain dict tables, and sample days
-of findings with the decisions the running system must publish for them (the fault scenarios check the same)."""
+of findings with the decisions the running system must publish for them (the fault scenarios check the same).
+
+Imports dispatch and the shared packages only (dispatch's group runs with every other service unimportable): the
+findings are built from the wire models as patrol publishes them, and referrals are read straight off the topics."""
 
 from __future__ import annotations
 
 import random
+import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kafka import KafkaProducer
 
@@ -24,18 +28,15 @@ from schemas.events import (
 )
 from scripts.sample_day import sample_day
 from services.common.envelope import encode
+from services.common.identifiers import normalise_subject
 from services.common.polling import poll_until
-from services.common.topics import CASE_EVENTS, FINDINGS
-from services.dispatch.domain import dedup
+from services.common.topics import CASE_EVENTS, FINDINGS, referrals_topic
 from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import TABLE_NAMES
-from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
+from services.dispatch.service import Dispatcher, Outgoing
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.topic_reader import read_events
-
-if TYPE_CHECKING:
-    from services.teams.client import ReferralClient
 
 REFERENCE = load_reference_data()
 RECEIVED = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # Monday 10:00 in Beijing
@@ -44,8 +45,8 @@ COUNTY = "210624"
 
 
 def tables() -> dict[str, dict]:
-    names = (dedup.CASES_TABLE, dedup.MEMBERS_TABLE, CASE_FILES_TABLE, REFERRALS_TABLE, OVERDUE_TABLE)
-    return {name: {} for name in names}
+    """Dispatch's tables as plain dicts, empty: the worker's (``TABLE_NAMES``)."""
+    return {name: {} for name in TABLE_NAMES}
 
 
 def category_routed_by(rule: str, at: datetime = RECEIVED) -> str:
@@ -69,6 +70,18 @@ def group_of(category: str) -> str:
     return REFERENCE.categories[category].dedup_group
 
 
+def new_dispatcher(**options: Any) -> Dispatcher:
+    """The service layer over the reference data and fresh, empty plain dict tables (``tables()``)."""
+    return Dispatcher(REFERENCE, tables(), **options)
+
+
+def decide(dispatcher: Dispatcher, finding_id: str, category: str, lat: float, lon: float,
+           **details: Any) -> list[Outgoing]:
+    """What ``dispatcher`` publishes for one finding of TOWNSHIP (``finding``'s arguments), keyed by its category's
+    dedup group as patrol keys it."""
+    return dispatcher.on_finding(finding(finding_id, category, lat, lon, **details), group_of(category))
+
+
 def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str | None = None,
             at: datetime | None = None, **details: str) -> ReferralResponded:
     return ReferralResponded(response_id=response_id, referral_id=issued.referral_id, case_id=issued.case_id,
@@ -78,26 +91,43 @@ def respond(issued: ReferralIssued, action: str, response_id: str, body_id: str 
 
 # -- sample days through the running system ----------------------------------------------------------------------------
 
-def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
-    """(key, finding) for several sample days, made by the patrol intake itself (so they are valid)."""
-    from services.patrol.domain.access import Principal  # patrol's: imported only by the tests that use it
-    from services.patrol.domain.intake import build_finding
+SAMPLE_REPORTER = "system-test"
+_SAMPLE_NAMESPACE = uuid.UUID("5d1c2a8e-7f0b-4c4e-9a55-1f3c9b7e2d10")  # the sample findings' ids: uuid5 in it
 
-    system = Principal("system-test", "system", frozenset(REFERENCE.townships))
-    out = []
+
+def sample_finding(body: dict[str, Any], received: datetime) -> tuple[str, FindingReported]:
+    """(key, finding): one planned submission of scripts/sample_day.py as the finding dispatch reads from the findings
+    topic, built here from the wire models (schemas/) and the shared reference data, not by patrol's intake. As the
+    intake does: a deterministic id (a re-sent report has the id of the first), the township's county, subjects in
+    their canonical form, and the category's dedup group as the key."""
+    submission = FindingSubmission.model_validate(body)
+    township = REFERENCE.townships[submission.township_code]
+    category = REFERENCE.categories_for_township(township.code, received)[submission.category_code]
+    finding = FindingReported(
+        finding_id=str(uuid.uuid5(_SAMPLE_NAMESPACE, f"{SAMPLE_REPORTER}\x1f{submission.client_report_id}")),
+        client_report_id=submission.client_report_id, source=submission.source, reporter=SAMPLE_REPORTER,
+        township_code=township.code, county_code=township.county_code, category_code=category.code,
+        location=submission.location, observed_at=submission.observed_at, received_at=received,
+        description=submission.description, photos=tuple(submission.photos),
+        subjects=tuple(Subject(kind=s.kind, value=normalise_subject(s.kind, s.value)) for s in submission.subjects),
+    )
+    return category.dedup_group, finding
+
+
+def sample_findings(days: int) -> list[tuple[str, FindingReported]]:
+    """(key, finding) for several sample days (scripts/sample_day.py), the days before today, in order."""
     today = datetime.now(UTC)
+    out = []
     for day in range(days):
         received = today - timedelta(days=day + 1)
-        for item in sample_day(REFERENCE, received.date(), seed=day):
-            submission = FindingSubmission.model_validate(item.body)
-            finding, key = build_finding(submission, system, REFERENCE, received.replace(hour=23))
-            out.append((key, finding))
+        out += [sample_finding(item.body, received.replace(hour=23)) for item in sample_day(REFERENCE, received.date(),
+                                                                                            seed=day)]
     return out
 
 
 def expected_cases(findings: list[tuple[str, FindingReported]]) -> dict[str, str]:
     """finding id → case id from the service layer alone, same order: what the running system must produce."""
-    dispatcher = Dispatcher(REFERENCE, {name: {} for name in TABLE_NAMES})
+    dispatcher = new_dispatcher()
     result = {}
     for key, finding in findings:
         for out in dispatcher.on_finding(finding, key):
@@ -133,14 +163,27 @@ def publish_finding(stack: Stack, finding_id: str, category: str, seed: int) -> 
     producer.close()
 
 
-def first_referral(client: ReferralClient) -> ReferralIssued:
-    """The first referral on the client's body topic, once dispatch has issued it."""
+def first_referral(stack: Stack, body_id: str) -> ReferralIssued:
+    """The first referral on ``body_id``'s referrals topic, once dispatch has issued it (read straight off the topic,
+    as dispatch wrote it; the teams client's own reading is tested in tests/integration/test_teams_client.py)."""
+    topic = referrals_topic(body_id, stack.topic_prefix)
+
     def poll() -> ReferralIssued | None:
         try:
-            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
+            return next((m for m in read_events(stack.bootstrap_servers, topic, [ReferralIssued])
+                         if isinstance(m, ReferralIssued)), None)
         except Exception:  # the body's topic is created by dispatch on first use
             return None
-    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
+    return poll_until(poll, 90, 0.5, f"a referral on {topic}")
+
+
+def referred_finding(stack: Stack, finding_id: str, seed: int) -> ReferralIssued:
+    """A finding of TOWNSHIP that a county department handles, published now on the stack's findings topic; the
+    referral dispatch issues for it, read off its lead body's topic."""
+    now = datetime.now(UTC)
+    category = referred_category(now)
+    publish_finding(stack, finding_id, category, seed)
+    return first_referral(stack, route(REFERENCE, TOWNSHIP, category, now).lead_body_id)
 
 
 def case_events_of(stack: Stack, case_id: str) -> list[Any]:

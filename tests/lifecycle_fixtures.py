@@ -1,5 +1,11 @@
 """The lifecycle over a real stack as its parties see it: each acting body with a token of its own and the lifecycle
-API, findings filed through patrol, cases and referrals read back from the register through info-share."""
+API, findings filed through patrol, cases and referrals read back from the register through info-share.
+
+Cross-service by nature, and only for the cross-service tests (tests/ownership.py): its users are the end-to-end
+tests over the whole stack (tests/e2e/test_lifecycle_api.py, tests/e2e/test_workbench_browser.py). It imports
+dispatch (the routing rules, to know which team a category goes to) and info-share (its tokens and settings), so no
+service's own test may import it; a service's test needing one of these pieces takes it from that service's fixture
+module instead."""
 
 from __future__ import annotations
 

@@ -41,6 +41,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/unit/test_routing.py",
         "tests/integration/test_dispatch_crash.py",
         "tests/integration/test_dispatch_rebalance.py",
+        "tests/integration/test_dispatch_retention.py",
+        "tests/integration/test_relay.py",  # dispatch's relay (services/dispatch/entrypoints/relay.py)
     ),
     "info_share": (
         "tests/unit/test_info_share_*.py",
@@ -48,12 +50,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_info_share_api.py",
         "tests/integration/test_info_share_register.py",
         "tests/integration/test_info_share_stack.py",
+        "tests/integration/test_info_share_live.py",
         "tests/integration/test_harness_postgres.py",  # the PostgreSQL fixture, checked with info-share's register
     ),
     "workbench": (
         "tests/unit/test_workbench.py",
     ),
-    "teams": (),
+    "teams": (
+        "tests/integration/test_teams_alone.py",
+    ),
     "monitor": (
         "tests/unit/test_monitoring_lag.py",  # the consumer-lag exporter (services/monitor)
     ),
@@ -87,13 +92,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_dedup_matters.py",  # the whole stack (start_all) through patrol
         "tests/integration/test_monitoring_prometheus.py",  # the whole stack with Prometheus
         "tests/integration/test_open311_clients.py",  # the whole stack (start_all)
-        "tests/integration/test_relay.py",  # dispatch's relay answered through the teams client
         "tests/integration/test_teams_client.py",  # the teams client and CLI against dispatch and the relay
-        "tests/integration/test_info_share_db_kill.py",  # info-share fed with dispatch's decisions on patrol's findings
-        "tests/integration/test_dispatch_retention.py",
-        # info-share's own test, but it imports serving() from tests/served_apps.py, which imports patrol (the
-        # patrol_server fixture): here until serving() lives in a module of its own
-        "tests/integration/test_info_share_live.py",  # dispatch, its referrals read by the teams client
+        "tests/integration/test_info_share_db_kill.py",  # info-share fed with dispatch's decisions on sample findings
     ),
 }
 assert set(GROUPS) == {*SERVICES, SHARED, CROSS}

@@ -26,12 +26,12 @@ from services.patrol.wiring import create_app
 from services.reference.geography import random_point_in_county
 from services.reference.loader import load_reference_data
 from tests.databases import fresh_postgres_database
+from tests.serving import JWT_SECRET
 from tests.topic_reader import read_records
 
 if TYPE_CHECKING:
     from services.dispatch.service import Dispatcher
 
-JWT_SECRET = "patrol-tests-secret-0123456789-abcdef"
 HOTLINE_KEY = "hotline-key-0123456789abcdef"
 VIDEO_KEY = "video-key-0123456789abcdef01"
 TOWNSHIP = "210603008"  # 花园街道, 振兴区 (210603)

@@ -20,17 +20,12 @@ from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES
-from services.dispatch.domain.routing import route
 from services.dispatch.entrypoints.worker import changelog_topic
 from services.dispatch.service import CASE_FILES_TABLE, REFERRALS_TABLE
-from services.teams.client import ReferralClient
 from tests.dispatch_fixtures import (
-    REFERENCE,
     TOWNSHIP,
     case_events_of,
-    first_referral,
-    publish_finding,
-    referred_category,
+    referred_finding,
     send,
 )
 from tests.stack_fixtures import StackFactory
@@ -53,11 +48,8 @@ def test_a_closed_case_leaves_the_changelogs_and_a_restart_does_not_bring_it_bac
                                   "LIANDONG_STATE_SWEEP_INTERVAL_SECONDS": "1"})
     ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
     worker = stack.start_dispatch()
-    now = datetime.now(UTC)
-    category = referred_category(now)
-    body = route(REFERENCE, TOWNSHIP, category, now).lead_body_id
-    publish_finding(stack, "finding-retention-1", category, seed=21)
-    referral = first_referral(ReferralClient(stack.bootstrap_servers, body, stack.topic_prefix))
+    referral = referred_finding(stack, "finding-retention-1", seed=21)
+    body = referral.body_id
     internal = REFERRAL_RESPONSES.name(stack.topic_prefix)
     township = f"township:{TOWNSHIP}"
     steps = [(ReferralAction.ACCEPT, body, None), (ReferralAction.START_HANDLING, body, None),

@@ -26,6 +26,7 @@ from services.info_share.auth import issue_token as issue_info_share_token
 from services.patrol.adapters.auth import issue_token as issue_patrol_token
 from services.patrol.domain.intake import finding_id_for
 from services.patrol.settings import PatrolSettings
+from tests.info_share_served import InfoShareServer
 from tests.patrol_fixtures import (
     CATEGORY,
     HOTLINE_KEY,
@@ -36,7 +37,8 @@ from tests.patrol_fixtures import (
     point_in,
     submission,
 )
-from tests.served_apps import ATTACKER, InfoShareServer, PatrolServer
+from tests.patrol_served import PatrolServer
+from tests.serving import ATTACKER
 
 pytestmark = pytest.mark.integration
 

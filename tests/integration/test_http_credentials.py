@@ -12,8 +12,9 @@ import pytest
 
 from services.common.polling import poll_until
 from services.patrol.adapters.auth import issue_token as issue_patrol_token
+from tests.info_share_served import InfoShareServer
 from tests.patrol_fixtures import JWT_SECRET, TOWNSHIP, submission
-from tests.served_apps import InfoShareServer, PatrolServer
+from tests.patrol_served import PatrolServer
 
 pytestmark = pytest.mark.integration
 

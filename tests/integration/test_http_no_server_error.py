@@ -21,8 +21,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
 from services.patrol.adapters.auth import issue_token as issue_patrol_token
+from tests.info_share_served import InfoShareServer
 from tests.patrol_fixtures import HOTLINE_KEY, TOWNSHIP, submission
-from tests.served_apps import InfoShareServer, PatrolServer
+from tests.patrol_served import PatrolServer
 
 pytestmark = pytest.mark.integration
 

@@ -31,14 +31,13 @@ from schemas.events import FeedEntry
 from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import CASE_EVENTS, DEAD_LETTERS, FEED
-from services.dispatch.entrypoints.worker import TABLE_NAMES
-from services.dispatch.service import Dispatcher, Outgoing
+from services.dispatch.service import Outgoing
 from services.info_share.adapters.register.database import make_engine
 from services.info_share.adapters.register.snapshot import first_difference, snapshot
 from services.info_share.entrypoints.cli_rebuild import RebuildReport, rebuild
 from services.info_share.entrypoints.cli_verify_ledger import verify
 from tests.databases import fresh_postgres_database
-from tests.dispatch_fixtures import REFERENCE, sample_findings
+from tests.dispatch_fixtures import new_dispatcher, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events, read_records
 
@@ -82,7 +81,7 @@ def register_db(postgres_url: str) -> Iterator[str]:
 
 def dispatched() -> list[Outgoing]:
     """A sample day through dispatch's service layer: what dispatch publishes on case-events, re-emissions included."""
-    dispatcher = Dispatcher(REFERENCE, {name: {} for name in TABLE_NAMES})
+    dispatcher = new_dispatcher()
     return [out for key, finding in sample_findings(days=1) for out in dispatcher.on_finding(finding, key)]
 
 

@@ -19,7 +19,7 @@ from services.info_share.settings import InfoShareApiSettings
 from services.info_share.wiring import create_app
 from services.reference.loader import load_reference_data
 from tests.info_share_fixtures import Story, register_url  # noqa: F401 - fixture
-from tests.served_apps import serving
+from tests.serving import serving
 
 pytestmark = pytest.mark.integration
 

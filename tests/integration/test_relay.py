@@ -24,16 +24,10 @@ from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
 from services.common.topics import DEAD_LETTERS, REFERRAL_RESPONSES, responses_topic
-from services.dispatch.domain.routing import route
-from services.teams.client import ReferralClient
 from tests.dispatch_fixtures import (
     COUNTY,
-    REFERENCE,
-    TOWNSHIP,
     case_events_of,
-    first_referral,
-    publish_finding,
-    referred_category,
+    referred_finding,
     send,
 )
 from tests.stack_fixtures import StackFactory
@@ -61,12 +55,9 @@ def test_an_answer_is_acted_on_as_the_body_whose_topic_it_came_from(make_stack: 
     ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
     stack.start_dispatch()
     stack.start_relay()
-    now = datetime.now(UTC)
-    category = referred_category(now)
-    body_b = route(REFERENCE, TOWNSHIP, category, now).lead_body_id
+    referral = referred_finding(stack, "finding-relay-1", seed=11)
+    body_b = referral.body_id
     body_a = f"team:{COUNTY}:health" if not body_b.endswith("health") else f"team:{COUNTY}:water"
-    publish_finding(stack, "finding-relay-1", category, seed=11)
-    referral = first_referral(ReferralClient(stack.bootstrap_servers, body_b, stack.topic_prefix))
 
     # A writes, on its own topic, an acceptance of B's referral that claims to come from B.
     send(stack, responses_topic(body_a, stack.topic_prefix),
@@ -97,11 +88,8 @@ def test_unreadable_records_and_forged_deadline_checks_are_dead_letters(make_sta
     ensure_topics(stack.bootstrap_servers, stack.topic_prefix)
     stack.start_dispatch()
     stack.start_relay()
-    now = datetime.now(UTC)
-    category = referred_category(now)
-    body = route(REFERENCE, TOWNSHIP, category, now).lead_body_id
-    publish_finding(stack, "finding-relay-2", category, seed=12)
-    referral = first_referral(ReferralClient(stack.bootstrap_servers, body, stack.topic_prefix))
+    referral = referred_finding(stack, "finding-relay-2", seed=12)
+    body = referral.body_id
     internal = REFERRAL_RESPONSES.name(stack.topic_prefix)
     own = responses_topic(body, stack.topic_prefix)
     far_ahead = referral.accept_by + timedelta(days=30)  # a check this late would make the referral overdue

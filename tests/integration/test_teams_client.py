@@ -25,13 +25,22 @@ from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
     case_events_of,
-    first_referral,
     publish_finding,
     referred_category,
 )
 from tests.stack_fixtures import StackFactory
 
 pytestmark = pytest.mark.integration
+
+
+def watched_referral(client: ReferralClient) -> ReferralIssued:
+    """The first referral the client watches on its body's topic, once dispatch has issued it."""
+    def poll() -> ReferralIssued | None:
+        try:
+            return next((m for m in client.watch(idle_timeout_ms=2000) if isinstance(m, ReferralIssued)), None)
+        except Exception:  # the body's topic is created by dispatch on first use
+            return None
+    return poll_until(poll, 90, 0.5, f"a referral on {client.topic}")
 
 
 def test_accept_wrong_body_and_return_through_the_client(make_stack: StackFactory) -> None:
@@ -45,7 +54,7 @@ def test_accept_wrong_body_and_return_through_the_client(make_stack: StackFactor
     publish_finding(stack, "finding-a", category, seed=1)
 
     team = ReferralClient(stack.bootstrap_servers, lead, stack.topic_prefix)
-    referral = first_referral(team)
+    referral = watched_referral(team)
     assert referral.body_id == lead and referral.finding.finding_id == "finding-a"
 
     intruder = ReferralClient(stack.bootstrap_servers, f"team:{COUNTY}:health" if not lead.endswith("health")
@@ -81,7 +90,7 @@ def test_accept_wrong_body_and_return_through_the_client(make_stack: StackFactor
     assert returned.reason_code is ReturnReason.NOT_OUR_DUTY and returned.channel is not None
     assert returned.channel.value == "kafka" and returned.actor_body_id == lead
     other = ReferralClient(stack.bootstrap_servers, rerouted[0].body_id, stack.topic_prefix)
-    assert first_referral(other).referral_id == rerouted[0].referral_id
+    assert watched_referral(other).referral_id == rerouted[0].referral_id
 
     cli = run_cli(stack, other.body_id, "decide", rerouted[0].referral_id, "--body", lead, "--reason", "經協調屬住建")
     assert cli.returncode == 0, cli.stderr
@@ -110,10 +119,10 @@ def test_the_whole_lifecycle_from_the_cli_township_verifies_reworks_and_closes(m
     category = referred_category(datetime.now(UTC))
     lead = route(REFERENCE, TOWNSHIP, category, datetime.now(UTC)).lead_body_id
     publish_finding(stack, "finding-c", category, seed=3)
-    referral = first_referral(ReferralClient(stack.bootstrap_servers, lead, stack.topic_prefix))
+    referral = watched_referral(ReferralClient(stack.bootstrap_servers, lead, stack.topic_prefix))
     township = f"township:{TOWNSHIP}"
     # The referral id is enough: dispatch copied the referral to the township's own topic.
-    copy = first_referral(ReferralClient(stack.bootstrap_servers, township, stack.topic_prefix))
+    copy = watched_referral(ReferralClient(stack.bootstrap_servers, township, stack.topic_prefix))
     assert (copy.referral_id, copy.body_id) == (referral.referral_id, lead)
 
     def actions() -> list[str]:

@@ -21,10 +21,9 @@ from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
     category_routed_by,
-    finding,
-    group_of,
+    decide,
+    new_dispatcher,
     respond,
-    tables,
 )
 
 
@@ -34,12 +33,12 @@ def sample(name: str, **labels: str) -> float:
 
 def test_counters_and_gauges_follow_events_and_tables() -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
+    dispatcher = new_dispatcher()
     lat, lon = random_point_in_county(COUNTY, random.Random(11))
     opened_before = sample("liandong_dispatch_cases_opened_total", county=COUNTY, township=TOWNSHIP,
                            routing_rule="county_department")
-    out = dispatcher.on_finding(finding("obs-1", category, lat, lon), group_of(category))
-    out += dispatcher.on_finding(finding("obs-2", category, lat + 0.0001, lon), group_of(category))
+    out = decide(dispatcher, "obs-1", category, lat, lon)
+    out += decide(dispatcher, "obs-2", category, lat + 0.0001, lon)
     for item in out:
         observe.record(item.model, dispatcher)
     body = out[1].model.body_id  # type: ignore[attr-defined]
@@ -77,15 +76,14 @@ def recount(dispatcher: Dispatcher, now: datetime) -> tuple[Counter[tuple[str, s
                                 st.integers(0, 5), st.integers(0, 96)), min_size=1, max_size=40))
 def test_the_tallies_the_gauges_read_equal_a_recount_of_the_tables(steps: list[tuple[str, int, int]]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
+    dispatcher = new_dispatcher()
     spots = [random_point_in_county(COUNTY, random.Random(200 + n)) for n in range(6)]
     issued: dict[int, ReferralIssued] = {}
     now = RECEIVED
     for number, (what, which, hours) in enumerate(steps):
         now = max(now, RECEIVED + timedelta(hours=hours))
         if what == "finding":
-            for item in dispatcher.on_finding(finding(f"p{number}", category, *spots[which], received=now),
-                                              group_of(category)):
+            for item in decide(dispatcher, f"p{number}", category, *spots[which], received=now):
                 if isinstance(item.model, ReferralIssued):
                     issued[which] = item.model
         elif what == "check":

@@ -19,8 +19,8 @@ from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
     category_routed_by,
-    finding,
-    group_of,
+    decide,
+    new_dispatcher,
     respond,
     tables,
 )
@@ -31,7 +31,7 @@ RETENTION = Retention(closed_files=timedelta(days=30), recurrence_window=timedel
 def closed_case(dispatcher: Dispatcher, finding_id: str, at: datetime, point: tuple[float, float]) -> ReferralIssued:
     """Open a case at ``at`` and walk it to closed within the hour."""
     category = category_routed_by("county_department")
-    out = dispatcher.on_finding(finding(finding_id, category, *point, received=at), group_of(category))
+    out = decide(dispatcher, finding_id, category, *point, received=at)
     issued = out[1].model
     assert isinstance(issued, ReferralIssued)
     township = f"township:{TOWNSHIP}"
@@ -54,7 +54,7 @@ def test_closed_files_go_after_their_retention_and_the_case_after_its_window() -
     issued = closed_case(dispatcher, "f1", RECEIVED, point)
     category = category_routed_by("county_department")
     elsewhere = random_point_in_county(COUNTY, random.Random(99))
-    still_open = dispatcher.on_finding(finding("open", category, *elsewhere), group_of(category))[1].model
+    still_open = decide(dispatcher, "open", category, *elsewhere)[1].model
 
     assert sweep(dispatcher, RECEIVED + timedelta(days=29)) == {}  # within both: nothing goes
     assert issued.case_id in state[CASE_FILES_TABLE] and issued.referral_id in state[REFERRALS_TABLE]
@@ -62,13 +62,12 @@ def test_closed_files_go_after_their_retention_and_the_case_after_its_window() -
     assert sweep(dispatcher, RECEIVED + timedelta(days=31)) == {"case_files": 1}
     assert issued.case_id not in state[CASE_FILES_TABLE] and issued.referral_id not in state[REFERRALS_TABLE]
     # Still within the recurrence window: a repeat report at the place names the closed case.
-    repeat = dispatcher.on_finding(finding("f2", category, *point, received=RECEIVED + timedelta(days=40)),
-                                   group_of(category))[0].model
+    repeat = decide(dispatcher, "f2", category, *point, received=RECEIVED + timedelta(days=40))[0].model
     assert isinstance(repeat, CaseOpened) and repeat.previous_case_id == issued.case_id
     # An answer naming the dropped referral is refused as unknown, and the finding replayed re-emits nothing.
     late = dispatcher.on_response(respond(issued, "close", "late", at=RECEIVED + timedelta(days=41)))
     assert isinstance(late[0].model, ResponseRejected) and late[0].model.code == "not_found"
-    assert dispatcher.on_finding(finding("f1", category, *point, received=RECEIVED), group_of(category)) == []
+    assert decide(dispatcher, "f1", category, *point, received=RECEIVED) == []
 
     assert sweep(dispatcher, RECEIVED + timedelta(days=61)) == {"recurrence": 1}
     assert issued.case_id not in state[dedup.CASES_TABLE] and "f1" not in state[dedup.MEMBERS_TABLE]
@@ -79,7 +78,7 @@ def test_closed_files_go_after_their_retention_and_the_case_after_its_window() -
 
 
 def test_a_sweep_touches_only_the_cases_of_its_partition() -> None:
-    dispatcher = Dispatcher(REFERENCE, tables(), retention=RETENTION, clock=lambda: RECEIVED + timedelta(days=400))
+    dispatcher = new_dispatcher(retention=RETENTION, clock=lambda: RECEIVED + timedelta(days=400))
     issued = closed_case(dispatcher, "f1", RECEIVED, random_point_in_county(COUNTY, random.Random(3)))
     assert sweep(dispatcher, RECEIVED + timedelta(days=90), in_partition=lambda _case_id: False) == {}
     assert issued.case_id in dispatcher.tables[CASE_FILES_TABLE]
@@ -88,7 +87,7 @@ def test_a_sweep_touches_only_the_cases_of_its_partition() -> None:
 
 
 def test_a_sweep_dated_ahead_of_dispatch_is_refused_as_forged() -> None:
-    dispatcher = Dispatcher(REFERENCE, tables(), retention=RETENTION, clock=lambda: RECEIVED)
+    dispatcher = new_dispatcher(retention=RETENTION, clock=lambda: RECEIVED)
     closed_case(dispatcher, "f1", RECEIVED - timedelta(days=1), random_point_in_county(COUNTY, random.Random(3)))
     with pytest.raises(ForgedCommand):
         sweep(dispatcher, RECEIVED + timedelta(days=365))

@@ -29,8 +29,10 @@ from tests.dispatch_fixtures import (
     REFERENCE,
     TOWNSHIP,
     category_routed_by,
+    decide,
     finding,
     group_of,
+    new_dispatcher,
     respond,
     tables,
 )
@@ -43,8 +45,8 @@ def spot() -> tuple[float, float]:
 
 def test_new_finding_opens_case_and_refers_to_the_competent_team(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    out = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    dispatcher = new_dispatcher()
+    out = decide(dispatcher, "f1", category, *spot)
     opened, issued = (o.model for o in out)
     assert isinstance(opened, CaseOpened) and isinstance(issued, ReferralIssued)
     assert issued.body_id == opened.lead_body_id and issued.body_id.startswith(f"team:{COUNTY}:")
@@ -55,7 +57,7 @@ def test_new_finding_opens_case_and_refers_to_the_competent_team(spot: tuple[flo
 def test_delegated_matter_is_referred_to_the_township_office_itself(spot: tuple[float, float]) -> None:
     # The township handles it under the delegated power, through the same lifecycle as any body (so it can close).
     category = category_routed_by("delegated_to_township")
-    out = Dispatcher(REFERENCE, tables()).on_finding(finding("f1", category, *spot), group_of(category))
+    out = decide(new_dispatcher(), "f1", category, *spot)
     assert [type(o.model) for o in out] == [CaseOpened, ReferralIssued]
     assert out[0].model.lead_body_id == f"township:{TOWNSHIP}"  # type: ignore[attr-defined]
     assert out[1].referral_body_id == f"township:{TOWNSHIP}"
@@ -65,15 +67,15 @@ def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, f
     category = category_routed_by("county_department")
     state = tables()
     dispatcher = Dispatcher(REFERENCE, state)
-    first = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    first = decide(dispatcher, "f1", category, *spot)
     lat, lon = spot
-    merged = dispatcher.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))
+    merged = decide(dispatcher, "f2", category, lat + 0.0002, lon)
     snapshot = {name: dict(table) for name, table in state.items()}
     # A restarted worker rebuilds its index from the tables and sees both findings again.
     restarted = Dispatcher(REFERENCE, state)
     restarted.rebuild_index()
-    again_first = restarted.on_finding(finding("f1", category, *spot), group_of(category))
-    again_merged = restarted.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))
+    again_first = decide(restarted, "f1", category, *spot)
+    again_merged = decide(restarted, "f2", category, lat + 0.0002, lon)
     assert [(o.event_id, o.model) for o in again_first] == [(o.event_id, o.model) for o in first]
     assert [(o.event_id, o.model) for o in again_merged] == [(o.event_id, o.model) for o in merged]
     assert all(o.replay for o in again_first + again_merged) and not any(o.replay for o in first + merged)
@@ -82,10 +84,10 @@ def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, f
 
 def test_repeat_report_nearby_merges_and_names_the_rule(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    opened = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[0].model
+    dispatcher = new_dispatcher()
+    opened = decide(dispatcher, "f1", category, *spot)[0].model
     lat, lon = spot
-    out = dispatcher.on_finding(finding("f2", category, lat + 0.0002, lon), group_of(category))  # ~22 m north
+    out = decide(dispatcher, "f2", category, lat + 0.0002, lon)  # ~22 m north
     assert len(out) == 1 and isinstance(out[0].model, FindingMerged)
     assert out[0].model.case_id == opened.case_id  # type: ignore[attr-defined]
     assert out[0].model.rule == dedup.RULE_WITHIN_RADIUS and 15 < out[0].model.distance_m < 30
@@ -94,21 +96,21 @@ def test_repeat_report_nearby_merges_and_names_the_rule(spot: tuple[float, float
 def test_same_spot_different_companies_stay_apart(spot: tuple[float, float]) -> None:
     category = next(c for c in sorted(REFERENCE.categories_for_township(TOWNSHIP, RECEIVED))
                     if "uscc" in REFERENCE.categories[c].subject_kinds)
-    dispatcher = Dispatcher(REFERENCE, tables())
+    dispatcher = new_dispatcher()
     rng = random.Random(5)
     a = Subject(kind="uscc", value=valid_uscc(rng, COUNTY))
     b = Subject(kind="uscc", value=valid_uscc(rng, COUNTY))
     assert a != b
-    first = dispatcher.on_finding(finding("f1", category, *spot, subjects=(a,)), group_of(category))
-    second = dispatcher.on_finding(finding("f2", category, *spot, subjects=(b,)), group_of(category))
+    first = decide(dispatcher, "f1", category, *spot, subjects=(a,))
+    second = decide(dispatcher, "f2", category, *spot, subjects=(b,))
     assert isinstance(first[0].model, CaseOpened) and isinstance(second[0].model, CaseOpened)
     assert first[0].model.case_id != second[0].model.case_id
 
 
 def test_full_lifecycle_closes_the_case_and_a_new_report_then_recurs(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    out = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))
+    dispatcher = new_dispatcher()
+    out = decide(dispatcher, "f1", category, *spot)
     issued = out[1].model
     assert isinstance(issued, ReferralIssued)
     township = f"township:{TOWNSHIP}"
@@ -128,8 +130,8 @@ def test_full_lifecycle_closes_the_case_and_a_new_report_then_recurs(spot: tuple
 
 def test_illegal_responses_are_rejected_with_a_reason(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     other_team = f"team:{COUNTY}:health" if not issued.body_id.endswith("health") else f"team:{COUNTY}:water"
     (wrong_body,) = dispatcher.on_response(respond(issued, "accept", "x1", body_id=other_team))
@@ -143,8 +145,8 @@ def test_illegal_responses_are_rejected_with_a_reason(spot: tuple[float, float])
 
 def test_returns_reroute_then_escalate_to_coordination(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     bodies = []
     for attempt in range(1, 6):
         assert isinstance(issued, ReferralIssued) and issued.attempt == attempt
@@ -161,8 +163,8 @@ def test_returns_reroute_then_escalate_to_coordination(spot: tuple[float, float]
 
 def test_overdue_referral_warns_once_and_escalates(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     assert dispatcher.due_checks(issued.accept_by) == []  # the deadline second itself is on time
     late = issued.accept_by + timedelta(minutes=1)
@@ -178,8 +180,8 @@ def test_overdue_referral_warns_once_and_escalates(spot: tuple[float, float]) ->
 
 def test_an_extended_referral_is_watched_for_its_new_deadline(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     (extended,) = dispatcher.on_response(respond(issued, "extend", "x1", at=issued.accept_by - timedelta(hours=1)))
     assert isinstance(extended.model, CaseTransitioned) and extended.model.accept_by is not None
@@ -198,7 +200,7 @@ def test_the_deadline_index_is_rebuilt_from_the_tables_as_a_restored_worker_has_
     stored = tables()
     first = Dispatcher(REFERENCE, stored)
     spots = [random_point_in_county(COUNTY, random.Random(100 + n)) for n in range(3)]  # far apart: three cases
-    issued = [first.on_finding(finding(f"f{n}", category, *spots[n]), group_of(category))[1].model
+    issued = [decide(first, f"f{n}", category, *spots[n])[1].model
               for n in range(3)]
     assert all(isinstance(i, ReferralIssued) for i in issued)
     late = max(i.accept_by for i in issued) + timedelta(minutes=1)  # type: ignore[union-attr]
@@ -214,8 +216,8 @@ def test_the_deadline_index_is_rebuilt_from_the_tables_as_a_restored_worker_has_
 
 def test_answer_before_the_check_is_processed_wins(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     ((_key, check),) = dispatcher.due_checks(issued.accept_by + timedelta(minutes=1))
     dispatcher.on_response(respond(issued, "accept", "a1", at=issued.accept_by + timedelta(seconds=30)))
@@ -223,7 +225,7 @@ def test_answer_before_the_check_is_processed_wins(spot: tuple[float, float]) ->
 
 
 def test_unknown_reference_is_named(spot: tuple[float, float]) -> None:
-    dispatcher = Dispatcher(REFERENCE, tables())
+    dispatcher = new_dispatcher()
     category = category_routed_by("county_department")
     bad = finding("f1", category, *spot).model_copy(update={"township_code": "999999999"})
     assert dispatcher.unknown_reference(bad) == "unknown township '999999999'"
@@ -231,7 +233,7 @@ def test_unknown_reference_is_named(spot: tuple[float, float]) -> None:
 
 
 def test_a_finding_from_before_the_first_catalogue_is_refused_not_raised(spot: tuple[float, float]) -> None:
-    dispatcher = Dispatcher(REFERENCE, tables())
+    dispatcher = new_dispatcher()
     category = category_routed_by("county_department")
     first = REFERENCE.versions[0].published_at
     old = finding("f1", category, *spot).model_copy(update={"received_at": first - timedelta(days=1)})
@@ -243,8 +245,8 @@ def test_a_finding_from_before_the_first_catalogue_is_refused_not_raised(spot: t
 
 def test_extension_carries_the_new_deadline(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     (extended,) = (o.model for o in dispatcher.on_response(respond(issued, "extend", "e1", reason="需現場核實")))
     assert isinstance(extended, CaseTransitioned) and extended.accept_by is not None
@@ -255,8 +257,8 @@ def test_a_deadline_check_dated_ahead_of_dispatch_is_refused_as_forged(spot: tup
     from services.dispatch.service import ForgedCommand
     category = category_routed_by("county_department")
     now = RECEIVED + timedelta(days=1)
-    dispatcher = Dispatcher(REFERENCE, tables(), clock=lambda: now)
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher(clock=lambda: now)
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     forged = DeadlineCheck(referral_id=issued.referral_id, case_id=issued.case_id,
                            checked_at=issued.accept_by + timedelta(days=1))
@@ -268,8 +270,8 @@ def test_a_deadline_check_dated_ahead_of_dispatch_is_refused_as_forged(spot: tup
 def test_refusals_name_their_kind_and_the_state(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
     now = RECEIVED + timedelta(days=1)
-    dispatcher = Dispatcher(REFERENCE, tables(), clock=lambda: now)
-    issued = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher(clock=lambda: now)
+    issued = decide(dispatcher, "f1", category, *spot)[1].model
     assert isinstance(issued, ReferralIssued)
     (other,) = dispatcher.on_response(respond(issued, "accept", "x1", body_id=f"team:{COUNTY}:someone_else"))
     (future,) = dispatcher.on_response(respond(issued, "accept", "x2", at=now + timedelta(hours=1)))
@@ -283,8 +285,8 @@ def test_refusals_name_their_kind_and_the_state(spot: tuple[float, float]) -> No
 
 def test_coordination_decision_issues_a_designated_referral(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
-    dispatcher = Dispatcher(REFERENCE, tables())
-    referral = dispatcher.on_finding(finding("f1", category, *spot), group_of(category))[1].model
+    dispatcher = new_dispatcher()
+    referral = decide(dispatcher, "f1", category, *spot)[1].model
     hour = 1
     while isinstance(referral, ReferralIssued) and not referral.body_id.startswith("coordination:"):
         out = dispatcher.on_response(respond(referral, "return", f"r{hour}", reason_code="not_our_duty",
