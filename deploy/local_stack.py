@@ -24,6 +24,7 @@ from urllib.request import urlopen
 
 from deploy import local_prometheus
 from deploy.kafka.local_kafka import LocalKafka, LocalKafkaCluster, free_port
+from services.common.delivery import EVERY_COUNTY, KafkaDelivery
 from services.common.kafka_admin import body_topics, ensure_topics
 from services.common.polling import poll_until
 
@@ -279,7 +280,8 @@ class Stack:
         from services.dispatch.entrypoints.worker import changelog_specs  # the worker's own names, not a copy of them
         from services.reference.loader import load_reference_data
 
-        extra = [*body_topics([b.body_id for b in load_reference_data().bodies()], self.topic_prefix),
+        delivery = KafkaDelivery.parse(self.env.get("LIANDONG_KAFKA_DELIVERY_COUNTIES", EVERY_COUNTY))
+        extra = [*body_topics(delivery.bodies(b.body_id for b in load_reference_data().bodies()), self.topic_prefix),
                  *changelog_specs(f"{self.group_prefix}-dispatch")]
         topics = ensure_topics(self.bootstrap_servers, self.topic_prefix, extra=extra,
                                timeout_seconds=timeout_seconds)

@@ -43,6 +43,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_dispatch_rebalance.py",
         "tests/integration/test_dispatch_retention.py",
         "tests/integration/test_relay.py",  # dispatch's relay (services/dispatch/entrypoints/relay.py)
+        "tests/integration/test_dispatch_delivery.py",
     ),
     "info_share": (
         "tests/unit/test_info_share_*.py",
@@ -65,6 +66,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     SHARED: (
         "tests/contract/test_*.py",
         "tests/unit/test_deadlines.py",
+        "tests/unit/test_kafka_delivery.py",  # services/common/delivery.py
         "tests/unit/test_envelope.py",
         "tests/unit/test_identifiers_fast_paths.py",
         "tests/unit/test_jwt_claims.py",

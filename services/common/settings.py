@@ -3,8 +3,10 @@ the check every secret gets, the broker and the topic prefix."""
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.delivery import EVERY_COUNTY, KafkaDelivery
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret"})
 MIN_SECRET_LENGTH = 16
@@ -33,3 +35,15 @@ class KafkaSettings(LiandongSettings):
     worker_web_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so Prometheus can scrape /metrics
     # A member silent this long is dropped from its consumer group and its partitions go to another worker.
     session_timeout_seconds: float = 30.0
+    # The counties whose bodies are sent their referrals on Kafka topics of their own: "*", county codes separated
+    # by commas, or empty for none (services/common/delivery.py).
+    kafka_delivery_counties: str = EVERY_COUNTY
+
+    @field_validator("kafka_delivery_counties")
+    @classmethod
+    def _delivery_counties(cls, value: str) -> str:
+        KafkaDelivery.parse(value)  # refused at start with the code that is wrong, not at the first referral
+        return value
+
+    def kafka_delivery(self) -> KafkaDelivery:
+        return KafkaDelivery.parse(self.kafka_delivery_counties)

@@ -122,6 +122,11 @@ def _referral(client: ReferralClient, args: argparse.Namespace) -> ReferralIssue
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = KafkaSettings()
+    if not settings.kafka_delivery().covers(args.body):
+        print(f"error: {args.body} is not sent its referrals on Kafka (LIANDONG_KAFKA_DELIVERY_COUNTIES does not "
+              "cover its county): it reads and answers them in the workbench or through info-share's lifecycle API "
+              "(/v1/referrals)", file=sys.stderr)
+        return 2
     client = ReferralClient(settings.bootstrap_servers, args.body, settings.topic_prefix)
     try:
         if args.command == "watch":

@@ -32,7 +32,6 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.errors import CommitFailedError
 from aiokafka.structs import ConsumerRecord
 from kafka.errors import KafkaError
-from prometheus_client import Counter, Histogram
 
 from schemas.events import Channel, ReferralResponded
 from services.common.dead_letters import dead_letter
@@ -45,9 +44,9 @@ from services.common.topics import (
     DEAD_LETTERS,
     REFERRAL_RESPONSES,
     body_of_responses_topic,
-    responses_topic_pattern,
 )
 from services.common.worker_main import run_worker_main, stop_on_signals
+from services.dispatch.adapters import relay_metrics
 from services.reference.loader import load_reference_data
 
 log = logging.getLogger("liandong.relay")
@@ -56,15 +55,6 @@ SERVICE = "relay"
 MAX_BATCH = 500
 # Fields whose payload value is never used: the relay sets them from the topic and its own clock.
 _SET_BY_RELAY = ("body_id", "responded_at", "channel")
-
-RELAYED = Counter("liandong_relay_actions_relayed_total",
-                  "Actions read from a body's responses topic and republished on referral-responses", ["action"])
-REFUSED = Counter("liandong_relay_records_refused_total",
-                  "Records of a body's responses topic sent to the dead-letter topic", ["kind"])
-LATENCY = Histogram("liandong_relay_latency_seconds",
-                    "From the broker's append to a body's responses topic to the republished action's ack",
-                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300))
-
 
 class RelaySettings(KafkaSettings):
     relay_web_port: int = 6068
@@ -130,6 +120,7 @@ class Relay(ConsumerRebalanceListener):
         self.prefix = settings.topic_prefix
         self.responses_topic = REFERRAL_RESPONSES.name(self.prefix)
         self.dead_letters_topic = DEAD_LETTERS.name(self.prefix)
+        self.delivery = settings.kafka_delivery()  # the bodies whose responses topics exist and are read
         self.batch_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.consumer: AIOKafkaConsumer
@@ -137,7 +128,7 @@ class Relay(ConsumerRebalanceListener):
 
     def prepare_topics(self) -> None:
         # The relay may start before dispatch: it creates the same topics, so its pattern finds every body's topic.
-        bodies = [body.body_id for body in load_reference_data().bodies()]
+        bodies = self.delivery.bodies(body.body_id for body in load_reference_data().bodies())
         for attempt in range(3):
             try:
                 ensure_topics(self.settings.bootstrap_servers, self.prefix, extra=body_topics(bodies, self.prefix),
@@ -165,8 +156,9 @@ class Relay(ConsumerRebalanceListener):
         )
         await self.producer.start()
         await self.consumer.start()
-        self.consumer.subscribe(pattern=responses_topic_pattern(self.prefix), listener=self)
-        log.info("relay started: group %s, pattern %s", self.group, responses_topic_pattern(self.prefix))
+        pattern = self.delivery.responses_pattern(self.prefix)
+        self.consumer.subscribe(pattern=pattern, listener=self)
+        log.info("relay started: group %s, pattern %s", self.group, pattern)
         try:
             while not self.stopping.is_set():
                 batch = await self.consumer.getmany(timeout_ms=200, max_records=MAX_BATCH)
@@ -198,7 +190,7 @@ class Relay(ConsumerRebalanceListener):
                     topic, action = self.responses_topic, response.action.value
                 except Unreadable as exc:
                     log.warning("dead letter from %s@%s: %s", record.topic, record.offset, exc.reason)
-                    REFUSED.labels(exc.kind).inc()
+                    relay_metrics.REFUSED.labels(exc.kind).inc()
                     out = dead_letter(SERVICE, record.key, record.value, record.headers or [], exc.reason,
                                       record.topic, record.partition, record.offset)
                     topic, action = self.dead_letters_topic, None
@@ -208,8 +200,8 @@ class Relay(ConsumerRebalanceListener):
         for future, action, record in sent:
             await future  # acks=all: the broker has it before its input offset is committed
             if action is not None:
-                RELAYED.labels(action).inc()
-                LATENCY.observe(max(0.0, time.time() - record.timestamp / 1000))
+                relay_metrics.RELAYED.labels(action).inc()
+                relay_metrics.LATENCY.observe(max(0.0, time.time() - record.timestamp / 1000))
         if offsets:
             await self.consumer.commit(offsets)
 

@@ -130,6 +130,7 @@ class DispatchWorker(ConsumerRebalanceListener):
         self.known_topics: set[str] = set()
         self.served_topics: dict[str, int] = {}  # topic -> partitions, as ensured at start
         self.topic_creator = TopicCreator(settings.bootstrap_servers)
+        self.delivery = settings.kafka_delivery()
         self.batch_lock = asyncio.Lock()
         self.finishing: asyncio.Task[None] | None = None  # acks and commit of the last batch handed over
         # While partitions are read back the tables are half loaded (a referral without its case file yet): the
@@ -143,8 +144,9 @@ class DispatchWorker(ConsumerRebalanceListener):
 
     def prepare_topics(self) -> None:
         # Every known body's referrals topic exists before the first finding: creating one on the hot path costs a
-        # broker round trip per new body.
-        bodies = body_topics([body.body_id for body in self.reference.bodies()], self.settings.topic_prefix)
+        # broker round trip per new body. Only the bodies Kafka delivery covers have topics (common/delivery.py).
+        bodies = body_topics(self.delivery.bodies(body.body_id for body in self.reference.bodies()),
+                             self.settings.topic_prefix)
         ensure_topics(self.settings.bootstrap_servers, self.settings.topic_prefix,
                       extra=[*changelog_specs(self.group), *bodies], timeout_seconds=120)
         self.known_topics = {name for name, _spec in bodies}
@@ -336,6 +338,8 @@ class DispatchWorker(ConsumerRebalanceListener):
             if out.case_events:
                 await outbox.add(self.case_events_topic, record.value, key=record.key, headers=record.headers)
             for body_id in ((out.referral_body_id,) if out.referral_body_id else ()) + out.copy_to:
+                if not self.delivery.covers(body_id):
+                    continue  # it reads the referral through the lifecycle API, from case-events' projection
                 topic = await self._referral_topic(body_id)
                 await outbox.add(topic, record.value, key=record.key, headers=record.headers)
             if isinstance(out.model, ReferralIssued) and out.model.attempt == 1 and not out.replay:
