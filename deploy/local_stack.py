@@ -196,8 +196,12 @@ class Stack:
 
     def start_dispatch(self, name: str = "dispatch", web_port: int = 0) -> ManagedProcess:
         port = web_port or (self.dispatch_web_port if name == "dispatch" else free_port())
-        return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port)],
-                                  http_ok(f"http://127.0.0.1:{port}/metrics"))
+        # Each worker its own state directory, kept across its restarts (a restarted worker reads the changelogs'
+        # tail only); a LIANDONG_DISPATCH_STATE_DIR of the environment passed on, or of extra_env, wins.
+        env = ({} if "LIANDONG_DISPATCH_STATE_DIR" in self.env
+               else {"LIANDONG_DISPATCH_STATE_DIR": str(self.run_dir / "dispatch-state" / name)})
+        return self.start_command(name, [sys.executable, "-m", "services.dispatch", "--web-port", str(port)],
+                                  http_ok(f"http://127.0.0.1:{port}/metrics"), env=env)
 
     def start_relay(self, name: str = "relay", web_port: int = 0) -> ManagedProcess:
         """The relay of the bodies' own responses topics onto referral-responses.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from pydantic import Field
 
@@ -34,6 +35,12 @@ class DispatchSettings(KafkaSettings):
     # Longest a batch may take before the worker gives up on it (and stops, uncommitted); the group's rebalance
     # timeout is twice this, so a rebalance never hands on partitions while a batch of this worker still runs.
     batch_deadline_seconds: float = 20.0
+    # Where the worker keeps its tables (docs/dispatch.md): "rocksdb", one database per owned partition under
+    # dispatch_state_dir/<group>/, read back from the changelogs only from their last checkpoint after a restart; or
+    # "memory", every row in memory, read back from the start of the changelogs after every start. One directory per
+    # worker: RocksDB locks each database against a second process.
+    dispatch_state: Literal["rocksdb", "memory"] = "rocksdb"
+    dispatch_state_dir: str = ".run/dispatch-state"
 
     def retention(self) -> Retention:
         return Retention(closed_files=timedelta(days=self.closed_case_retention_days),

@@ -12,7 +12,7 @@ from services.reference.loader import ReferenceData, load_reference_data
 def build_worker(settings: DispatchSettings, reference: ReferenceData | None = None) -> DispatchWorker:
     """A worker of the dispatch group: its tables (state store) and the Dispatcher deciding over them."""
     reference = reference or load_reference_data()
-    store = state_store(group_id(settings))
+    store = state_store(settings, group_id(settings))
     dispatcher = Dispatcher(reference, store.tables,  # type: ignore[arg-type]  # tables are MutableMappings
                             policy=settings.deadline_policy(), retention=settings.retention())
     return DispatchWorker(settings, reference, store, dispatcher)

@@ -3,8 +3,13 @@
 A table is a plain mapping to the service layer (``service.Dispatcher``). The worker tells the store which input
 partition it is processing (``processing(partition)``); every write then lands in that partition's rows and is queued
 as a changelog record for the same partition, which the worker sends before it commits the input offset. A worker
-that takes a partition over reads that partition of every changelog from the start (``restore``), so the rows follow
+that takes a partition over reads that partition of every changelog from the start (``load``), so the rows follow
 the input partition from worker to worker — the same co-partitioning Kafka Streams and Faust use.
+
+This store keeps every row in memory and so reads each owned partition's changelogs whole after every start;
+``disk_state.DiskStateStore`` keeps them in RocksDB and reads only what was written since its last checkpoint. Both
+offer the worker the same methods: ``processing``, ``take_pending``, ``checkpoint``, ``discard_unwritten``, ``own``,
+``position``, ``reset``, ``load``, ``close``.
 
 Changelog records: key = the row key as JSON, value = the row as JSON, a deletion is a tombstone (no value).
 Keys are written by the standard library's encoder and never change form: compaction keeps the last record per key
@@ -15,7 +20,7 @@ reader can read them.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,8 +118,12 @@ class StateStore:
         ``encoded``: the tables kept as changelog JSON in memory (see ``PartitionedTable``)."""
         self.tables = {name: PartitionedTable(name, topic, self, encoded=name in encoded)
                        for name, topic in changelog_topics.items()}
+        self._by_topic = {table.changelog_topic: table for table in self.tables.values()}
         self._current: int | None = None
         self._pending: list[ChangelogRecord] = []
+        # The changelog end offsets the rows hold, per (topic, partition), this worker's own writes included.
+        self._positions: dict[tuple[str, int], int] = {}
+        self._owned: set[int] = set()
 
     def current_partition(self) -> int:
         if self._current is None:
@@ -132,13 +141,50 @@ class StateStore:
         pending, self._pending = self._pending, []
         return pending
 
+    def checkpoint(self, ends: Mapping[tuple[str, int], int]) -> None:
+        """The oldest batch taken is acknowledged and its changelogs end at ``ends``: remember them (``position``)."""
+        for where, end in ends.items():
+            self._positions[where] = max(self._positions.get(where, 0), end)
+
+    def discard_unwritten(self) -> None:
+        """Nothing to discard: the rows already hold every batch's writes, which is why this store cannot catch a
+        partition up from its ``position`` and reads it again whole when its changelog moved (``resumable``)."""
+        self._pending = []
+
+    resumable = False
+
     def table_of_topic(self, topic: str) -> PartitionedTable:
-        return next(table for table in self.tables.values() if table.changelog_topic == topic)
+        return self._by_topic[topic]
+
+    def own(self, partitions: Iterable[int]) -> None:
+        """The partitions now owned: forget the rows of the others."""
+        wanted = set(partitions)
+        self.drop(self._owned - wanted)
+        self._owned = wanted
 
     def drop(self, partitions: Iterable[int]) -> None:
         gone = set(partitions)
         for table in self.tables.values():
             table.drop(gone)
+        self._positions = {where: end for where, end in self._positions.items() if where[1] not in gone}
+
+    def reset(self, partition: int) -> None:
+        """Forget the partition's rows (its changelog is read again from the start)."""
+        self.drop({partition})
+
+    def position(self, topic: str, partition: int) -> int:
+        """The offset the rows hold ``topic``'s partition up to (0: nothing of it)."""
+        return self._positions.get((topic, partition), 0)
+
+    def load(self, topic: str, partition: int, records: Iterable[tuple[bytes, bytes | None]], end: int) -> None:
+        """Apply changelog records read back (key, value; no value: a deletion), which end at offset ``end``."""
+        table = self._by_topic[topic]
+        for key, value in records:
+            table.load(partition, key, value)
+        self._positions[(topic, partition)] = end
+
+    def close(self) -> None:
+        pass
 
 
 class _Processing:

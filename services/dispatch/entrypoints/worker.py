@@ -6,12 +6,14 @@ faust-streaming, robinhood/faust 218 and 517). This loop is small enough to be r
 
 1. One consumer group over the findings and referral-responses topics, range assignment: both topics have the same
    partition count and key (the dedup group), so partition p of each lands on the same worker with state p.
-2. On assignment, each newly owned partition's state is read back from the changelog topics (``state.StateStore``);
-   a partition kept through a rebalance is re-read only if its changelog moved meanwhile (another worker wrote to
-   it while this one was away), which the changelog end offsets show.
+2. On assignment, each owned partition's state is brought up to its changelogs' end offsets: the RocksDB store
+   (``disk_state.DiskStateStore``, the default) reads only the records after the offsets it stored with its last
+   checkpoint, the in-memory one (``state.StateStore``) reads a newly owned partition, or a kept one whose changelog
+   another worker wrote to meanwhile, from the start.
 3. Each batch: decode, decide, collect outputs and changelog records in an outbox (one record batch per topic
    partition), wait until the broker has all of them
-   (acks=all, idempotent producer), then commit the input offsets. A crash anywhere before the commit means the
+   (acks=all, idempotent producer), checkpoint the store (the RocksDB store writes the batch's rows with the
+   changelog offsets they reach), then commit the input offsets. A crash anywhere before the commit means the
    batch is processed again: the Dispatcher re-emits the same events with the same ids (service.py), never new ones.
 4. A batch and a rebalance never overlap (one lock), and a worker that was frozen long enough to lose its partitions
    stops instead of acting on them (``PauseGuard``).
@@ -27,6 +29,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import NoReturn
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -52,6 +55,7 @@ from services.common.topics import (
 )
 from services.common.worker_main import stop_on_signals
 from services.dispatch.adapters import metrics
+from services.dispatch.adapters.disk_state import DiskStateStore
 from services.dispatch.adapters.state import StateStore
 from services.dispatch.domain import dedup
 from services.dispatch.entrypoints import observe
@@ -82,11 +86,6 @@ def changelog_topic(group: str, table: str) -> str:
     return f"{group}-{table}-changelog"
 
 
-def state_store(group: str) -> StateStore:
-    """The worker's tables, each with its changelog topic. The dedup rows are read only to rebuild the index and to
-    replay a decision; the index holds them as objects, so the table keeps them encoded."""
-    return StateStore({name: changelog_topic(group, name) for name in TABLE_NAMES},
-                      encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
 
 
 def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
@@ -97,8 +96,21 @@ def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
             for name in TABLE_NAMES]
 
 
+Store = StateStore | DiskStateStore
+
+
+def state_store(settings: DispatchSettings, group: str) -> Store:
+    """The worker's tables, each with its changelog topic: on disk (``LIANDONG_DISPATCH_STATE=rocksdb``, one
+    database per owned partition under the state directory) or in memory. In memory the dedup rows are kept
+    encoded: they are read only to rebuild the index and to replay a decision, and the index holds them as objects."""
+    topics = {name: changelog_topic(group, name) for name in TABLE_NAMES}
+    if settings.dispatch_state == "rocksdb":
+        return DiskStateStore(topics, Path(settings.dispatch_state_dir) / group)
+    return StateStore(topics, encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
+
+
 class DispatchWorker(ConsumerRebalanceListener):
-    def __init__(self, settings: DispatchSettings, reference: ReferenceData, store: StateStore,
+    def __init__(self, settings: DispatchSettings, reference: ReferenceData, store: Store,
                  dispatcher: Dispatcher) -> None:
         """Built by ``wiring.build_worker``: ``dispatcher`` decides over ``store``'s tables."""
         self.settings = settings
@@ -125,8 +137,6 @@ class DispatchWorker(ConsumerRebalanceListener):
         # Bumped by every revocation: a batch fetched under an earlier assignment is not processed (its records are
         # fetched again, from the committed offsets, by whoever owns them now).
         self.assignment_epoch = 0
-        # The changelog end offsets this worker knows of (its own writes included), per (topic, partition).
-        self.changelog_ends: dict[tuple[str, int], int] = {}
         self.known_topics: set[str] = set()
         self.served_topics: dict[str, int] = {}  # topic -> partitions, as ensured at start
         self.topic_creator = TopicCreator(settings.bootstrap_servers)
@@ -188,6 +198,7 @@ class DispatchWorker(ConsumerRebalanceListener):
                 timer.cancel()
             await self.consumer.stop()  # leaves the group: its partitions move at once, no session timeout
             await self.producer.stop()
+            self.store.close()
             log.info("dispatch worker stopped")
 
     async def _consume(self) -> None:
@@ -261,10 +272,13 @@ class DispatchWorker(ConsumerRebalanceListener):
             # A batch whose predecessor did not commit must not commit either: its offsets would cover the
             # predecessor's records. (Its failure is reported by its own callback; this one repeats it.)
             await asyncio.shield(previous)
+        ends: dict[tuple[str, int], int] = {}
         for written in await handed.acknowledged():
             if written.topic in self.changelog_topics:
                 where = (written.topic, written.partition)
-                self.changelog_ends[where] = max(self.changelog_ends.get(where, 0), written.end_offset)
+                ends[where] = max(ends.get(where, 0), written.end_offset)
+        # The changelog has the batch now: the store may keep it (on disk, with these offsets) before the commit.
+        self.store.checkpoint(ends)
         if offsets:
             await self.consumer.commit(offsets)
 
@@ -366,6 +380,9 @@ class DispatchWorker(ConsumerRebalanceListener):
         # Waits for the batches in flight: they commit before the partitions can go to another worker.
         async with self.batch_lock:
             await self._settle()
+            # Batches whose commit was refused never checkpointed: their writes are not the store's to keep (they
+            # are processed again by the partition's next owner; the changelog has what they wrote).
+            self.store.discard_unwritten()
             self.assignment_epoch += 1
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -382,18 +399,15 @@ class DispatchWorker(ConsumerRebalanceListener):
     async def _restore_partitions(self, partitions: set[int]) -> None:
         started = time.perf_counter()
         lost = self.owned - partitions
-        kept = self.owned & partitions
-        stale = await self._moved_since_owned(kept)
-        self.store.drop(lost | stale)
-        to_read = (partitions - self.owned) | stale
-        records = await self._restore(to_read)
+        self.store.own(partitions)
+        read, records, wiped = await self._restore(partitions)
         self.owned = partitions
         rebuild_started = time.perf_counter()
         with self.pause_guard.excused():  # synchronous: the guard's ticker cannot run meanwhile
             size = self.dispatcher.rebuild_index()
-        log.info("partitions %s: restored %s from %d changelog records and dropped %s in %.2fs; "
-                 "dedup index rebuilt: %d open cases in %.2fs", sorted(partitions), sorted(to_read), records,
-                 sorted(lost | stale), rebuild_started - started, size, time.perf_counter() - rebuild_started)
+        log.info("partitions %s: restored %s from %d changelog records (from the start: %s) and dropped %s in "
+                 "%.2fs; dedup index rebuilt: %d open cases in %.2fs", sorted(partitions), sorted(read), records,
+                 sorted(wiped), sorted(lost), rebuild_started - started, size, time.perf_counter() - rebuild_started)
 
     async def _wait_until_served(self) -> None:
         """Wait until the broker serves every partition this worker reads or writes.
@@ -422,15 +436,6 @@ class DispatchWorker(ConsumerRebalanceListener):
             await probe.stop()
         log.info("broker serves all %d partitions (%.1fs)", len(tps), time.perf_counter() - started)
 
-    async def _moved_since_owned(self, partitions: set[int]) -> set[int]:
-        """Kept partitions whose changelog another worker wrote to since this one last did (it was away)."""
-        if not partitions:
-            return set()
-        tps = [TopicPartition(table.changelog_topic, p) for table in self.store.tables.values() for p in partitions]
-        ends = await self.consumer.end_offsets(tps)
-        return {tp.partition for tp, end in ends.items()
-                if end != self.changelog_ends.get((tp.topic, tp.partition), 0)}
-
     def _reader(self, purpose: str) -> AIOKafkaConsumer:
         """A consumer outside any group, for reading changelogs and probing partitions."""
         # auto_offset_reset="earliest": aiokafka resets an assigned partition's position by that policy in the
@@ -439,37 +444,58 @@ class DispatchWorker(ConsumerRebalanceListener):
                                 group_id=None, client_id=f"{self.group}-{purpose}", auto_offset_reset="earliest",
                                 max_partition_fetch_bytes=8 * 1024 * 1024, fetch_max_bytes=64 * 1024 * 1024)
 
-    async def _restore(self, partitions: set[int]) -> int:
-        """Read the changelog partitions from the start to their current end into the tables."""
+    async def _restore(self, partitions: set[int]) -> tuple[set[int], int, set[int]]:
+        """Bring the owned partitions' state up to their changelogs' current end offsets.
+
+        Each changelog partition is read from the store's ``position`` to its end. A position the changelog cannot
+        continue (past its end or before its start: a topic recreated or truncated), or any change at all for a
+        store that cannot catch up (the in-memory one), wipes that input partition and reads its changelogs from
+        the start. Returns the partitions read, the records read and the partitions read from the start.
+        """
         if not partitions:
-            return 0
+            return set(), 0, set()
         reader = self._reader("restore")
         await reader.start()
         count = 0
         try:
             tps = [TopicPartition(table.changelog_topic, p) for table in self.store.tables.values()
-                   for p in partitions]
+                   for p in sorted(partitions)]
             reader.assign(tps)
+            starts = await reader.beginning_offsets(tps)
             ends = await reader.end_offsets(tps)
-            log.info("reading changelogs: %d records in %d partitions", sum(ends.values()), len(tps))
-            await reader.seek_to_beginning(*tps)
-            remaining = {tp for tp in tps if ends[tp] > 0}
+            behind = {tp for tp in tps if self.store.position(tp.topic, tp.partition) != ends[tp]}
+            wiped = {tp.partition for tp in behind
+                     if not self.store.resumable
+                     or not starts[tp] <= self.store.position(tp.topic, tp.partition) <= ends[tp]}
+            for partition in sorted(wiped):
+                self.store.reset(partition)
+            behind |= {tp for tp in tps if tp.partition in wiped and ends[tp] > 0}
+            for tp in behind:
+                reader.seek(tp, max(starts[tp], self.store.position(tp.topic, tp.partition)))
+            log.info("reading changelogs: %d records in %d partitions",
+                     sum(ends[tp] - max(starts[tp], self.store.position(tp.topic, tp.partition)) for tp in behind),
+                     len(behind))
+            remaining = set(behind)
             while remaining:
                 fetched = await reader.getmany(*remaining, timeout_ms=500, max_records=50_000)
                 for tp, records in fetched.items():
-                    table = self.store.table_of_topic(tp.topic)
-                    for record in records:
-                        table.load(tp.partition, record.key, record.value)
-                    count += len(records)
+                    # Offsets past the end (written since end_offsets was asked) are left to the next restore.
+                    kept = [(record.key, record.value) for record in records if record.offset < ends[tp]]
+                    if records:
+                        self.store.load(tp.topic, tp.partition, kept, min(records[-1].offset + 1, ends[tp]))
+                    count += len(kept)
+                # The position, not a record at end - 1: the last offsets may hold no record (compaction, markers).
                 for tp in list(remaining):
                     if await reader.position(tp) >= ends[tp]:
+                        self.store.load(tp.topic, tp.partition, (), ends[tp])
                         remaining.discard(tp)
-            for tp, end in ends.items():
-                self.changelog_ends[(tp.topic, tp.partition)] = end
+            for tp in tps:  # an empty changelog partition, and one already at its end: the store holds it to there
+                if tp not in behind:
+                    self.store.load(tp.topic, tp.partition, (), ends[tp])
         finally:
             await reader.stop()
         log.info("changelogs read: %d records", count)
-        return count
+        return {tp.partition for tp in behind}, count, wiped
 
     # -- timers ----------------------------------------------------------------------------------------------------
 
