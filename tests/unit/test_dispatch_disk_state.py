@@ -9,7 +9,7 @@ import pytest
 
 from schemas.events import CaseOpened, FindingMerged, FindingReported
 from services.dispatch.adapters.disk_state import DiskStateStore
-from services.dispatch.adapters.state import NoPartition, StateStore
+from services.dispatch.adapters.state import NoPartition, StateStore, restore_plan
 from services.dispatch.domain import dedup
 from services.dispatch.service import CASE_FILES_TABLE, OVERDUE_TABLE, REFERRALS_TABLE, Dispatcher
 from tests.dispatch_fixtures import REFERENCE, expected_cases, sample_findings
@@ -18,7 +18,7 @@ TOPICS = {"cases": "g-dispatch-cases-changelog", "members": "g-dispatch-members-
 CASES, MEMBERS = TOPICS["cases"], TOPICS["members"]
 
 
-def store(directory: Path, partitions: set[int] = frozenset({1, 2})) -> DiskStateStore:  # type: ignore[assignment]
+def store(directory: Path, partitions: frozenset[int] = frozenset({1, 2})) -> DiskStateStore:
     state = DiskStateStore(TOPICS, directory)
     state.own(partitions)
     return state
@@ -135,9 +135,9 @@ def test_reset_wipes_one_partition_only(tmp_path: Path) -> None:
 
 
 def test_a_second_store_cannot_open_a_partition_another_holds(tmp_path: Path) -> None:
-    store(tmp_path, {1})
+    store(tmp_path, frozenset({1}))
     with pytest.raises(Exception, match="lock"):
-        store(tmp_path, {1})
+        store(tmp_path, frozenset({1}))
 
 
 def test_the_dispatcher_decides_the_same_on_disk_tables_through_checkpoints_and_a_reopen(tmp_path: Path) -> None:
@@ -173,3 +173,20 @@ def test_the_dispatcher_decides_the_same_on_disk_tables_through_checkpoints_and_
     run(findings[:half])
     run(findings[half:])  # a restart: the index is rebuilt from the disk
     assert cases == expected_cases(findings)
+
+
+def test_a_restore_reads_on_from_the_stored_offsets_and_wipes_a_partition_the_changelog_cannot_continue() -> None:
+    starts = {(CASES, 1): 0, (MEMBERS, 1): 0, (CASES, 2): 0, (MEMBERS, 2): 0, (CASES, 3): 40, (MEMBERS, 3): 0}
+    ends = {(CASES, 1): 100, (MEMBERS, 1): 50, (CASES, 2): 10, (MEMBERS, 2): 20, (CASES, 3): 90, (MEMBERS, 3): 5}
+    positions = {(CASES, 1): 100, (MEMBERS, 1): 45,  # caught up from 45
+                 (CASES, 2): 12, (MEMBERS, 2): 20,  # 12 is past the end (recreated): partition 2 from the start
+                 (CASES, 3): 30, (MEMBERS, 3): 5}  # 30 is before the start (truncated): partition 3 too
+    reads, wiped = restore_plan(positions, starts, ends, resumable=True)
+    assert wiped == {2, 3}
+    assert reads == {(MEMBERS, 1): 45, (CASES, 2): 0, (MEMBERS, 2): 0, (CASES, 3): 40, (MEMBERS, 3): 0}
+
+    # A new partition (no database): everything from the start, nothing to wipe.
+    assert restore_plan({}, {(CASES, 4): 0}, {(CASES, 4): 7}, resumable=True) == ({(CASES, 4): 0}, set())
+    # The in-memory store cannot catch up: a moved changelog means the partition again from the start.
+    assert restore_plan(positions, starts, ends, resumable=False)[1] == {1, 2, 3}
+    assert restore_plan(positions, starts, ends, resumable=False)[0][(CASES, 1)] == 0

@@ -43,6 +43,28 @@ def encode_value(value: Any) -> bytes | None:
     return None if value is None else orjson.dumps(value)
 
 
+Where = tuple[str, int]  # a changelog topic and partition
+
+
+def restore_plan(positions: Mapping[Where, int], starts: Mapping[Where, int], ends: Mapping[Where, int],
+                 resumable: bool) -> tuple[dict[Where, int], set[int]]:
+    """Where to read each changelog partition from to bring a store to ``ends``, and the input partitions to wipe
+    first (their changelogs are then read from the start).
+
+    ``positions``: the offsets the store holds each changelog partition up to; ``starts``/``ends``: the changelogs'
+    first and end offsets now. A position at the end needs nothing. A position the changelog continues is read on
+    from, if the store can catch up (``resumable``); one past the end or before the start (a topic recreated or
+    truncated), or any change for a store that cannot catch up, wipes the whole input partition.
+    """
+    behind = {where for where, end in ends.items() if positions.get(where, 0) != end}
+    wiped = {where[1] for where in behind
+             if not resumable or not starts[where] <= positions.get(where, 0) <= ends[where]}
+    reads = {where: starts[where] if where[1] in wiped else max(starts[where], positions.get(where, 0))
+             for where in behind}
+    reads.update({where: starts[where] for where in ends if where[1] in wiped and ends[where] > starts[where]})
+    return reads, wiped
+
+
 class NoPartition(RuntimeError):
     """A table was written outside ``StateStore.processing``: the row would have no changelog partition."""
 

@@ -56,7 +56,7 @@ from services.common.topics import (
 from services.common.worker_main import stop_on_signals
 from services.dispatch.adapters import metrics
 from services.dispatch.adapters.disk_state import DiskStateStore
-from services.dispatch.adapters.state import StateStore
+from services.dispatch.adapters.state import StateStore, restore_plan
 from services.dispatch.domain import dedup
 from services.dispatch.entrypoints import observe
 from services.dispatch.service import (
@@ -463,18 +463,16 @@ class DispatchWorker(ConsumerRebalanceListener):
             reader.assign(tps)
             starts = await reader.beginning_offsets(tps)
             ends = await reader.end_offsets(tps)
-            behind = {tp for tp in tps if self.store.position(tp.topic, tp.partition) != ends[tp]}
-            wiped = {tp.partition for tp in behind
-                     if not self.store.resumable
-                     or not starts[tp] <= self.store.position(tp.topic, tp.partition) <= ends[tp]}
+            positions = {(tp.topic, tp.partition): self.store.position(tp.topic, tp.partition) for tp in tps}
+            reads, wiped = restore_plan(positions, {(tp.topic, tp.partition): o for tp, o in starts.items()},
+                                        {(tp.topic, tp.partition): o for tp, o in ends.items()}, self.store.resumable)
             for partition in sorted(wiped):
                 self.store.reset(partition)
-            behind |= {tp for tp in tps if tp.partition in wiped and ends[tp] > 0}
+            behind = {TopicPartition(*where) for where in reads}
             for tp in behind:
-                reader.seek(tp, max(starts[tp], self.store.position(tp.topic, tp.partition)))
+                reader.seek(tp, reads[(tp.topic, tp.partition)])
             log.info("reading changelogs: %d records in %d partitions",
-                     sum(ends[tp] - max(starts[tp], self.store.position(tp.topic, tp.partition)) for tp in behind),
-                     len(behind))
+                     sum(ends[tp] - reads[(tp.topic, tp.partition)] for tp in behind), len(behind))
             remaining = set(behind)
             while remaining:
                 fetched = await reader.getmany(*remaining, timeout_ms=500, max_records=50_000)
