@@ -198,9 +198,11 @@ def _logged_at(log: bytes, marker: bytes) -> float:
     return datetime.strptime(stamps[-1].group(1).decode(), "%Y-%m-%d %H:%M:%S,%f").timestamp()
 
 
-def recover_once(stack: BenchStack, name: str, timeout_seconds: float = 900.0) -> Recovery:
+def recover_once(stack: BenchStack, name: str, timeout_seconds: float = 900.0, env: dict[str, str] | None = None,
+                 state_dir: str = "") -> Recovery:
+    """Start a worker (``state_dir``: an earlier worker's, to time a restart) until its index is rebuilt."""
     started, started_wall = time.monotonic(), time.time()
-    worker = stack.start_dispatch_logged(name)
+    worker = stack.start_dispatch_logged(name, env=env, state_dir=state_dir)
     try:
         while True:
             log = worker.log_path.read_bytes()

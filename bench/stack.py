@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +24,16 @@ class BenchStack(Stack):
     def env(self) -> dict[str, str]:
         return {**super().env, **self.extra_env}
 
-    def start_dispatch_logged(self, name: str, loglevel: str = "INFO") -> ManagedProcess:
-        """A dispatch worker with an explicit ``--loglevel``."""
+    def start_dispatch_logged(self, name: str, loglevel: str = "INFO", env: dict[str, str] | None = None,
+                              state_dir: str = "") -> ManagedProcess:
+        """A dispatch worker with an explicit ``--loglevel``; its state directory is its own (a new name starts
+        without local state) unless ``state_dir`` names one (a restart of an earlier worker)."""
         port = free_port()
-        return self.start_process(name, ["-m", "services.dispatch", "--web-port", str(port), "--loglevel", loglevel],
-                                  http_ok(f"http://127.0.0.1:{port}/metrics"), timeout_seconds=600)
+        state = {"LIANDONG_DISPATCH_STATE_DIR": str(self.run_dir / "dispatch-state" / (state_dir or name))}
+        return self.start_command(name, [sys.executable, "-m", "services.dispatch", "--web-port", str(port),
+                                         "--loglevel", loglevel],
+                                  http_ok(f"http://127.0.0.1:{port}/metrics"), timeout_seconds=600,
+                                  env={**state, **(env or {})})
 
     def stop_processes(self) -> None:
         """Stop every service process, keep the broker."""
