@@ -86,16 +86,6 @@ def changelog_topic(group: str, table: str) -> str:
     return f"{group}-{table}-changelog"
 
 
-
-
-def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
-    """The tables' changelog topics: compacted, partitioned like the input topics."""
-    return [(changelog_topic(group, name),
-             TopicSpec(f"{name}-changelog", DEDUP_PARTITIONS, "table key", f"changelog of dispatch table {name}",
-                       {"cleanup.policy": "compact"}))
-            for name in TABLE_NAMES]
-
-
 Store = StateStore | DiskStateStore
 
 
@@ -107,6 +97,14 @@ def state_store(settings: DispatchSettings, group: str) -> Store:
     if settings.dispatch_state == "rocksdb":
         return DiskStateStore(topics, Path(settings.dispatch_state_dir) / group)
     return StateStore(topics, encoded=frozenset({dedup.CASES_TABLE, dedup.MEMBERS_TABLE}))
+
+
+def changelog_specs(group: str) -> list[tuple[str, TopicSpec]]:
+    """The tables' changelog topics: compacted, partitioned like the input topics."""
+    return [(changelog_topic(group, name),
+             TopicSpec(f"{name}-changelog", DEDUP_PARTITIONS, "table key", f"changelog of dispatch table {name}",
+                       {"cleanup.policy": "compact"}))
+            for name in TABLE_NAMES]
 
 
 class DispatchWorker(ConsumerRebalanceListener):
