@@ -33,8 +33,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--codec-events", type=int, default=runs.Sizes.codec_events)
     parser.add_argument("--store-claims", type=int, default=runs.Sizes.store_claims)
     parser.add_argument("--store-callers", type=int, default=runs.Sizes.store_callers)
+    parser.add_argument("--delivery-bodies", type=int, default=runs.Sizes.delivery_bodies)
     parser.add_argument("--only", default="",
-                        help="comma-separated sections: broker,dispatch,ingest,latency,scale,fast_paths")
+                        help="comma-separated sections: broker,dispatch,ingest,latency,scale,fast_paths,delivery")
     parser.add_argument("--quick", action="store_true", help="small sizes, to check the harness (not for figures)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary run directory (logs)")
     parser.add_argument("--output", type=Path, default=RESULTS_DIR)
@@ -51,7 +52,8 @@ def sizes_from(args: argparse.Namespace) -> runs.Sizes:
                       deadline_cases=args.deadline_cases,
                       broker_tool_records=args.broker_tool_records,
                       codec_events=args.codec_events,
-                      store_claims=args.store_claims, store_callers=args.store_callers)
+                      store_claims=args.store_claims, store_callers=args.store_callers,
+                      delivery_bodies=args.delivery_bodies)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,13 @@ KEYS: tuple[tuple[str, str], ...] = (
     # Each fast path against the standard path (section fast_paths): kept only with a gain of at least 1.5.
     ("envelope_codec_gain", "≥ 1.5"),
     ("store_group_commit_gain", "≥ 1.5"),
+    # Per-body topics (section delivery): one prefecture's bodies, the baseline, against the country's.
+    ("delivery_prefecture_metadata_s", ""),
+    ("delivery_national_sample_metadata_s", ""),
+    ("delivery_national_sample_create_s", ""),
+    ("delivery_national_sample_broker_rss_bytes", ""),
+    ("delivery_prefecture_latency_p99_s", ""),
+    ("delivery_national_sample_latency_p99_s", ""),
 )
 TARGETS = {"dispatch_ratio": (0.5, ">="), "e2e_latency_p99_s": (0.1, "<="), "ingest_batch_findings_per_s":
            (10_000, ">="), "ingest_single_requests_per_s": (1_000, ">="), "scale_rss_bytes": (2**30, "<="),

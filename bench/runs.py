@@ -19,7 +19,7 @@ from deploy.local_stack import ROOT
 from services.common.kafka_admin import ensure_topics
 from services.common.topics import FINDINGS, TopicSpec
 
-SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale", "fast_paths")
+SECTIONS = ("broker", "dispatch", "ingest", "latency", "scale", "fast_paths", "delivery")
 RECORD_SIZE_BYTES = 700  # a FindingReported record: ~560 bytes of JSON body plus ~140 bytes of ce_ headers
 
 
@@ -40,13 +40,14 @@ class Sizes:
     codec_events: int = 20_000  # FindingReported events encoded and decoded by each codec per run
     store_claims: int = 2_000  # claims (each followed by its acknowledgement) per store per run
     store_callers: int = 32
+    delivery_bodies: int = 0  # national bodies given their two topics (section delivery); 0: as many as fit
 
     @classmethod
     def quick(cls) -> Sizes:
         return cls(runs=3, dispatch_findings=3_000, latency_rate_per_s=50, latency_seconds=10, sustainable_seconds=5,
                    single_requests=300, batch_findings=2_000, scale_cases=20_000, recovery_cases=5_000,
                    deadline_cases=5_000,
-                   broker_tool_records=20_000, codec_events=2_000, store_claims=300)
+                   broker_tool_records=20_000, codec_events=2_000, store_claims=300, delivery_bodies=2_000)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -358,3 +359,31 @@ class Bench:
                                                      sizes.store_callers, group)
                 self.record(f"store_{name}_claims_per_s", "claims/s", rates[group])
             self._gain("store_group_commit_gain", rates[True], rates[False])
+
+    # -- referral delivery at the national number of bodies -----------------------------------------------------
+
+    def section_delivery(self) -> None:
+        """Per-body topics at the prefecture's count (the baseline) and the country's, on a broker of their own
+        (bench/delivery.py): hundreds of thousands of topics would weigh on every later figure of the shared one."""
+        bodies = self.sizes.delivery_bodies
+        self.log(f"  per-body topics: the prefecture's bodies, then {bodies or 'every'} national bodies (subprocess)")
+        out = subprocess.run([sys.executable, "-m", "bench.delivery", "--bodies", str(bodies), "--repeats",
+                              str(self.sizes.runs)], capture_output=True, text=True, cwd=ROOT, env=self.stack.env,
+                             timeout=3600)
+        if out.returncode != 0:
+            raise RuntimeError(f"bench.delivery failed:\n{out.stderr[-3000:]}")
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        self.results["context"]["delivery"] = result
+        for scope in ("prefecture", "national_sample"):
+            figures = result[scope]
+            self.record(f"delivery_{scope}_topics", "topics", figures["topics_on_broker"])
+            self.record(f"delivery_{scope}_create_s", "s", figures["create_s"])
+            self.record(f"delivery_{scope}_metadata_s", "s", figures["metadata_all_topics_s"])
+            self.record(f"delivery_{scope}_broker_rss_bytes", "bytes", figures["broker_rss_bytes"])
+            self.record(f"delivery_{scope}_latency_p99_s", "s", figures["latency"]["p99_s"])
+        self.figure("delivery_national_sample_metadata_s", "s").notes.append(
+            f"{result['national_topics_needed']:,} topics for the country's {result['national_bodies']:,} bodies: "
+            f"{result['national_open_files_projected']:,} open files on the broker at "
+            f"{result['open_files_per_topic']} per topic (limit here {result['broker_open_files_limit']:,}), and a "
+            f"metadata request over all of them of about {result['national_metadata_s_projected']} s (projected "
+            f"linearly from the two measured counts)")

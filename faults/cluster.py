@@ -178,7 +178,10 @@ def network_partition_dispatch(ctx: Context, name: str) -> Outcome:
     ctx.web_ports["dispatch-b"] = port
     managed = ctx.stack.start_command(
         "dispatch-b", netns.command([sys.executable, "-m", "services.dispatch", "--web-port", str(port)]),
-        http_ok(f"http://{netns.ns_ip}:{port}/metrics"), env={"LIANDONG_WORKER_WEB_HOST": "0.0.0.0"})
+        http_ok(f"http://{netns.ns_ip}:{port}/metrics"),
+        # Its own state directory, as Stack.start_dispatch gives every worker (not the default under .run/).
+        env={"LIANDONG_WORKER_WEB_HOST": "0.0.0.0",
+             "LIANDONG_DISPATCH_STATE_DIR": str(ctx.stack.run_dir / "dispatch-state" / "dispatch-b")})
     ctx.started.append(managed)
     phases: list[str] = []
 

@@ -50,10 +50,12 @@ DEAD_LETTERS = TopicSpec(
     "dead-letters", 1, "original key",
     "Events no handler could read, with the reason in headers", KEEP_FOREVER,
 )
-# One topic per receiving body, so each body's credentials can be limited to its own referrals.
+# One topic per receiving body, so each body's credentials can be limited to its own referrals; only for the bodies
+# of the counties LIANDONG_KAFKA_DELIVERY_COUNTIES covers (services/common/delivery.py).
 REFERRALS_FAMILY = TopicSpec(
     "referrals", 1, "case_id",
-    "ReferralIssued for one body: <prefix>.referrals.<body id with ':' as '.'>", KEEP_FOREVER,
+    "ReferralIssued for one body: <prefix>.referrals.<body id with ':' as '.'>; only for a body of a county "
+    "LIANDONG_KAFKA_DELIVERY_COUNTIES covers (every county by default)", KEEP_FOREVER,
 )
 
 # One topic per receiving body for its answers: its credentials may write only there, so the topic a record came from
@@ -62,7 +64,8 @@ REFERRALS_FAMILY = TopicSpec(
 # LogAppendTime: the record's timestamp is the broker's, not whatever a body's producer claims.
 RESPONSES_FAMILY = TopicSpec(
     "responses", 1, "dedup group of the case (ReferralIssued.dedup_group)",
-    "ReferralResponded written by one body: <prefix>.responses.<body id with ':' as '.'>",
+    "ReferralResponded written by one body: <prefix>.responses.<body id with ':' as '.'>; only for a body of a "
+    "county LIANDONG_KAFKA_DELIVERY_COUNTIES covers",
     {**KEEP_FOREVER, "message.timestamp.type": "LogAppendTime"},
 )
 
