@@ -192,6 +192,16 @@ def case_events_of(stack: Stack, case_id: str) -> list[Any]:
             if e.case_id == case_id]
 
 
+def publish_findings(stack: Stack, findings: list[tuple[str, FindingReported]]) -> None:
+    """(key, finding) pairs onto the stack's findings topic, as patrol publishes them, all acknowledged."""
+    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
+    for key, finding in findings:
+        record = encode(finding, event_id=finding.finding_id, source="/test", key=key)
+        producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers)
+    producer.flush()
+    producer.close()
+
+
 def send(stack: Stack, topic: str, record: Any, key: bytes | None = None) -> None:
     """One encoded record onto ``topic``, acknowledged by the broker (as a trusted writer would publish it)."""
     producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all")

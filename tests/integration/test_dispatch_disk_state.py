@@ -9,16 +9,15 @@ import re
 from pathlib import Path
 
 import pytest
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
 from deploy.local_stack import Stack
 from schemas.events import CASE_EVENT_MODELS, FindingReported
-from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
-from services.common.topics import CASE_EVENTS, DEDUP_PARTITIONS, FINDINGS
+from services.common.topics import CASE_EVENTS, DEDUP_PARTITIONS
 from services.dispatch.entrypoints.worker import TABLE_NAMES, changelog_topic
-from tests.dispatch_fixtures import decisions, expected_cases, sample_findings
+from tests.dispatch_fixtures import decisions, expected_cases, publish_findings, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 
@@ -26,14 +25,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 _READ = re.compile(rb"changelogs read: (\d+) records")
 _REBUILT = b"dedup index rebuilt"
 
-
-def publish(stack: Stack, findings: list[tuple[str, FindingReported]]) -> None:
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
-    for key, finding in findings:
-        record = encode(finding, event_id=finding.finding_id, source="/test", key=key)
-        producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers)
-    producer.flush()
-    producer.close()
 
 
 def changelog_records(stack: Stack) -> int:
@@ -66,7 +57,7 @@ def test_a_restarted_worker_reads_only_the_tail_and_a_new_one_everything(make_st
         poll_until(lambda: wanted <= set(decisions(read_events(stack.bootstrap_servers, topic, CASE_EVENT_MODELS))),
                    300, 1.0, "findings decided")
 
-    publish(stack, first)
+    publish_findings(stack, first)
     a = stack.start_dispatch("dispatch-a")
     decided(first)
     a.stop()  # a clean stop: every batch checkpointed
@@ -74,7 +65,7 @@ def test_a_restarted_worker_reads_only_the_tail_and_a_new_one_everything(make_st
     assert written_by_a > 0 and reads_since(a.log_path, 0) == [0]  # a fresh start: nothing to read
 
     b = stack.start_dispatch("dispatch-b")  # its own state directory, empty: restores everything
-    publish(stack, second)
+    publish_findings(stack, second)
     decided(first + second)
     b.stop()
     written = changelog_records(stack)
@@ -87,7 +78,7 @@ def test_a_restarted_worker_reads_only_the_tail_and_a_new_one_everything(make_st
     poll_until(lambda: _REBUILT in a.log_path.read_bytes()[restart_at:], 120, 0.2, "restart restored")
     assert reads_since(a.log_path, restart_at)[0] == tail  # what b wrote, nothing of a's own
 
-    publish(stack, third)  # decided on the caught-up state: merges with cases of both earlier parts
+    publish_findings(stack, third)  # decided on the caught-up state: merges with cases of both earlier parts
     decided(findings)
     stack.stop()
     seen = decisions(read_events(stack.bootstrap_servers, topic, CASE_EVENT_MODELS))

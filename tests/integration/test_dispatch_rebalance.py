@@ -10,28 +10,18 @@ import signal
 import time
 
 import pytest
-from kafka import KafkaProducer
 
 from schemas.events import CASE_EVENT_MODELS
-from services.common.envelope import encode
 from services.common.kafka_admin import ensure_topics
 from services.common.polling import poll_until
-from services.common.topics import CASE_EVENTS, FINDINGS
-from tests.dispatch_fixtures import decisions, expected_cases, sample_findings
+from services.common.topics import CASE_EVENTS
+from tests.dispatch_fixtures import decisions, expected_cases, publish_findings, sample_findings
 from tests.stack_fixtures import StackFactory
 from tests.topic_reader import read_events
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 SESSION_TIMEOUT_SECONDS = 10
 
-
-def publish(stack, findings) -> None:  # type: ignore[no-untyped-def]
-    producer = KafkaProducer(bootstrap_servers=stack.bootstrap_servers, acks="all", linger_ms=5)
-    for key, finding in findings:
-        record = encode(finding, event_id=finding.finding_id, source="/test", key=key)
-        producer.send(FINDINGS.name(stack.topic_prefix), record.value, key=record.key, headers=record.headers)
-    producer.flush()
-    producer.close()
 
 
 def test_frozen_worker_does_not_act_on_stale_ownership(make_stack: StackFactory) -> None:
@@ -44,12 +34,12 @@ def test_frozen_worker_does_not_act_on_stale_ownership(make_stack: StackFactory)
 
     frozen = stack.start_dispatch("dispatch-a")
     stack.start_dispatch("dispatch-b")
-    publish(stack, first)
+    publish_findings(stack, first)
     poll_until(lambda: len(decisions(read_events(stack.bootstrap_servers, topic, CASE_EVENT_MODELS))) >= len(
         {f.finding_id for _k, f in first}), 300, 1.0, "first half decided by two workers")
 
     frozen.process.send_signal(signal.SIGSTOP)
-    publish(stack, second)  # arrives while a member is frozen: the group must rebalance to decide it all
+    publish_findings(stack, second)  # arrives while a member is frozen: the group must rebalance to decide it all
     distinct = {f.finding_id for _k, f in findings}
     seen = poll_until(lambda: (d := decisions(read_events(stack.bootstrap_servers, topic, CASE_EVENT_MODELS)))
                       and len(d) >= len(distinct) and d, 300, 1.0, "all decided by the surviving worker")
