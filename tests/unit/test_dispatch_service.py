@@ -63,6 +63,21 @@ def test_delegated_matter_is_referred_to_the_township_office_itself(spot: tuple[
     assert out[1].referral_body_id == f"township:{TOWNSHIP}"
 
 
+def test_a_finding_from_before_the_first_catalogue_goes_to_coordination_with_the_reason(
+        spot: tuple[float, float]) -> None:
+    # No power list was in force: no body is competent by it, so county coordination decides; the referral is not a
+    # major matter's (no catalogue says so), and the explanation names the date.
+    category = category_routed_by("county_department")
+    early = REFERENCE.versions[0].published_at - timedelta(days=1)
+    dispatcher = new_dispatcher()
+    out = dispatcher.on_finding(finding("f-early", category, *spot, received=early), group_of(category))
+    opened, issued = (o.model for o in out)
+    assert isinstance(opened, CaseOpened) and isinstance(issued, ReferralIssued)
+    assert issued.body_id == f"coordination:{COUNTY}" and issued.routing.rule == "no_competent_body"
+    assert "尚无生效的权责清单" in issued.routing.detail
+    assert dispatcher.tables["case_files"][opened.case_id]["major"] is False
+
+
 def test_replay_emits_identical_events_and_changes_no_state(spot: tuple[float, float]) -> None:
     category = category_routed_by("county_department")
     state = tables()
