@@ -44,6 +44,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "tests/integration/test_dispatch_retention.py",
         "tests/integration/test_relay.py",  # dispatch's relay (services/dispatch/entrypoints/relay.py)
         "tests/integration/test_dispatch_delivery.py",
+        "tests/integration/test_dispatch_disk_state.py",
     ),
     "info_share": (
         "tests/unit/test_info_share_*.py",
