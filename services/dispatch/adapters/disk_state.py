@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from rocksdict import BlockBasedOptions, Options, Rdict, ReadOptions, WriteBatch
 
-from services.dispatch.adapters.state import ChangelogRecord, NoPartition, encode_key, encode_value
+from services.dispatch.adapters.state import ChangelogBatches, ChangelogRecord, encode_key, encode_value
 
 _OFFSET_PREFIX = b"\x01\x00"
 # One partition's row in an overlay: (partition, changelog value; None for a deletion).
@@ -152,7 +152,7 @@ class DiskTable(MutableMapping[str, Any]):
         return None if found is None else found[0]
 
 
-class DiskStateStore:
+class DiskStateStore(ChangelogBatches):
     def __init__(self, changelog_topics: dict[str, str], directory: Path | str) -> None:
         """``changelog_topics``: table name → its changelog topic; ``directory``: this worker's own (one worker per
         directory: RocksDB locks a database against a second process)."""
@@ -160,15 +160,9 @@ class DiskStateStore:
         self.tables = {name: DiskTable(name, topic, self) for name, topic in changelog_topics.items()}
         self._by_topic = {table.changelog_topic: table for table in self.tables.values()}
         self._databases: dict[int, Rdict] = {}
-        self._current: int | None = None
-        self._pending: list[ChangelogRecord] = []
+        super().__init__()
 
     # -- the tables' side ---------------------------------------------------------------------------------------
-
-    def current_partition(self) -> int:
-        if self._current is None:
-            raise NoPartition("a dispatch table was written outside the processing of an input event")
-        return self._current
 
     def databases_to_read(self) -> Iterator[tuple[int, Rdict]]:
         """The owned databases, the partition being processed first (its rows are the ones an event reads)."""
@@ -179,17 +173,11 @@ class DiskStateStore:
             if partition != self._current:
                 yield partition, db
 
-    def queue(self, record: ChangelogRecord) -> None:
-        self._pending.append(record)
-
     # -- the worker's side: batches -----------------------------------------------------------------------------
-
-    def processing(self, partition: int) -> _Processing:
-        return _Processing(self, partition)
 
     def take_pending(self) -> list[ChangelogRecord]:
         """The changelog records written since the last call, in order; their overlay waits for ``checkpoint``."""
-        pending, self._pending = self._pending, []
+        pending = super().take_pending()
         for table in self.tables.values():
             table.sealed.append(table.current)
             table.current = {}
@@ -283,15 +271,3 @@ class DiskStateStore:
 
     def table_of_topic(self, topic: str) -> DiskTable:
         return self._by_topic[topic]
-
-
-class _Processing:
-    def __init__(self, store: DiskStateStore, partition: int) -> None:
-        self._store = store
-        self._partition = partition
-
-    def __enter__(self) -> None:
-        self._store._current = self._partition
-
-    def __exit__(self, *_exc: object) -> None:
-        self._store._current = None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,18 +135,13 @@ class PartitionedTable(MutableMapping[str, Any]):
             del self._partition_of[key]
 
 
-class StateStore:
-    def __init__(self, changelog_topics: dict[str, str], encoded: frozenset[str] = frozenset()) -> None:
-        """``changelog_topics``: table name → its changelog topic (same partition count as the input topics);
-        ``encoded``: the tables kept as changelog JSON in memory (see ``PartitionedTable``)."""
-        self.tables = {name: PartitionedTable(name, topic, self, encoded=name in encoded)
-                       for name, topic in changelog_topics.items()}
-        self._by_topic = {table.changelog_topic: table for table in self.tables.values()}
+class ChangelogBatches:
+    """What both stores share: which input partition is being processed (every write lands in its rows and its
+    changelog partition), and the changelog records written since the worker last took them."""
+
+    def __init__(self) -> None:
         self._current: int | None = None
         self._pending: list[ChangelogRecord] = []
-        # The changelog end offsets the rows hold, per (topic, partition), this worker's own writes included.
-        self._positions: dict[tuple[str, int], int] = {}
-        self._owned: set[int] = set()
 
     def current_partition(self) -> int:
         if self._current is None:
@@ -155,13 +151,31 @@ class StateStore:
     def queue(self, record: ChangelogRecord) -> None:
         self._pending.append(record)
 
-    def processing(self, partition: int) -> _Processing:
-        return _Processing(self, partition)
+    @contextmanager
+    def processing(self, partition: int) -> Iterator[None]:
+        self._current = partition
+        try:
+            yield
+        finally:
+            self._current = None
 
     def take_pending(self) -> list[ChangelogRecord]:
         """The changelog records written since the last call, in order, to be sent before the input is committed."""
         pending, self._pending = self._pending, []
         return pending
+
+
+class StateStore(ChangelogBatches):
+    def __init__(self, changelog_topics: dict[str, str], encoded: frozenset[str] = frozenset()) -> None:
+        """``changelog_topics``: table name → its changelog topic (same partition count as the input topics);
+        ``encoded``: the tables kept as changelog JSON in memory (see ``PartitionedTable``)."""
+        self.tables = {name: PartitionedTable(name, topic, self, encoded=name in encoded)
+                       for name, topic in changelog_topics.items()}
+        self._by_topic = {table.changelog_topic: table for table in self.tables.values()}
+        super().__init__()
+        # The changelog end offsets the rows hold, per (topic, partition), this worker's own writes included.
+        self._positions: dict[tuple[str, int], int] = {}
+        self._owned: set[int] = set()
 
     def checkpoint(self, ends: Mapping[tuple[str, int], int]) -> None:
         """The oldest batch taken is acknowledged and its changelogs end at ``ends``: remember them (``position``)."""
@@ -207,15 +221,3 @@ class StateStore:
 
     def close(self) -> None:
         pass
-
-
-class _Processing:
-    def __init__(self, store: StateStore, partition: int) -> None:
-        self._store = store
-        self._partition = partition
-
-    def __enter__(self) -> None:
-        self._store._current = self._partition
-
-    def __exit__(self, *_exc: object) -> None:
-        self._store._current = None
