@@ -253,7 +253,7 @@ class _Routes:
         return f"{kind}:{township.code if of_township else township.county_code}{rest}"
 
     def major(self, category_code: str, at: datetime, seconds: int) -> bool:
-        """As ``Dispatcher._is_major``: some item of the category in the catalogue in force is a major matter."""
+        """As ``routing.is_major_matter``: some item of the category in the catalogue in force is a major matter."""
         key = (category_code, bisect.bisect_right(self._changes, seconds))
         major = self._major.get(key)
         if major is None:
